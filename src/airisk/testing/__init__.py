@@ -1,0 +1,5 @@
+"""Test helpers shipped with the package: a local OpenAI-compatible server with fault injection."""
+
+from airisk.testing.openai_server import Faults, build_app, replay_responder, rule_responder, running_server
+
+__all__ = ["Faults", "build_app", "replay_responder", "rule_responder", "running_server"]
