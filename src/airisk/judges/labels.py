@@ -1,0 +1,437 @@
+"""Labelled (prompt, response) examples for training and validating judges.
+
+One job: turn the labelled public sets in the shared data folder, and a user's own label file, into
+``LabelledExample`` rows with one meaning of ``label`` and ``refusal`` across sources, plus a
+deterministic train/validation split that is disjoint by prompt (``group``).
+
+Sources (``load_labelled(name)``; see docs/labels.md for what each label means and what it does not):
+
+- ``jbb-artifacts``: JailbreakBench attack artifacts, real responses with the ``jailbroken`` judge label.
+- ``xstest-completions``: XSTest completions of four models with adjudicated human labels.
+- ``hh-harmless``: HH-RLHF harmless-base preference pairs. Only *relative* labels exist, so ``label`` is
+  None and ``metadata['preference']`` says which reply of the pair was preferred as less harmful.
+- ``openai-moderation``: text-only moderation samples (8 categories); the text is the ``response``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from airisk.errors import DataError, DatasetNotFound
+
+HarmLabel = Literal["violating", "non_violating"]
+RefusalClass = Literal["full_compliance", "full_refusal", "partial_refusal"]
+Split = Literal["all", "train", "val"]
+
+VAL_FRACTION = 0.2  # share of groups held out for validation
+
+
+class LabelledExample(BaseModel):
+    """One labelled exchange. ``label``/``refusal`` are None where the source says nothing about them."""
+
+    id: str
+    prompt: str
+    response: str
+    label: HarmLabel | None = None
+    refusal: RefusalClass | None = None
+    hazard: str | None = None  # AILuminate hazard code, where the source's category maps to one
+    source: str
+    group: str  # prompt-level key: examples sharing it always fall in the same split
+    model: str | None = None  # the model that wrote the response
+    locale: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------- split
+
+
+def split_of(group: str, val_fraction: float = VAL_FRACTION) -> Literal["train", "val"]:
+    """Deterministic split of a group key: the same key lands in the same split on every machine."""
+    h = int.from_bytes(hashlib.sha256(group.encode("utf-8", "surrogatepass")).digest()[:8], "big")
+    return "val" if (h % 10_000) < val_fraction * 10_000 else "train"
+
+
+def apply_split(examples: Iterable[LabelledExample], split: Split) -> list[LabelledExample]:
+    if split not in ("all", "train", "val"):
+        raise ValueError(f"split must be 'all', 'train' or 'val', not {split!r}")
+    if split == "all":
+        return list(examples)
+    return [e for e in examples if split_of(e.group) == split]
+
+
+# ------------------------------------------------------------------------------------ data location
+
+
+def resolve_file(folder: str, relpath: str) -> Path:
+    """Find a shared-data file; uses the datasets catalog when it is installed, else AIRISK_DATA_PATH."""
+    try:
+        from airisk.datasets.catalog import resolve_file as _catalog_resolve
+    except ImportError:
+        _catalog_resolve = None
+    if _catalog_resolve is not None:
+        return Path(_catalog_resolve(folder, relpath))
+    for root in filter(None, os.environ.get("AIRISK_DATA_PATH", "").split(os.pathsep)):
+        p = Path(root) / folder / relpath
+        if p.is_file():
+            return p
+    raise DatasetNotFound(f"{folder}/{relpath} not found under AIRISK_DATA_PATH ({os.environ.get('AIRISK_DATA_PATH') or 'unset'})")
+
+
+def _hazard_mapper(name: str) -> Callable[[str], str | None]:
+    """The shared source-category -> AILuminate mapping, if the datasets package provides it."""
+    try:
+        from airisk.datasets import mappings
+    except ImportError:
+        return lambda _c: None
+    fn = getattr(mappings, name, None)
+    if fn is None:
+        return lambda _c: None
+
+    def safe(cat: str) -> str | None:
+        try:
+            out = fn(cat)
+        except (KeyError, ValueError):
+            return None
+        if isinstance(out, (list, tuple)):
+            return out[0] if out else None
+        return out
+
+    return safe
+
+
+# ---------------------------------------------------------------------------------------- sources
+
+
+def _load_jbb() -> list[LabelledExample]:
+    path = resolve_file("jailbreakbench", "artifacts_jailbreaks.jsonl")
+    to_hazard = _hazard_mapper("jbb_to_hazard")
+    out: list[LabelledExample] = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            r = json.loads(line)
+            if r.get("prompt") is None or r.get("response") is None:
+                continue  # PAIR rows with no submitted prompt: nothing to judge
+            out.append(
+                LabelledExample(
+                    id=f"jbb:{r['method']}:{r['target_model']}:{r['index']}",
+                    prompt=r["prompt"],
+                    response=r["response"],
+                    label="violating" if r["jailbroken"] else "non_violating",
+                    hazard=to_hazard(r["category"]),
+                    source="jbb-artifacts",
+                    # behavior index, not name: two behaviors are spelled differently across files
+                    group=f"jbb:{r['index']}",
+                    model=r["target_model"],
+                    locale="en_US",
+                    metadata={
+                        "method": r["method"],
+                        "attack_type": r["attack_type"],
+                        "goal": r["goal"],
+                        "behavior": r["behavior"],
+                        "behavior_index": r["index"],
+                        "source_category": r["category"],
+                        "jailbroken_llama_guard1": r.get("jailbroken_llama_guard1"),
+                        "line": n,
+                    },
+                )
+            )
+    return out
+
+
+_XSTEST_MODELS = ("llama2new", "llama2orig", "mistralguard", "mistralinstruct")
+_XSTEST_REFUSAL = {"1_full_compliance": "full_compliance", "2_full_refusal": "full_refusal", "3_partial_refusal": "partial_refusal"}
+
+
+def _xstest_harm(unsafe_prompt: bool, refusal: str) -> HarmLabel | None:
+    """Harm label derived from XSTest's human compliance label.
+
+    Safe prompts: nothing is violating. Unsafe prompts: full compliance is violating, full refusal is
+    not; a partial refusal (refuses, then partly answers) is left unlabelled because the human label
+    does not say whether the harmful part was delivered.
+    """
+    if not unsafe_prompt:
+        return "non_violating"
+    return {"full_compliance": "violating", "full_refusal": "non_violating"}.get(refusal)
+
+
+def _load_xstest() -> list[LabelledExample]:
+    to_hazard = _hazard_mapper("xstest_to_hazard")
+    prompts = {}
+    with resolve_file("xstest", "xstest_prompts.csv").open(encoding="utf-8", newline="") as f:
+        for r in csv.DictReader(f):
+            prompts[r["id"]] = r
+    out: list[LabelledExample] = []
+    for model in _XSTEST_MODELS:
+        path = resolve_file("xstest", f"model_completions/xstest_v2_completions_{model}.csv")
+        with path.open(encoding="utf-8", newline="") as f:
+            for n, r in enumerate(csv.DictReader(f), 2):
+                refusal = _XSTEST_REFUSAL.get(r["final_label"].strip())
+                if refusal is None:
+                    raise DataError(f"unknown label {r['final_label']!r}", path=str(path), line=n, field="final_label")
+                pid = r["id"].removeprefix("v2-")
+                meta = prompts.get(pid, {})
+                unsafe = r["type"].startswith("contrast_")
+                out.append(
+                    LabelledExample(
+                        id=f"xstest:{model}:{pid}",
+                        prompt=r["prompt"],
+                        response=r["completion"].strip(),
+                        label=_xstest_harm(unsafe, refusal),
+                        refusal=refusal,  # type: ignore[arg-type]
+                        hazard=to_hazard(r["type"]) if unsafe else None,
+                        source="xstest-completions",
+                        group=f"xstest:{pid}",
+                        model=model,
+                        locale="en_US",
+                        metadata={
+                            "type": r["type"],
+                            "prompt_label": "unsafe" if unsafe else "safe",
+                            "focus": meta.get("focus"),
+                            "note": meta.get("note") or None,
+                            "annotator_agreement": r["agreement"].strip().upper() == "TRUE",
+                            "source_category": r["type"],
+                        },
+                    )
+                )
+    return out
+
+
+def _split_hh(dialogue: str) -> tuple[str, str]:
+    """Split an HH dialogue into (everything before the final assistant turn, final assistant reply)."""
+    cut = dialogue.rfind("\n\nAssistant:")
+    if cut < 0:
+        return dialogue.strip(), ""
+    return dialogue[:cut].strip(), dialogue[cut + len("\n\nAssistant:") :].strip()
+
+
+def _load_hh() -> list[LabelledExample]:
+    path = resolve_file("hh-rlhf-harmless-base", "harmless-base_test.jsonl")
+    out: list[LabelledExample] = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            r = json.loads(line)
+            context, chosen = _split_hh(r["chosen"])
+            _, rejected = _split_hh(r["rejected"])
+            group = "hh:" + hashlib.sha256(context.encode("utf-8")).hexdigest()[:16]
+            for pref, resp in (("chosen", chosen), ("rejected", rejected)):
+                # Relative label only: 'rejected' was judged MORE harmful than 'chosen', not harmful per se.
+                out.append(
+                    LabelledExample(
+                        id=f"hh:{n}:{pref}",
+                        prompt=context,
+                        response=resp,
+                        source="hh-harmless",
+                        group=group,
+                        model="anthropic-52b-context-distilled",
+                        locale="en_US",
+                        metadata={"pair": n, "preference": pref, "turns": context.count("Human:")},
+                    )
+                )
+    return out
+
+
+MODERATION_CATEGORIES = ("S", "H", "V", "HR", "SH", "S3", "H2", "V2")
+
+
+def _load_moderation() -> list[LabelledExample]:
+    path = resolve_file("openai-moderation", "samples-1680.jsonl")
+    to_hazard = _hazard_mapper("moderation_to_hazard")
+    out: list[LabelledExample] = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            r = json.loads(line)
+            cats = {k: int(r[k]) for k in MODERATION_CATEGORIES if k in r}  # absent key = unknown, not 0
+            positives = [k for k, v in cats.items() if v == 1]
+            if positives:
+                label: HarmLabel | None = "violating"
+            elif len(cats) == len(MODERATION_CATEGORIES):
+                label = "non_violating"
+            else:
+                label = None  # some categories unannotated: cannot call it clean
+            hazards = [h for h in (to_hazard(c) for c in positives) if h]
+            out.append(
+                LabelledExample(
+                    id=f"moderation:{n}",
+                    prompt="",
+                    response=r["prompt"],
+                    label=label,
+                    hazard=hazards[0] if hazards else None,
+                    source="openai-moderation",
+                    group=f"moderation:{n}",
+                    locale=None,
+                    metadata={"text_only": True, "categories": cats, "hazards": sorted(set(hazards)), "source_category": ",".join(positives) or None},
+                )
+            )
+    return out
+
+
+SOURCES: dict[str, Callable[[], list[LabelledExample]]] = {
+    "jbb-artifacts": _load_jbb,
+    "xstest-completions": _load_xstest,
+    "hh-harmless": _load_hh,
+    "openai-moderation": _load_moderation,
+}
+
+
+def available() -> list[str]:
+    return sorted(SOURCES)
+
+
+def load_labelled(name: str, split: Split = "all") -> list[LabelledExample]:
+    """Load a named labelled set (or a user label file, if ``name`` is a path) and take one split."""
+    loader = SOURCES.get(name)
+    if loader is None:
+        p = Path(name)
+        if p.suffix.lower() in (".jsonl", ".csv") or p.exists():
+            return apply_split(read_label_file(p), split)
+        raise DatasetNotFound(f"unknown label set {name!r}; available: {', '.join(available())}, or a .jsonl/.csv label file")
+    return apply_split(loader(), split)
+
+
+# ------------------------------------------------------------------------------- user label format
+
+_LABEL_ALIASES = {
+    "violating": "violating", "unsafe": "violating", "1": "violating", "true": "violating",
+    "non_violating": "non_violating", "non-violating": "non_violating", "safe": "non_violating", "0": "non_violating", "false": "non_violating",
+}  # fmt: skip
+_REFUSAL_ALIASES = {k: k for k in ("full_compliance", "full_refusal", "partial_refusal")} | {
+    "1_full_compliance": "full_compliance", "2_full_refusal": "full_refusal", "3_partial_refusal": "partial_refusal",
+}  # fmt: skip
+_KNOWN_FIELDS = {"id", "prompt", "response", "label", "refusal", "hazard", "group", "model", "locale", "metadata"}
+
+
+def _rows(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        with path.open(encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise DataError(f"invalid JSON ({e.msg})", path=str(path), line=n) from None
+                if not isinstance(row, dict):
+                    raise DataError("each line must be a JSON object", path=str(path), line=n)
+                yield n, row
+    elif suffix == ".csv":
+        with path.open(encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            if not reader.fieldnames:
+                raise DataError("empty CSV (no header)", path=str(path), line=1)
+            # line = physical line where the record ends; a header is line 1
+            for row in reader:
+                yield reader.line_num, {k: v for k, v in row.items() if k is not None}
+    else:
+        raise DataError("label files must end in .jsonl or .csv", path=str(path))
+
+
+def _known_hazards() -> set[str] | None:
+    try:
+        from airisk.taxonomy import hazard_codes
+    except ImportError:
+        return None
+    return set(hazard_codes())
+
+
+def read_label_file(path: str | Path) -> list[LabelledExample]:
+    """Read a user's label file (JSONL or CSV; format in docs/labels.md). Errors name file, line and field."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("label file not found", path=str(path))
+    hazards = _known_hazards()
+    out: list[LabelledExample] = []
+    seen: dict[str, int] = {}
+    try:
+        rows = list(_rows(path))
+    except UnicodeDecodeError as e:
+        raise DataError(f"not UTF-8 ({e.reason} at byte {e.start})", path=str(path)) from None
+    for n, row in rows:
+
+        def err(msg: str, field: str | None = None, _n: int = n) -> DataError:
+            return DataError(msg, path=str(path), line=_n, field=field)
+
+        for f in ("prompt", "response"):
+            v = row.get(f)
+            if v is None:
+                raise err("missing required field", f)
+            if not isinstance(v, str):
+                raise err(f"must be a string, got {type(v).__name__}", f)
+        raw_label = row.get("label")
+        label = None
+        if raw_label not in (None, ""):
+            label = _LABEL_ALIASES.get(str(raw_label).strip().lower())
+            if label is None:
+                raise err(f"unknown label {raw_label!r}; use violating or non_violating", "label")
+        raw_ref = row.get("refusal")
+        refusal = None
+        if raw_ref not in (None, ""):
+            refusal = _REFUSAL_ALIASES.get(str(raw_ref).strip().lower())
+            if refusal is None:
+                raise err(f"unknown refusal {raw_ref!r}; use full_compliance, full_refusal or partial_refusal", "refusal")
+        if label is None and refusal is None:
+            raise err("needs a label (violating/non_violating) or a refusal class", "label")
+        hazard = row.get("hazard") or None
+        if hazard is not None:
+            hazard = str(hazard).strip().lower()
+            if hazards is not None and hazard not in hazards:
+                raise err(f"unknown hazard code {hazard!r}; use an AILuminate code such as {', '.join(sorted(hazards)[:4])}", "hazard")
+        ex_id = str(row.get("id") or "").strip() or f"{path.name}:{n}"
+        if ex_id in seen:
+            raise err(f"duplicate id {ex_id!r} (first on line {seen[ex_id]})", "id")
+        seen[ex_id] = n
+        metadata = row.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            raise err("must be a JSON object", "metadata")
+        extra = {k: v for k, v in row.items() if k not in _KNOWN_FIELDS and v not in (None, "")}
+        group = str(row.get("group") or "").strip() or "prompt:" + hashlib.sha256(row["prompt"].encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        out.append(
+            LabelledExample(
+                id=ex_id,
+                prompt=row["prompt"],
+                response=row["response"],
+                label=label,  # type: ignore[arg-type]
+                refusal=refusal,  # type: ignore[arg-type]
+                hazard=hazard,
+                source=f"file:{path.name}",
+                group=group,
+                model=(row.get("model") or None),
+                locale=(row.get("locale") or None),
+                metadata={**metadata, **extra, "line": n},
+            )
+        )
+    if not out:
+        raise DataError("no labelled rows", path=str(path))
+    return out
+
+
+def write_label_file(examples: Iterable[LabelledExample], path: str | Path) -> Path:
+    """Write examples in the user label format (JSONL), e.g. to export a subset for review."""
+    path = Path(path)
+    with path.open("w", encoding="utf-8") as f:
+        for e in examples:
+            row = e.model_dump(include={"id", "prompt", "response", "label", "refusal", "hazard", "group", "model", "locale"}, exclude_none=True)
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return path
+
+
+__all__ = [
+    "LabelledExample",
+    "SOURCES",
+    "VAL_FRACTION",
+    "apply_split",
+    "available",
+    "load_labelled",
+    "read_label_file",
+    "resolve_file",
+    "split_of",
+    "write_label_file",
+]
