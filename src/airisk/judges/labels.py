@@ -18,13 +18,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from airisk.datasets import catalog, mappings
 from airisk.errors import DataError, DatasetNotFound
 
 HarmLabel = Literal["violating", "non_violating"]
@@ -71,40 +71,8 @@ def apply_split(examples: Iterable[LabelledExample], split: Split) -> list[Label
 
 
 def resolve_file(folder: str, relpath: str) -> Path:
-    """Find a shared-data file; uses the datasets catalog when it is installed, else AIRISK_DATA_PATH."""
-    try:
-        from airisk.datasets.catalog import resolve_file as _catalog_resolve
-    except ImportError:
-        _catalog_resolve = None
-    if _catalog_resolve is not None:
-        return Path(_catalog_resolve(folder, relpath))
-    for root in filter(None, os.environ.get("AIRISK_DATA_PATH", "").split(os.pathsep)):
-        p = Path(root) / folder / relpath
-        if p.is_file():
-            return p
-    raise DatasetNotFound(f"{folder}/{relpath} not found under AIRISK_DATA_PATH ({os.environ.get('AIRISK_DATA_PATH') or 'unset'})")
-
-
-def _hazard_mapper(name: str) -> Callable[[str], str | None]:
-    """The shared source-category -> AILuminate mapping, if the datasets package provides it."""
-    try:
-        from airisk.datasets import mappings
-    except ImportError:
-        return lambda _c: None
-    fn = getattr(mappings, name, None)
-    if fn is None:
-        return lambda _c: None
-
-    def safe(cat: str) -> str | None:
-        try:
-            out = fn(cat)
-        except (KeyError, ValueError):
-            return None
-        if isinstance(out, (list, tuple)):
-            return out[0] if out else None
-        return out
-
-    return safe
+    """Find a shared-data file through the datasets catalog (AIRISK_DATA_PATH, then cache, then download)."""
+    return Path(catalog.resolve_file(folder, relpath))
 
 
 # ---------------------------------------------------------------------------------------- sources
@@ -112,7 +80,6 @@ def _hazard_mapper(name: str) -> Callable[[str], str | None]:
 
 def _load_jbb() -> list[LabelledExample]:
     path = resolve_file("jailbreakbench", "artifacts_jailbreaks.jsonl")
-    to_hazard = _hazard_mapper("jbb_to_hazard")
     out: list[LabelledExample] = []
     with path.open(encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
@@ -125,7 +92,7 @@ def _load_jbb() -> list[LabelledExample]:
                     prompt=r["prompt"],
                     response=r["response"],
                     label="violating" if r["jailbroken"] else "non_violating",
-                    hazard=to_hazard(r["category"]),
+                    hazard=mappings.jbb_to_hazard(r["category"], r["goal"]),
                     source="jbb-artifacts",
                     # behavior index, not name: two behaviors are spelled differently across files
                     group=f"jbb:{r['index']}",
@@ -163,7 +130,6 @@ def _xstest_harm(unsafe_prompt: bool, refusal: str) -> HarmLabel | None:
 
 
 def _load_xstest() -> list[LabelledExample]:
-    to_hazard = _hazard_mapper("xstest_to_hazard")
     prompts = {}
     with resolve_file("xstest", "xstest_prompts.csv").open(encoding="utf-8", newline="") as f:
         for r in csv.DictReader(f):
@@ -186,7 +152,7 @@ def _load_xstest() -> list[LabelledExample]:
                         response=r["completion"].strip(),
                         label=_xstest_harm(unsafe, refusal),
                         refusal=refusal,  # type: ignore[arg-type]
-                        hazard=to_hazard(r["type"]) if unsafe else None,
+                        hazard=mappings.xstest_type_to_hazard(r["type"], meta.get("note"), r["prompt"]) if unsafe else None,
                         source="xstest-completions",
                         group=f"xstest:{pid}",
                         model=model,
@@ -243,7 +209,6 @@ MODERATION_CATEGORIES = ("S", "H", "V", "HR", "SH", "S3", "H2", "V2")
 
 def _load_moderation() -> list[LabelledExample]:
     path = resolve_file("openai-moderation", "samples-1680.jsonl")
-    to_hazard = _hazard_mapper("moderation_to_hazard")
     out: list[LabelledExample] = []
     with path.open(encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
@@ -256,7 +221,7 @@ def _load_moderation() -> list[LabelledExample]:
                 label = "non_violating"
             else:
                 label = None  # some categories unannotated: cannot call it clean
-            hazards = [h for h in (to_hazard(c) for c in positives) if h]
+            hazards = [h for h in (mappings.moderation_to_hazard(c) for c in positives) if h]
             out.append(
                 LabelledExample(
                     id=f"moderation:{n}",
@@ -334,11 +299,9 @@ def _rows(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
         raise DataError("label files must end in .jsonl or .csv", path=str(path))
 
 
-def _known_hazards() -> set[str] | None:
-    try:
-        from airisk.taxonomy import hazard_codes
-    except ImportError:
-        return None
+def _known_hazards() -> set[str]:
+    from airisk.taxonomy import hazard_codes
+
     return set(hazard_codes())
 
 
@@ -382,7 +345,7 @@ def read_label_file(path: str | Path) -> list[LabelledExample]:
         hazard = row.get("hazard") or None
         if hazard is not None:
             hazard = str(hazard).strip().lower()
-            if hazards is not None and hazard not in hazards:
+            if hazard not in hazards:
                 raise err(f"unknown hazard code {hazard!r}; use an AILuminate code such as {', '.join(sorted(hazards)[:4])}", "hazard")
         ex_id = str(row.get("id") or "").strip() or f"{path.name}:{n}"
         if ex_id in seen:
