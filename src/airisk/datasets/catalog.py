@@ -58,6 +58,11 @@ class CatalogEntry(BaseModel):
     locale: str | None = None
     provenance: str = ""
     options: dict = Field(default_factory=dict)
+    id_prefix: str | None = None  # defaults to the name; splits of one set share their parent's prefix
+
+    @property
+    def prefix(self) -> str:
+        return self.id_prefix or self.name
 
     @property
     def primary(self) -> FileSpec:
