@@ -68,4 +68,7 @@ def make_judge(spec: str | dict[str, Any] | Judge, **overrides: Any) -> Judge:
     try:
         return cls(**params)
     except TypeError as e:
+        m = re.search(r"unexpected keyword argument '([^']+)'", str(e))
+        if m:
+            raise ConfigError(f"judge '{name}': unknown parameter {m.group(1)!r}") from e
         raise ConfigError(f"judge '{name}': {e}") from e

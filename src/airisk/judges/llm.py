@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 from abc import abstractmethod
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +31,7 @@ from airisk.judges.base import Judge
 from airisk.types import Conversation, Judgment, stable_hash
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class ParseError(ValueError):
@@ -44,7 +46,7 @@ def clean_text(s: str | None) -> str:
     """Text safe to send as JSON: lone surrogates (invalid UTF-16 halves) become U+FFFD."""
     if not s:
         return ""
-    return s.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return _SURROGATE.sub("\ufffd", s)
 
 
 def clip(s: str, max_chars: int) -> str:
@@ -241,7 +243,7 @@ class LLMJudge(Judge):
 
     async def judge_batch(self, conversations: list[Conversation]) -> list[Judgment]:
         keys = [c.cache_key() for c in conversations]
-        ns = f"judge:{self.fingerprint}"
+        ns = f"judge-{self.fingerprint}"  # no ":" (the store splits keys on the first one)
         found: dict[str, dict[str, Any]] = {k: self._memo[k] for k in keys if k in self._memo}
         missing = [k for k in dict.fromkeys(keys) if k not in found]
         if self.store is not None and missing:

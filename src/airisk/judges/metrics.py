@@ -348,3 +348,32 @@ async def validate(
         **fields,
     )
     return card, judgments
+
+
+def validation_examples(labels: str, split: str | None = None, *, task: str = "harm", limit: int | None = None,
+                        seed: int = 0) -> tuple[list[Any], dict[str, Any]]:
+    """The labelled examples to validate on, and what was done to select them.
+
+    ``labels`` is a built-in set name (``airisk.judges.labels.load_labelled``) or a path to a user
+    label file (``read_label_file``). ``split`` defaults to ``val`` for built-in sets (the held-out,
+    prompt-disjoint split) and ``all`` for user files. Examples without a reference label for
+    ``task`` are dropped (counted in the returned info). ``limit`` takes a seeded random sample.
+    """
+    import random  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from airisk.judges import labels as L  # noqa: PLC0415
+
+    is_file = labels not in L.available() and (Path(labels).exists() or Path(labels).suffix.lower() in (".jsonl", ".csv"))
+    split = split or ("all" if is_file else "val")
+    if split not in ("all", "train", "val"):
+        raise ValueError(f"split must be all, train or val; got {split!r}")
+    exs = L.apply_split(L.read_label_file(labels), split) if is_file else L.load_labelled(labels, split)
+    field = "label" if task == "harm" else "refusal"
+    usable = [e for e in exs if getattr(e, field, None) is not None]
+    info = {"name": Path(labels).name if is_file else labels, "split": split, "loaded": len(exs),
+            "without_label": len(exs) - len(usable), "source": str(Path(labels).resolve()) if is_file else labels}
+    if limit is not None and 0 < limit < len(usable):
+        usable = sorted(random.Random(seed).sample(usable, limit), key=lambda e: e.id)
+        info["limit"] = limit
+    return usable, info

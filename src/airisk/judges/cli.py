@@ -1,0 +1,213 @@
+"""CLI commands for judges: ``airisk judge list|validate|train|run|card show|card list``."""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from airisk.errors import ConfigError
+
+console = Console()
+judge_app = typer.Typer(help="Judges: list, validate against labels, train the offline judge, judge stored runs.",
+                        no_args_is_help=True)
+card_app = typer.Typer(help="Judge cards: measured error rates keyed by judge fingerprint.", no_args_is_help=True)
+judge_app.add_typer(card_app, name="card")
+
+
+@judge_app.command("list")
+def list_judges() -> None:
+    """Judges available through the airisk.judges entry points."""
+    from airisk import plugins
+
+    t = Table("judge", "description")
+    for name in plugins.available("judges"):
+        try:
+            doc = (plugins.load("judges", name).__doc__ or "").strip().splitlines()[0]
+        except Exception as e:  # a broken third-party plugin is listed, not fatal
+            doc = f"(cannot load: {type(e).__name__}: {e})"
+        t.add_row(escape(name), escape(doc))
+    console.print(t)
+
+
+def print_card(card) -> None:
+    """A card as a Rich table (all text escaped: names can come from user files)."""
+    from airisk.judges.cards import JudgeCard
+
+    assert isinstance(card, JudgeCard)
+    ls = card.label_set
+    console.print(f"[bold]{escape(card.judge_id)}[/] fingerprint [cyan]{escape(card.judge_fingerprint)}[/] "
+                  f"task={card.task} on {escape(ls.name)} split={escape(str(ls.split))} (n={card.n}, errors={card.n_errors})")
+    t = Table("metric", "value", "95% interval", "method")
+    rows = [("accuracy (errors count wrong)", card.accuracy, True), ("accuracy (answered)", card.accuracy_answered, True),
+            ("Cohen's kappa", card.kappa, False), ("precision (violating)", card.precision, True),
+            ("recall (violating)", card.recall, True), ("F1 (violating)", card.f1, False),
+            ("false-safe rate", card.false_safe_rate, True), ("false-unsafe rate", card.false_unsafe_rate, True),
+            ("judge error rate", card.error_rate, True)]
+    if card.task == "refusal":
+        rows = [(n.replace("violating", "refused"), e, p) for n, e, p in rows]
+    for name, est, pct in rows:
+        if est.value is None:
+            t.add_row(name, "n/a", "", est.method)
+            continue
+        f = (lambda x: f"{100 * x:.1f}%") if pct else (lambda x: f"{x:.3f}")
+        t.add_row(name, f(est.value), f"[{f(est.low)}, {f(est.high)}]" if est.low is not None else "", est.method)
+    t.add_row("confusion", f"tp={card.tp} fp={card.fp} tn={card.tn} fn={card.fn}", "", "")
+    t.add_row("ECE", "n/a" if card.ece is None else f"{card.ece:.3f}", "", "10 equal-width bins" if card.ece is not None else "")
+    console.print(t)
+    if card.multiclass:
+        mc = card.multiclass
+        console.print(f"3-class accuracy {mc.accuracy.fmt()}  kappa {mc.kappa.fmt(pct=False)}")
+        mt = Table("true \\ predicted", *mc.classes, "error")
+        for c in mc.classes:
+            mt.add_row(c, *(str(mc.confusion[c][p]) for p in mc.classes + ["error"]))
+        console.print(mt)
+    if card.per_hazard:
+        ht = Table("hazard", "n", "accuracy", "false-safe", "false-unsafe", "errors")
+        for h, b in card.per_hazard.items():
+            ht.add_row(escape(h), str(b.n), b.accuracy.fmt(), b.false_safe_rate.fmt(), b.false_unsafe_rate.fmt(), str(b.n_errors))
+        console.print(ht)
+    for note in card.notes:
+        console.print(f"note: {escape(note)}")
+
+
+@judge_app.command("validate")
+def validate_cmd(
+    judge: str = typer.Option(..., "--judge", "-j", help="Judge spec, e.g. offline or rubric:model=...,base_url=..."),
+    labels: str = typer.Option(..., "--labels", "-l", help="Built-in labelled set (jbb-artifacts, xstest-completions, ...) or a label file (.jsonl/.csv)."),
+    split: Optional[str] = typer.Option(None, help="all | train | val (default: val for built-in sets, all for files)."),
+    task: str = typer.Option("harm", help="harm (violating vs non_violating) or refusal (full/partial refusal vs compliance)."),
+    limit: Optional[int] = typer.Option(None, help="Validate on a seeded random sample of this many examples."),
+    out: Optional[Path] = typer.Option(None, help="Also write the card JSON here."),
+    cards_dir: Optional[Path] = typer.Option(None, help="Directory to save the card in (default $AIRISK_HOME/judge_cards)."),
+    save: bool = typer.Option(True, help="Save the card keyed by the judge's fingerprint."),
+    batch_size: int = typer.Option(32, help="Conversations per judge call."),
+    seed: int = typer.Option(0, help="Seed for --limit sampling and bootstrap intervals."),
+) -> None:
+    """Judge labelled examples, compute agreement with 95% intervals, print and save the judge card."""
+    from airisk.judges.cards import save_card
+    from airisk.judges.factory import make_judge
+    from airisk.judges.metrics import validate, validation_examples
+
+    if task not in ("harm", "refusal"):
+        raise ConfigError(f"--task must be 'harm' or 'refusal', got {task!r}")
+    examples, info = validation_examples(labels, split, task=task, limit=limit, seed=seed)
+    if not examples:
+        raise ConfigError(f"no examples with a {task} label in {labels!r} split {info['split']}")
+    j = make_judge(judge)
+    console.print(f"validating [bold]{escape(j.id)}[/] ({escape(j.fingerprint)}) on {len(examples)} examples of "
+                  f"{escape(info['name'])}/{info['split']}" + (f" ({info['without_label']} without a {task} label skipped)" if info["without_label"] else ""))
+
+    async def go():
+        try:
+            return await validate(j, examples, label_set=info["name"], split=info["split"], source=info["source"], task=task,
+                                  seed=seed, batch_size=batch_size, command=_command_line())
+        finally:
+            await j.aclose()
+
+    card, _ = asyncio.run(go())
+    if info["without_label"]:
+        card.notes.append(f"{info['without_label']} examples in the split had no {task} label and were skipped")
+    print_card(card)
+    if save:
+        path = save_card(card, cards_dir)
+        console.print(f"card saved: {escape(str(path))}")
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(card.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        console.print(f"card written: {escape(str(out))}")
+
+
+def _command_line() -> str:
+    args = sys.argv[1:]
+    return "airisk " + " ".join(shlex.quote(a) for a in args) if args else "airisk judge validate"
+
+
+@judge_app.command("train")
+def train_cmd(
+    sources: Optional[str] = typer.Option(None, help="Comma-separated built-in labelled sets to train on (default: the trainer's)."),
+    labels_file: Optional[Path] = typer.Option(None, "--labels-file", help="Your own label file (.jsonl/.csv) to train on."),
+    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Where to write weights (default: the package's weights dir)."),
+    seed: int = typer.Option(0, help="Random seed."),
+) -> None:
+    """Train the offline judge and print its validation figures."""
+    from airisk.judges.train import train
+
+    src = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
+    report = train(sources=src, labels_file=str(labels_file) if labels_file else None,
+                   out_dir=str(out_dir) if out_dir else None, seed=seed)
+    console.print(escape(str(report.summary())))
+
+
+@judge_app.command("run")
+def run_cmd(
+    run_id: str = typer.Argument(..., help="Stored run id."),
+    judge: str = typer.Option(..., "--judge", "-j", help="Judge spec."),
+    rejudge: bool = typer.Option(False, help="Replace existing judgments by this judge."),
+    batch_size: int = typer.Option(64),
+) -> None:
+    """Judge the answered items of a stored run."""
+    from airisk.engine import judge_run
+    from airisk.judges.factory import make_judge
+    from airisk.store import Store
+
+    j = make_judge(judge)
+    store = Store()
+
+    async def go():
+        try:
+            return await judge_run(store, run_id, j, batch_size=batch_size, rejudge=rejudge)
+        finally:
+            await j.aclose()
+
+    n = asyncio.run(go())
+    counts: dict[str, int] = {}
+    for per in store.judgments(run_id, j.id).values():
+        for jd in per.values():
+            counts[jd.label] = counts.get(jd.label, 0) + 1
+    console.print(f"judged {n} items of run {escape(run_id)} with {escape(j.id)} ({escape(j.fingerprint)}); "
+                  + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+
+
+@card_app.command("show")
+def card_show(target: str = typer.Argument(..., help="A fingerprint (or prefix), a judge id, or a judge spec.")) -> None:
+    """Show the card(s) of a judge."""
+    from airisk.judges.cards import iter_cards
+
+    cards = iter_cards()
+    hits = [c for c in cards if c.judge_fingerprint.startswith(target)] or [c for c in cards if c.judge_id == target]
+    if not hits:
+        try:
+            from airisk.judges.factory import make_judge
+
+            fp = make_judge(target).fingerprint
+            hits = [c for c in cards if c.judge_fingerprint == fp]
+        except Exception:  # not a buildable spec either
+            hits = []
+    if not hits:
+        raise ConfigError(f"no judge card for {target!r}; run 'airisk judge validate --judge ... --labels ...' first")
+    for c in hits:
+        print_card(c)
+
+
+@card_app.command("list")
+def card_list() -> None:
+    """All cards found ($AIRISK_HOME/judge_cards first, then the shipped ones)."""
+    from airisk.judges.cards import iter_cards
+
+    t = Table("judge", "fingerprint", "task", "labels", "split", "n", "accuracy", "kappa", "false-safe", "false-unsafe")
+    for c in iter_cards():
+        t.add_row(escape(c.judge_id), c.judge_fingerprint, c.task, escape(c.label_set.name), escape(str(c.label_set.split)),
+                  str(c.n), c.accuracy.fmt(), c.kappa.fmt(pct=False), c.false_safe_rate.fmt(), c.false_unsafe_rate.fmt())
+    console.print(t)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(judge_app, name="judge")
