@@ -14,6 +14,7 @@ from airisk.datasets.catalog import (
     find_local,
     get_entry,
     list_datasets,
+    register_file,
     resolve_file,
 )
 from airisk.datasets.dataset import FORMATS, Dataset, load_dataset, load_file
@@ -31,5 +32,6 @@ __all__ = [
     "list_datasets",
     "load_dataset",
     "load_file",
+    "register_file",
     "resolve_file",
 ]

@@ -109,6 +109,15 @@ def _file_specs() -> dict[tuple[str, str], FileSpec]:
     return specs
 
 
+def register_file(folder: str, relpath: str, *, sha256: str | None, url: str | None = None,
+                  url_sha256: str | None = None, compression: str | None = None) -> FileSpec:
+    """Declare (or override) a file's expected hash and download URL, e.g. for a plugin's own data."""
+    _check_rel(folder, relpath)
+    spec = FileSpec(relpath=relpath, sha256=sha256, url=url, url_sha256=url_sha256, compression=compression)
+    _file_specs()[(folder, relpath)] = spec
+    return spec
+
+
 def file_spec(folder: str, relpath: str) -> FileSpec | None:
     """The catalog's record for a file (hash, URL), or None for a file the catalog does not know."""
     return _file_specs().get((folder, relpath))
