@@ -1,0 +1,236 @@
+"""Dangerous-Python detector: walks the ``ast`` of code an agent wants to run (never executes it).
+
+Finds shell-outs (``os.system``, ``subprocess``; their command strings go through the shell
+detector), ``eval``/``exec`` of fetched or decoded code, ``shutil.rmtree`` of root-ish paths, file
+reads/writes and network connections checked against the policy's scopes, and reverse shells
+(socket + dup2/pty/shell). String values are folded through simple assignments, f-strings,
+``+`` and ``os.path.join`` so ``p = "/usr"; open(os.path.join(p, "../etc/shadow"))`` is seen.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import binascii
+import posixpath
+import shlex
+
+from airisk.guard.detectors.scopes import Findings, ScopeChecker
+
+SHELL_CALLS = frozenset({"os.system", "os.popen", "subprocess.run", "subprocess.call", "subprocess.Popen",
+                         "subprocess.check_output", "subprocess.check_call", "subprocess.getoutput",
+                         "subprocess.getstatusoutput", "commands.getoutput", "os.execl", "os.execlp",
+                         "os.execv", "os.execvp", "os.execve", "os.spawnl", "os.spawnlp", "pty.spawn",
+                         "asyncio.create_subprocess_shell", "asyncio.create_subprocess_exec"})
+FETCH_PREFIXES = ("requests.", "urllib.request.", "urllib3.", "httpx.", "aiohttp.", "http.client.", "urllib2.")
+DELETE_CALLS = frozenset({"os.remove", "os.unlink", "os.rmdir", "os.removedirs", "pathlib.Path.unlink"})
+LIST_CALLS = frozenset({"os.listdir", "os.scandir", "os.walk", "glob.glob", "glob.iglob"})
+DECODE_CALLS = frozenset({"base64.b64decode", "base64.b32decode", "base64.b16decode", "base64.a85decode",
+                          "codecs.decode", "bytes.fromhex", "zlib.decompress", "marshal.loads"})
+
+
+class _Folder:
+    """Constant folding of string expressions from module-level assignments."""
+
+    def __init__(self):
+        self.env: dict[str, str] = {}
+
+    def value(self, node: ast.AST | None, depth: int = 0):
+        if node is None or depth > 8:
+            return None
+        if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
+            v = node.value
+            return v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+        if isinstance(node, ast.Name):
+            return self.env.get(node.id)
+        if isinstance(node, ast.JoinedStr):
+            parts = []
+            for p in node.values:
+                if isinstance(p, ast.Constant):
+                    parts.append(str(p.value))
+                elif isinstance(p, ast.FormattedValue):
+                    v = self.value(p.value, depth + 1)
+                    if v is None:
+                        return None
+                    parts.append(v)
+            return "".join(parts)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Div)):
+            a, b = self.value(node.left, depth + 1), self.value(node.right, depth + 1)
+            if a is None or b is None:
+                return None
+            return a + b if isinstance(node.op, ast.Add) else posixpath.join(a, b)
+        if isinstance(node, ast.Call):
+            fn = _dotted(node.func)
+            if fn in ("os.path.join", "posixpath.join", "path.join") and node.args:
+                vals = [self.value(a, depth + 1) for a in node.args]
+                return None if any(v is None for v in vals) else posixpath.join(*vals)
+            if fn in ("Path", "pathlib.Path", "PurePath", "os.path.expanduser", "os.path.abspath", "str") and node.args:
+                vals = [self.value(a, depth + 1) for a in node.args]
+                return None if any(v is None for v in vals) else posixpath.join(*vals)
+            if fn in ("os.getenv", "os.environ.get") and node.args and self.value(node.args[0]) == "HOME":
+                return "~"
+        if isinstance(node, (ast.List, ast.Tuple)):
+            vals = [self.value(e, depth + 1) for e in node.elts]
+            if vals and all(v is not None for v in vals):
+                return shlex.join(vals)
+        return None
+
+
+def _dotted(node: ast.AST) -> str:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+    elif isinstance(node, ast.Call):
+        parts.append(_dotted(node.func) + "()")
+    return ".".join(reversed(parts))
+
+
+class PythonAnalyzer:
+    def __init__(self, scopes: ScopeChecker, shell, verdict: str = "BLOCK"):
+        self.scopes = scopes
+        self.shell = shell
+        self.v = verdict
+
+    def analyze(self, code: str, out: Findings, *, cwd: str | None = None, depth: int = 0) -> None:
+        out.tick()
+        if depth > 6:
+            out.add("python.nesting", self.v, "code nests exec/eval too deeply to analyse")
+            return
+        try:
+            tree = ast.parse(code)
+        except (SyntaxError, ValueError) as e:
+            out.add("python.parse_error", self.v, f"Python code does not parse ({getattr(e, 'msg', e)}); refusing to guess")
+            return
+        aliases: dict[str, str] = {}
+        folder = _Folder()
+        # pass 1: imports and simple string assignments (whole module, including function bodies)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                for a in node.names:
+                    aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                val = folder.value(node.value)
+                if val is not None:
+                    folder.env[node.targets[0].id] = val
+
+        def qual(func: ast.AST) -> str:
+            d = _dotted(func)
+            head, _, rest = d.partition(".")
+            if head in aliases:
+                return aliases[head] + ("." + rest if rest else "")
+            return d
+
+        calls = [(qual(n.func), n) for n in ast.walk(tree) if isinstance(n, ast.Call)]
+        names = {q for q, _ in calls}
+        fetches = any(q.startswith(FETCH_PREFIXES) or q.endswith((".recv", ".recvfrom", ".read")) and "socket" in " ".join(aliases.values())
+                      for q in names)
+        uses_socket = any(q.startswith("socket.") for q in names)
+        for q, node in calls:
+            out.tick()
+            arg0 = node.args[0] if node.args else None
+            kw = {k.arg: k.value for k in node.keywords if k.arg}
+            if q in SHELL_CALLS or (q.startswith("os.exec") or q.startswith("os.spawn")):
+                cmd = folder.value(arg0) if arg0 is not None else folder.value(kw.get("args"))
+                if cmd is not None:
+                    if self.shell is not None:
+                        self.shell.analyze(cmd, out, cwd=cwd, depth=depth + 1)
+                    if uses_socket and posixpath.basename(cmd.split()[0] if cmd.split() else "") in ("sh", "bash", "zsh", "/bin/sh"):
+                        out.add("python.reverse_shell", self.v, "opens a socket and spawns a shell")
+                elif q in ("os.system", "os.popen") or kw.get("shell") is not None:
+                    out.add("python.dynamic_shell", "REVIEW", f"{q} runs a command built at run time")
+            elif q in ("eval", "exec", "compile", "builtins.eval", "builtins.exec"):
+                inner = folder.value(arg0)
+                if isinstance(arg0, ast.Call) and qual(arg0.func) in DECODE_CALLS | {"bytes.decode"} or (
+                        isinstance(arg0, ast.Call) and isinstance(arg0.func, ast.Attribute) and arg0.func.attr == "decode"):
+                    out.add("python.obfuscated_exec", self.v, f"{q} of decoded data (obfuscated code)")
+                    payload = self._decode_const(arg0, folder)
+                    if payload:
+                        self.analyze(payload, out, cwd=cwd, depth=depth + 1)
+                elif inner is not None:
+                    self.analyze(inner, out, cwd=cwd, depth=depth + 1)
+                elif fetches:
+                    out.add("python.exec_fetched", self.v, f"{q} of data fetched from the network")
+                else:
+                    out.add("python.dynamic_exec", "REVIEW", f"{q} of a value computed at run time")
+            elif q in ("open", "io.open", "builtins.open", "codecs.open"):
+                path = folder.value(arg0)
+                mode = folder.value(node.args[1]) if len(node.args) > 1 else folder.value(kw.get("mode"))
+                if path is not None:
+                    if mode and any(c in mode for c in "wax+"):
+                        self.scopes.check_write(path, out, cwd=cwd, what="open for writing")
+                    else:
+                        self.scopes.check_read(path, out, cwd=cwd, what="read")
+            elif q.endswith((".read_text", ".read_bytes", ".write_text", ".write_bytes", ".open")) and isinstance(node.func, ast.Attribute):
+                path = folder.value(node.func.value)
+                if path is not None:
+                    if q.endswith(("write_text", "write_bytes")):
+                        self.scopes.check_write(path, out, cwd=cwd, what="write")
+                    else:
+                        self.scopes.check_read(path, out, cwd=cwd, what="read")
+            elif q in ("shutil.rmtree",):
+                path = folder.value(arg0)
+                if path is not None:
+                    if self.scopes.is_critical(path, cwd):
+                        out.add("python.recursive_delete", self.v, f"shutil.rmtree of {self.scopes.norm(path, cwd)}")
+                    else:
+                        self.scopes.check_write(path, out, cwd=cwd, what="delete")
+            elif q in DELETE_CALLS or q.endswith(".unlink"):
+                path = folder.value(arg0) if arg0 is not None else (folder.value(node.func.value) if isinstance(node.func, ast.Attribute) else None)
+                if path is not None:
+                    self.scopes.check_write(path, out, cwd=cwd, what="delete")
+            elif q in LIST_CALLS:
+                path = folder.value(arg0)
+                if path is not None:
+                    self.scopes.check_read(path, out, cwd=cwd, what="listing")
+            elif q in ("shutil.copy", "shutil.copyfile", "shutil.copy2", "shutil.move", "os.rename", "os.replace", "shutil.copytree"):
+                src = folder.value(arg0)
+                dst = folder.value(node.args[1]) if len(node.args) > 1 else None
+                if src is not None:
+                    (self.scopes.check_write if q in ("shutil.move", "os.rename", "os.replace") else self.scopes.check_read)(src, out, cwd=cwd)
+                if dst is not None:
+                    self.scopes.check_write(dst, out, cwd=cwd)
+            elif q in ("os.chmod",) and len(node.args) > 1:
+                path = folder.value(arg0)
+                mode = node.args[1].value if isinstance(node.args[1], ast.Constant) else None
+                if path is not None and mode is not None and mode & 0o002 and self.scopes.is_critical(path, cwd):
+                    out.add("python.chmod_root", self.v, f"os.chmod({path}, {oct(mode)}) makes a system path world-writable")
+                elif path is not None:
+                    self.scopes.check_write(path, out, cwd=cwd, what="chmod")
+            elif q in ("os.setuid", "os.seteuid", "os.setreuid", "os.setresuid"):
+                out.add("python.privilege", "REVIEW", f"{q} changes the process's user id")
+            elif q.startswith(FETCH_PREFIXES) and q.rsplit(".", 1)[-1] in ("get", "post", "put", "patch", "delete", "head", "request",
+                                                                          "urlopen", "Request", "urlretrieve", "stream", "Client"):
+                url = folder.value(arg0) if arg0 is not None else folder.value(kw.get("url"))
+                if url is not None and "://" in url:
+                    self.scopes.check_url(url, out, from_code=True, what=q)
+            elif isinstance(node.func, ast.Attribute) and node.func.attr in ("connect", "connect_ex", "sendto", "create_connection") and uses_socket:
+                addr = node.args[-1] if node.func.attr == "sendto" and node.args else arg0
+                if isinstance(addr, ast.Tuple) and addr.elts:
+                    host = folder.value(addr.elts[0])
+                    if host is not None:
+                        self.scopes.check_host(host, out, from_code=True, what=f"socket {node.func.attr}")
+            elif q in ("os.dup2",) and uses_socket:
+                out.add("python.reverse_shell", self.v, "redirects file descriptors onto a socket (reverse shell)")
+            elif q == "pty.spawn" and uses_socket:
+                out.add("python.reverse_shell", self.v, "spawns a pty over a socket (reverse shell)")
+
+    def _decode_const(self, node: ast.Call, folder: _Folder) -> str | None:
+        # exec(base64.b64decode("...")) or exec(base64.b64decode("...").decode())
+        target = node
+        if isinstance(node.func, ast.Attribute) and node.func.attr == "decode" and isinstance(node.func.value, ast.Call):
+            target = node.func.value
+        if target.args:
+            s = folder.value(target.args[0])
+            if s:
+                try:
+                    return base64.b64decode(s + "=" * (-len(s) % 4)).decode("utf-8")
+                except (binascii.Error, UnicodeDecodeError, ValueError):
+                    return None
+        return None

@@ -1,0 +1,42 @@
+"""Credential patterns shared by the gate (secrets in outbound arguments) and the audit log's redactor."""
+
+from __future__ import annotations
+
+import re
+
+# (name, pattern); group 0 is what gets redacted. Kept specific to avoid redacting ordinary text.
+SECRET_PATTERNS: list[tuple[str, re.Pattern]] = [
+    ("private key", re.compile(r"-----BEGIN (?:[A-Z ]+ )?PRIVATE KEY-----[\s\S]*?(?:-----END (?:[A-Z ]+ )?PRIVATE KEY-----|$)")),
+    ("AWS access key id", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b")),
+    ("AWS secret key", re.compile(r"(?i)(?<=aws_secret_access_key)(\s*[=:]\s*)[\"']?[A-Za-z0-9/+=]{40}")),
+    ("bearer token", re.compile(r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]{12,}=*")),
+    ("API key", re.compile(r"\b(?:sk|pk|rk)-(?:proj-|live-|test-|ant-)?[A-Za-z0-9_\-]{16,}\b")),
+    ("GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b")),
+    ("Slack token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}\b")),
+    ("Google API key", re.compile(r"\bAIza[0-9A-Za-z\-_]{35}\b")),
+    ("JWT", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\b")),
+    ("password in URL", re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+(?=@)")),
+    ("password assignment", re.compile(r"(?i)\b(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token)\b\s*[=:]\s*[\"']?[^\s\"',;]{6,}")),
+]
+_QUICK = re.compile(r"(?i)PRIVATE KEY|AKIA|ASIA|AGPA|AIDA|AROA|aws_secret|bearer|sk-|pk-|rk-|gh[pousr]_|xox|AIza|eyJ|://[^/\s]*@|password|passwd|pwd|secret|api.?key|access.?token")
+
+
+def find_secrets(text: str) -> str | None:
+    """The kind of the first credential found in ``text``, or None."""
+    if not _QUICK.search(text):
+        return None
+    for name, rx in SECRET_PATTERNS:
+        if rx.search(text):
+            return name
+    return None
+
+
+def redact_secrets(text: str) -> tuple[str, int]:
+    """``text`` with credentials replaced by ``[REDACTED:<kind>]``; also the number replaced."""
+    if not _QUICK.search(text):
+        return text, 0
+    n = 0
+    for name, rx in SECRET_PATTERNS:
+        text, k = rx.subn(f"[REDACTED:{name}]", text)
+        n += k
+    return text, n
