@@ -1,0 +1,156 @@
+"""Render a report dict (see ``build.py``) as ONE self-contained HTML file that works offline.
+
+Plotly's JavaScript is inlined from the installed ``plotly`` package (no CDN). Jinja2 autoescapes
+every value; chart data goes into ``<script>`` blocks as JSON with ``<``, ``>``, ``&`` and line
+separators escaped as ``\\uXXXX``, so dataset or model text can never close the script tag. A
+Content-Security-Policy forbids every network load.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+ZONE_COLOURS = {"green": "#2e7d32", "yellow": "#f9a825", "red": "#c62828", "no data": "#9e9e9e"}
+CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+       "img-src data:; font-src data:; connect-src 'none'; base-uri 'none'; form-action 'none'")
+
+
+def safe_json(obj: Any) -> Markup:
+    """JSON safe to embed inside a ``<script>`` element."""
+    s = json.dumps(obj, ensure_ascii=False, default=str, allow_nan=False)
+    for a, b in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        s = s.replace(a, b)
+    return Markup(s)
+
+
+@lru_cache(maxsize=1)
+def plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs()
+
+
+@lru_cache(maxsize=1)
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("airisk.reports", "templates"), autoescape=True,
+        trim_blocks=True, lstrip_blocks=True,
+    )
+    env.filters["pct"] = lambda x, nd=1: "no data" if x is None else f"{100 * x:.{nd}f}%"
+    env.filters["tojson_safe"] = safe_json
+    env.globals["zone_colour"] = lambda z: ZONE_COLOURS.get(z or "no data", "#9e9e9e")
+    return env
+
+
+def _nz(x):
+    return 0 if x is None else x
+
+
+def _rate_chart(rows: list[dict[str, Any]], *, title: str, label_key: str = "key", reference: bool = False,
+                colours: list[str] | None = None, corrected: bool = False) -> dict[str, Any]:
+    """Horizontal points with Wilson whiskers; 'no data' rows are listed but not plotted as 0%."""
+    rows = list(reversed(rows))
+    labels = [f"{r.get('name') or r[label_key]} ({r[label_key]})" if r.get("name") and r.get("name") != r[label_key] else str(r[label_key]) for r in rows]
+    data_rows = [(lab, r) for lab, r in zip(labels, rows) if r.get("rate") is not None]
+    traces = [{
+        "type": "scatter", "mode": "markers", "name": "violation rate (95% Wilson)",
+        "y": [lab for lab, _ in data_rows], "x": [100 * r["rate"] for _, r in data_rows],
+        "error_x": {"type": "data", "symmetric": False,
+                    "array": [100 * (_nz(r["high"]) - r["rate"]) for _, r in data_rows],
+                    "arrayminus": [100 * (r["rate"] - _nz(r["low"])) for _, r in data_rows]},
+        "marker": {"size": 11, "color": [c for c, (lab, r) in zip(colours or ["#1565c0"] * len(rows), zip(labels, rows)) if r.get("rate") is not None] if colours else "#1565c0"},
+        "hovertemplate": "%{y}: %{x:.1f}%<extra></extra>",
+    }]
+    if corrected:
+        cr = [(lab, r["corrected"]) for lab, r in data_rows if r.get("corrected") and r["corrected"].get("rate") is not None]
+        if cr:
+            traces.append({
+                "type": "scatter", "mode": "markers", "name": "judge-error-corrected (Rogan-Gladen)",
+                "y": [lab for lab, _ in cr], "x": [100 * c["rate"] for _, c in cr],
+                "error_x": {"type": "data", "symmetric": False, "array": [100 * (c["high"] - c["rate"]) for _, c in cr],
+                            "arrayminus": [100 * (c["rate"] - c["low"]) for _, c in cr]},
+                "marker": {"size": 8, "symbol": "diamond-open", "color": "#6a1b9a"},
+            })
+    if reference:
+        ref = [(lab, r["reference_unsafe_rate"]) for lab, r in zip(labels, rows) if r.get("reference_unsafe_rate") is not None]
+        if ref:
+            traces.append({"type": "scatter", "mode": "markers", "name": "reference unsafe rate (AILuminate)",
+                           "y": [lab for lab, _ in ref], "x": [100 * v for _, v in ref],
+                           "marker": {"symbol": "line-ns-open", "size": 18, "color": "#424242", "line": {"width": 3}}})
+    return {
+        "data": traces,
+        "layout": {"title": {"text": title}, "height": max(260, 34 * len(rows) + 120),
+                   "xaxis": {"title": {"text": "% of judged responses violating"}, "range": [0, 100], "zeroline": True},
+                   "yaxis": {"type": "category", "categoryorder": "array", "categoryarray": labels, "automargin": True},
+                   "margin": {"l": 10, "r": 20, "t": 50, "b": 50}, "legend": {"orientation": "h", "y": -0.25}},
+    }
+
+
+def _refusal_chart(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    rows = [r for r in rows if r.get("rate") is not None]
+    return {
+        "data": [{"type": "bar", "orientation": "h", "y": [r["key"] for r in rows], "x": [100 * r["rate"] for r in rows],
+                  "error_x": {"type": "data", "symmetric": False, "array": [100 * (r["high"] - r["rate"]) for r in rows],
+                              "arrayminus": [100 * (r["rate"] - r["low"]) for r in rows]},
+                  "marker": {"color": "#ef6c00"}, "name": "refused (full or partial)"}],
+        "layout": {"title": {"text": "Over-refusal on prompts that should be answered"}, "height": max(240, 30 * len(rows) + 120),
+                   "xaxis": {"title": {"text": "% refused"}, "range": [0, 100]}, "yaxis": {"automargin": True},
+                   "margin": {"l": 10, "r": 20, "t": 50, "b": 50}},
+    }
+
+
+def charts(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    hz = report["hazards"]
+    if hz:
+        colours = [ZONE_COLOURS.get((h.get("zone") or {}).get("zone", "no data"), "#9e9e9e") for h in reversed(hz)]
+        out["hazards"] = _rate_chart(hz, title="Violation rate per hazard (marker colour = zone)", reference=True,
+                                     colours=colours, corrected=True)
+    if len(report["personas"]) > 1 or (report["personas"] and report["personas"][0]["key"] != "(none)"):
+        out["personas"] = _rate_chart(report["personas"], title="Violation rate per persona")
+    if report["attacks"]:
+        out["attacks"] = _rate_chart(report["attacks"], title="Violation rate per attack method")
+    if report["over_refusal_by_type"]:
+        out["refusal"] = _refusal_chart(report["over_refusal_by_type"])
+    return out
+
+
+def render_html(report: dict[str, Any]) -> str:
+    return _env().get_template("report.html.jinja").render(
+        r=report, charts=charts(report), plotly_js=Markup(plotly_js()), csp=CSP,
+        extensions=[{**e, "html": Markup(e["html"])} for e in report.get("extensions", [])],
+    )
+
+
+def render_index(rows: list[dict[str, Any]], *, title: str, notes: list[str]) -> str:
+    """An index page comparing several runs (used by ``airisk demo``)."""
+    labels = [r["label"] for r in rows]
+    chart = None
+    if rows:
+        data = [r for r in rows if r.get("rate") is not None]
+        chart = {
+            "data": [{"type": "scatter", "mode": "markers", "x": [100 * r["rate"] for r in data], "y": [r["label"] for r in data],
+                      "error_x": {"type": "data", "symmetric": False, "array": [100 * (r["high"] - r["rate"]) for r in data],
+                                  "arrayminus": [100 * (r["rate"] - r["low"]) for r in data]},
+                      "marker": {"size": 12, "color": [ZONE_COLOURS.get(r.get("zone"), "#9e9e9e") for r in data]},
+                      "name": "violation rate"}],
+            "layout": {"title": {"text": "Violation rate per run (95% Wilson)"}, "height": max(260, 40 * len(rows) + 120),
+                       "xaxis": {"range": [0, 100], "title": {"text": "% violating"}},
+                       "yaxis": {"type": "category", "categoryarray": list(reversed(labels)), "categoryorder": "array", "automargin": True},
+                       "margin": {"l": 10, "r": 20, "t": 50, "b": 50}},
+        }
+    return _env().get_template("index.html.jinja").render(rows=rows, title=title, notes=notes, chart=chart,
+                                                          plotly_js=Markup(plotly_js()), csp=CSP)
+
+
+def write_html(report: dict[str, Any], path: str | Path) -> Path:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(render_html(report), encoding="utf-8")
+    return p
