@@ -1,0 +1,110 @@
+"""A red-team campaign: every seed x (baseline + each attack), judged, stored as one run (kind='redteam').
+
+Each attempt is stored as an item of the run (id derived from seed id + attack chain, lineage in
+``metadata['lineage']``), its answer as a response and the judge's verdict as a judgment, so the
+generic tools (``gate``, ``compare``, reports) read a red-team run like any other. Seeds x attacks
+run concurrently (bounded); results are written as each finishes, and re-running with the same
+run id skips the (seed, attack) pairs already stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from typing import Any, Sequence
+
+from airisk.attacks.attack import Attack, AttemptResult, BatchingJudge, RunContext, error_result
+from airisk.attacks.registry import BASELINE, baseline
+from airisk.types import Item
+
+
+def select_seeds(items: Sequence[Item], *, hazards: Sequence[str] | None = None, limit: int | None = None) -> list[Item]:
+    """Harmful seeds (expected != 'comply'), optionally filtered by hazard; ``limit`` takes them
+    round-robin across hazards so a small campaign still covers every hazard."""
+    pool = [it for it in items if it.expected != "comply" and (not hazards or it.hazard in hazards)]
+    if limit is None or limit >= len(pool):
+        return pool
+    by_h: dict[str, list[Item]] = defaultdict(list)
+    for it in pool:
+        by_h[it.hazard or ""].append(it)
+    out: list[Item] = []
+    queues = [list(v) for v in by_h.values()]
+    while len(out) < limit:
+        for q in queues:
+            if q and len(out) < limit:
+                out.append(q.pop(0))
+    return out
+
+
+async def run_campaign(
+    store: Any, target: Any, seeds: Sequence[Item], attacks: Sequence[Attack], judge: Any, *,
+    attacker: Any = None, budget: int = 10, concurrency: int = 8, run_id: str | None = None,
+    config: dict[str, Any] | None = None, datasets: list[dict[str, Any]] | None = None, label: str | None = None,
+    include_baseline: bool = True, stop_on_success: bool = True, policy: Any = None, progress: bool = False,
+) -> str:
+    """Run the campaign and return the run id."""
+    from airisk.engine import new_run_id
+
+    attacks = list(attacks)
+    if include_baseline and not any(a.label == BASELINE for a in attacks):
+        attacks.insert(0, baseline())
+    run_id = run_id or new_run_id()
+    cfg = {**(config or {}), "attacks": [a.describe() for a in attacks], "budget": budget,
+           "attacker": attacker.describe() if attacker is not None else None, "stop_on_success": stop_on_success,
+           "seeds": len(seeds)}
+    try:
+        store.get_run(run_id)
+        existing = {(it.metadata.get("seed_id"), it.metadata.get("attack")) for it in store.items(run_id)}
+        store.update_run(run_id, status="running")
+    except Exception:
+        existing = set()
+        store.create_run(run_id, kind="redteam", system_name=target.describe(), system_fingerprint=target.fingerprint(),
+                         config=cfg, datasets=datasets or [], judges=[judge.describe()], label=label)
+
+    bjudge = BatchingJudge(judge)
+    ctx = RunContext(target, bjudge, attacker=attacker, store=store, budget=budget, stop_on_success=stop_on_success,
+                     policy=policy)
+    sem = asyncio.Semaphore(max(1, concurrency))
+    seq = [store.count_items(run_id)]
+    counts: dict[str, int] = defaultdict(int)
+    t0 = time.perf_counter()
+    todo = [(s, a) for s in seeds for a in attacks if (s.id, a.label) not in existing]
+
+    def write(results: list[AttemptResult]) -> None:
+        items = [r.item for r in results]
+        store.add_items(run_id, items, start_seq=seq[0])
+        seq[0] += len(items)
+        store.save_responses(run_id, [(r.item.id, r.completion) for r in results])
+        store.save_judgments(run_id, [(r.item.id, r.judgment) for r in results if r.judgment is not None])
+        counts["queries"] += max((r.queries for r in results), default=0)
+        for r in results:
+            counts["attempts"] += 1
+            if r.item.metadata.get("attack_error"):
+                counts["attack_errors"] += 1
+            elif r.completion.error:
+                counts["target_errors"] += 1
+
+    async def one(seed: Item, attack: Attack) -> None:
+        async with sem:
+            try:
+                results = await attack.run(seed, ctx)
+            except Exception as e:  # an attack bug is this seed's failure, not the campaign's
+                results = [error_result(seed, attack.label, [attack.describe()], e)]
+            write(results)
+            counts["done"] += 1
+            if progress:
+                print(f"\r{counts['done']}/{len(todo)} seed x attack pairs", end="", flush=True)
+
+    status = "failed"
+    try:
+        await asyncio.gather(*(one(s, a) for s, a in todo))
+        status = "completed"
+    finally:
+        if progress:
+            print()
+        store.update_run(run_id, status=status, stats={"redteam": {
+            **counts, "pairs": len(todo), "elapsed_s": round(time.perf_counter() - t0, 3),
+            "judge_batches": bjudge.calls, "attacker_calls": getattr(attacker, "calls", 0)}})
+    return run_id
+
