@@ -294,3 +294,24 @@ def test_text_helpers():
     c = clip(s, 60)
     assert c.startswith("h" * 40) and c.endswith("t" * 20) and "140 characters omitted" in c
     assert clip("short", 60) == "short"
+
+
+async def test_llama_guard_messages_mode_and_multi_turn(url):
+    from airisk.types import Message
+
+    j = lg(url, mode="messages")
+    c, key = conv("unsafe")
+    c = c.model_copy(update={"messages": [Message(role="system", content="sys"), Message(role="user", content="hi"),
+                                          Message(role="assistant", content="hello"), Message(role="user", content="now?")]})
+    out = await j.judge(c)
+    sent = BODIES[key]["messages"]
+    assert out.label == "violating"
+    assert [m["role"] for m in sent] == ["user", "assistant", "user", "assistant"] and sent[-1]["content"] == c.response
+    assert lg(url).render(c).count("User: ") == 2  # prompt mode renders every turn
+
+
+async def test_rubric_renders_system_prompt_and_hazard(url):
+    c, key = conv("rubric_safe", system_prompt="You are a bank assistant.", hazard="spc_fin")
+    await rb(url).judge(c)
+    user = BODIES[key]["messages"][1]["content"]
+    assert "You are a bank assistant." in user and "spc_fin" in user and c.response in user
