@@ -116,3 +116,16 @@ def test_hazards_cli():
     assert r.exit_code == 0 and "S13 Elections" in r.output
     r = runner.invoke(app, ["hazards", "crosswalk", "nope"])
     assert r.exit_code != 0 and isinstance(r.exception, ConfigError)
+
+
+def test_air_2024_crosswalk_covers_all_314_leaves(shared_data):
+    air = tx.get_crosswalk("AIR 2024")
+    with open(shared_data / "taxonomies" / "air_2024_level4.csv", newline="", encoding="utf-8") as f:
+        leaves = list(csv.DictReader(f))
+    assert [t.id for t in air.targets] == [r["l4_id"] for r in leaves]
+    assert len(air.targets) == 314
+    assert tx.get_hazard("iwp").crosswalks["air_2024"]  # CBRNE leaves
+    assert set(air.mapping) == set(CODES)  # every hazard has at least one AIR leaf
+    # a leaf maps to at most one hazard: the judgement partitions the mapped leaves
+    mapped = [i for ids in air.mapping.values() for i in ids]
+    assert len(mapped) == len(set(mapped))
