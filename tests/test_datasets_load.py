@@ -271,3 +271,14 @@ def test_missing_file():
 def test_load_dataset_accepts_a_path(tmp_path):
     p = write(tmp_path, "x.jsonl", '{"prompt":"a"}\n')
     assert load_dataset(str(p)).items[0].prompt == "a"
+
+
+def test_modified_local_copy_loads_but_is_not_verified(shared_data, tmp_path, monkeypatch, caplog):
+    folder = tmp_path / "jailbreakbench"
+    folder.mkdir()
+    original = (shared_data / "jailbreakbench" / "jbb_behaviors_benign.csv").read_bytes()
+    (folder / "jbb_behaviors_benign.csv").write_bytes(original.replace(b"fictional story", b"fictional tale", 1))
+    monkeypatch.setenv("AIRISK_DATA_PATH", str(tmp_path))
+    ds = load_dataset("jbb-benign")
+    assert len(ds) == 100 and not ds.verified and ds.path.startswith(str(tmp_path))
+    assert "differs from the catalog" in caplog.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import Counter
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from airisk.datasets.readers import RowErrors, read_text
 from airisk.errors import ConfigError, DataError, DatasetNotFound
 from airisk.taxonomy import get_hazard
 from airisk.types import Item
+
+log = logging.getLogger(__name__)
 
 
 class Dataset(BaseModel):
@@ -77,6 +80,9 @@ def load_dataset(name: str, *, skip_bad: bool = False, limit: int | None = None,
     path = resolve_file(entry.folder, entry.primary.relpath)
     ctx = LoadContext(dataset=entry.name, prefix=entry.prefix, locale=entry.locale, options=entry.options)
     items, skipped, sha = _load(path, entry.loader, ctx, skip_bad)
+    if entry.primary.sha256 and sha != entry.primary.sha256:
+        # a local copy may be a deliberate edit; load it, but say so (Dataset.verified is False)
+        log.warning("%s: sha256 %s differs from the catalog's %s for %s", path, sha, entry.primary.sha256, entry.name)
     return Dataset(name=entry.name, version=entry.version, items=_select(items, hazards, limit), sha256=sha,
                    expected_sha256=entry.primary.sha256, license=entry.license, path=str(path), skipped=skipped)
 
