@@ -1,0 +1,208 @@
+"""Tamper-evident audit log of guard decisions (SQLAlchemy: SQLite by default, PostgreSQL by URL).
+
+Each record stores ``hash = SHA-256(prev_hash || canonical JSON of the record)``, where the record
+includes its sequence number, id, time, kind, principal, verdict and payload. ``verify()`` walks
+the chain and reports, by sequence number and record id, any record that was edited (hash
+mismatch), deleted (gap in the sequence / broken link) or reordered (links to a record other than
+its predecessor). A one-row head table remembers the last sequence and hash, so deleting records
+at the end of the chain is detected too.
+
+Secrets (API keys, bearer tokens, AWS keys, private keys, passwords in URLs...) are redacted
+before anything is stored; with ``redact_content=True`` prompt/response text is replaced by its
+SHA-256 as well.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Integer, String, Text, create_engine, event, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from airisk.guard.detectors.secrets import redact_secrets
+
+GENESIS = "0" * 64
+SECRET_KEYS = ("api_key", "apikey", "password", "passwd", "secret", "token", "authorization", "private_key",
+               "access_key", "client_secret", "cookie")
+CONTENT_KEYS = frozenset({"prompt", "response", "content", "messages", "text", "body", "completion"})
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class AuditRecord(Base):
+    __tablename__ = "guard_audit"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    record_id: Mapped[str] = mapped_column(String(32), unique=True)
+    ts: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    principal: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
+    verdict: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
+    payload: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    __tablename__ = "guard_audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_seq: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+def canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def record_hash(prev_hash: str, fields: dict[str, Any]) -> str:
+    return hashlib.sha256((prev_hash + canonical(fields)).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _fields(r: AuditRecord) -> dict[str, Any]:
+    return {"seq": r.seq, "record_id": r.record_id, "ts": r.ts, "kind": r.kind, "principal": r.principal,
+            "verdict": r.verdict, "payload": r.payload}
+
+
+def redact(obj: Any, *, content: bool = False, _key: str = "") -> Any:
+    """Deep copy with secrets (and, if ``content``, prompt/response text) redacted."""
+    k = _key.lower()
+    if isinstance(obj, dict):
+        return {key: redact(v, content=content, _key=str(key)) for key, v in obj.items()}
+    if isinstance(obj, list):
+        return [redact(v, content=content, _key=_key) for v in obj]
+    if isinstance(obj, str):
+        if k and any(s in k for s in SECRET_KEYS) and obj:
+            return "[REDACTED:secret field]"
+        if content and k in CONTENT_KEYS:
+            return f"[REDACTED:content sha256={hashlib.sha256(obj.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}]"
+        return redact_secrets(obj)[0]
+    return obj
+
+
+@dataclass
+class VerifyReport:
+    ok: bool
+    records: int
+    problems: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "records": self.records, "problems": self.problems}
+
+
+def default_audit_url() -> str:
+    home = Path(os.environ.get("AIRISK_HOME") or Path.home() / ".airisk")
+    home.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{home / 'guard_audit.db'}"
+
+
+class AuditLog:
+    """Append-only hash-chained log. Thread safe within a process (one writer lock)."""
+
+    def __init__(self, url: str | None = None, *, redact_content: bool = False):
+        self.url = url or os.environ.get("AIRISK_GUARD_AUDIT_DB") or default_audit_url()
+        kw: dict[str, Any] = {}
+        if self.url.startswith("sqlite"):
+            kw["connect_args"] = {"check_same_thread": False}
+        self.engine = create_engine(self.url, **kw)
+        if self.url.startswith("sqlite"):
+            @event.listens_for(self.engine, "connect")
+            def _pragmas(conn, _):  # WAL: readers do not block the writer
+                cur = conn.cursor()
+                if ":memory:" not in self.url and self.url != "sqlite://":
+                    cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.close()
+        Base.metadata.create_all(self.engine)
+        self.Session = sessionmaker(self.engine, expire_on_commit=False)
+        self.redact_content = redact_content
+        self._lock = threading.Lock()
+
+    def append(self, kind: str, payload: dict[str, Any], *, principal: str | None = None,
+               verdict: str | None = None) -> AuditRecord:
+        clean = redact(payload, content=self.redact_content)
+        with self._lock, self.Session() as s, s.begin():
+            head = s.get(AuditHead, 1, with_for_update=True)
+            prev_seq, prev_hash = (head.last_seq, head.last_hash) if head else (0, GENESIS)
+            rec = AuditRecord(seq=prev_seq + 1, record_id=uuid.uuid4().hex,
+                              ts=datetime.now(timezone.utc).isoformat(timespec="microseconds"), kind=kind,
+                              principal=redact(principal) if principal else None, verdict=verdict,
+                              payload=canonical(clean), prev_hash=prev_hash, hash="")
+            rec.hash = record_hash(prev_hash, _fields(rec))
+            s.add(rec)
+            if head is None:
+                s.add(AuditHead(id=1, last_seq=rec.seq, last_hash=rec.hash))
+            else:
+                head.last_seq, head.last_hash = rec.seq, rec.hash
+        return rec
+
+    def query(self, *, limit: int = 100, offset: int = 0, kind: str | None = None, verdict: str | None = None,
+              principal: str | None = None, since_seq: int | None = None) -> list[dict[str, Any]]:
+        q = select(AuditRecord).order_by(AuditRecord.seq)
+        if kind:
+            q = q.where(AuditRecord.kind == kind)
+        if verdict:
+            q = q.where(AuditRecord.verdict == verdict)
+        if principal:
+            q = q.where(AuditRecord.principal == principal)
+        if since_seq is not None:
+            q = q.where(AuditRecord.seq > since_seq)
+        with self.Session() as s:
+            rows = s.scalars(q.offset(offset).limit(limit)).all()
+        return [{**_fields(r), "payload": json.loads(r.payload), "prev_hash": r.prev_hash, "hash": r.hash} for r in rows]
+
+    def count(self) -> int:
+        from sqlalchemy import func
+
+        with self.Session() as s:
+            return int(s.scalar(select(func.count()).select_from(AuditRecord)) or 0)
+
+    def verify(self) -> VerifyReport:
+        with self.Session() as s:
+            rows = s.scalars(select(AuditRecord).order_by(AuditRecord.seq)).all()
+            head = s.get(AuditHead, 1)
+        problems: list[dict[str, Any]] = []
+        by_hash = {r.hash: r for r in rows}
+
+        def problem(kind: str, r: AuditRecord | None, msg: str) -> None:
+            problems.append({"problem": kind, "seq": r.seq if r else None, "record_id": r.record_id if r else None,
+                             "message": msg})
+
+        prev: AuditRecord | None = None
+        for r in rows:
+            if record_hash(r.prev_hash, _fields(r)) != r.hash:
+                problem("edited", r, f"record seq={r.seq} id={r.record_id}: content does not match its hash (edited)")
+            expected_prev = prev.hash if prev else GENESIS
+            expected_seq = prev.seq + 1 if prev else 1
+            if r.prev_hash != expected_prev:
+                linked = by_hash.get(r.prev_hash)
+                if linked is not None and linked is not prev:
+                    problem("reordered", r, f"record seq={r.seq} id={r.record_id} was chained after seq={linked.seq} "
+                            f"but is stored after seq={prev.seq if prev else 'start'} (records reordered)")
+                elif r.seq != expected_seq:
+                    problem("deleted", r, f"records seq={expected_seq}..{r.seq - 1} before id={r.record_id} are missing (deleted)")
+                else:
+                    problem("broken_link", r, f"record seq={r.seq} id={r.record_id}: previous-hash link broken "
+                            "(predecessor edited, deleted or replaced)")
+            elif r.seq != expected_seq:
+                problem("renumbered", r, f"record seq={r.seq} id={r.record_id}: expected sequence {expected_seq}")
+            prev = r
+        if head is not None:
+            if prev is None or head.last_seq != prev.seq or head.last_hash != prev.hash:
+                last = prev.seq if prev else 0
+                problems.append({"problem": "truncated", "seq": head.last_seq, "record_id": None,
+                                 "message": f"log head says the last record is seq={head.last_seq}, found seq={last} "
+                                            "(records deleted at the end)"})
+        elif rows:
+            problems.append({"problem": "head_missing", "seq": None, "record_id": None, "message": "log head row is missing"})
+        return VerifyReport(not problems, len(rows), problems)

@@ -1,0 +1,130 @@
+"""``airisk guard ...`` and ``airisk audit ...`` commands (thin: parse options, call the library)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from airisk.errors import ConfigError
+
+guard_app = typer.Typer(help="Runtime guard: action gate, content guard, HTTP service.", no_args_is_help=True)
+audit_app = typer.Typer(help="The guard's tamper-evident audit log.", no_args_is_help=True)
+
+
+def _print(obj) -> None:
+    typer.echo(json.dumps(obj, indent=2, ensure_ascii=False))
+
+
+@guard_app.command("check-action")
+def check_action(tool: str = typer.Option(..., help="tool name"),
+                 args: str = typer.Option("{}", "--args", help="tool arguments as a JSON object"),
+                 policy: str = typer.Option("builtin:default", help="policy file or builtin:<name>"),
+                 role: Optional[str] = typer.Option(None), principal: Optional[str] = typer.Option(None),
+                 strict: bool = typer.Option(False, help="exit 1 on BLOCK, 3 on REVIEW")) -> None:
+    """Decide one proposed tool call and print the decision."""
+    from airisk.guard import Action, ActionGate
+
+    try:
+        arguments = json.loads(args)
+    except ValueError as e:
+        raise ConfigError(f"--args is not valid JSON: {e}") from None
+    if not isinstance(arguments, dict):
+        raise ConfigError("--args must be a JSON object")
+    d = ActionGate.from_policy(policy).decide(Action(tool=tool, arguments=arguments, role=role, principal=principal))
+    _print(d.to_dict())
+    if strict and d.verdict != "ALLOW":
+        raise typer.Exit(1 if d.verdict == "BLOCK" else 3)
+
+
+@guard_app.command("check-content")
+def check_content(prompt: str = typer.Option("", help="user prompt"),
+                  response: Optional[str] = typer.Option(None, help="model response (checks the output stage)"),
+                  policy: str = typer.Option("builtin:default", help="policy whose content: section applies")) -> None:
+    """Classify a prompt (or prompt + response) with the offline models and print the decision."""
+    from airisk.guard.content import ContentGuard
+    from airisk.guard.policy import load_policy
+
+    guard = ContentGuard(policy=load_policy(policy).content)
+    d = guard.check_input(prompt) if response is None else guard.check_output(prompt, response)
+    _print(d.to_dict())
+
+
+@guard_app.command("validate-policy")
+def validate_policy(path: str = typer.Argument(..., help="policy YAML file or builtin:<name>")) -> None:
+    """Validate and compile a policy; errors name the line."""
+    from airisk.guard import ActionGate
+    from airisk.guard.content import ContentGuard
+
+    gate = ActionGate.from_policy(path if path.startswith("builtin:") or path.endswith((".yaml", ".yml")) else Path(path))
+    ContentGuard(scorer=object(), policy=gate.policy.content)  # validates the content: section
+    p = gate.policy
+    typer.echo(f"ok: policy '{p.name}': {len(p.tools)} tools, {len(p.roles)} roles, {len(p.principals)} principals")
+
+
+@guard_app.command("hash-key")
+def hash_key_cmd(key: str = typer.Argument(..., help="an API key to store in the service config")) -> None:
+    """Print the SHA-256 to put in api_keys[].key_sha256 (the key itself is never stored)."""
+    from airisk.guard.service import hash_key
+
+    typer.echo(hash_key(key))
+
+
+@guard_app.command("serve")
+def serve(config: Optional[Path] = typer.Option(None, help="service config YAML"),
+          policy: Optional[str] = typer.Option(None, help="override the config's policy"),
+          upstream: Optional[str] = typer.Option(None, help="override the upstream base URL (…/v1)"),
+          audit_db: Optional[str] = typer.Option(None, help="audit database URL"),
+          host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8700),
+          insecure_no_auth: bool = typer.Option(False, "--insecure-no-auth",
+                                                help="disable API-key auth (local development only)")) -> None:
+    """Run the guard HTTP service (FastAPI + uvicorn)."""
+    import uvicorn
+
+    from airisk.guard.service import ServiceConfig, create_app, load_service_config
+
+    cfg = load_service_config(config) if config else ServiceConfig(require_auth=not insecure_no_auth)
+    updates = {}
+    if policy:
+        updates["policy"] = policy
+    if upstream:
+        updates["upstream"] = {"base_url": upstream}
+    if audit_db:
+        updates["audit_url"] = audit_db
+    if insecure_no_auth:
+        updates["require_auth"] = False
+        typer.secho("warning: authentication disabled (--insecure-no-auth)", err=True, fg=typer.colors.YELLOW)
+    cfg = ServiceConfig.model_validate({**cfg.model_dump(), **updates})
+    uvicorn.run(create_app(cfg), host=host, port=port, log_level="info")
+
+
+@audit_app.command("verify")
+def audit_verify(db: Optional[str] = typer.Option(None, help="audit database URL (default: AIRISK_GUARD_AUDIT_DB or $AIRISK_HOME/guard_audit.db)")) -> None:
+    """Verify the hash chain; lists every edited, deleted or reordered record. Exit 1 if tampered."""
+    from airisk.guard.audit import AuditLog
+
+    rep = AuditLog(db).verify()
+    if rep.ok:
+        typer.echo(f"ok: {rep.records} records, hash chain intact")
+        return
+    for p in rep.problems:
+        typer.echo(f"TAMPERED [{p['problem']}] {p['message']}")
+    raise typer.Exit(1)
+
+
+@audit_app.command("show")
+def audit_show(db: Optional[str] = typer.Option(None), limit: int = typer.Option(20), offset: int = typer.Option(0),
+               kind: Optional[str] = typer.Option(None), verdict: Optional[str] = typer.Option(None)) -> None:
+    """Print audit records (JSON lines)."""
+    from airisk.guard.audit import AuditLog
+
+    for r in AuditLog(db).query(limit=limit, offset=offset, kind=kind, verdict=verdict):
+        sys.stdout.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(guard_app, name="guard")
+    app.add_typer(audit_app, name="audit")

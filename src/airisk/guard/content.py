@@ -1,0 +1,211 @@
+"""Content guard: classifies prompts and responses into our hazard categories and decides.
+
+Scores come from a *scorer* with the offline judge's interface (``score(prompts, responses)`` ->
+P(violating) per pair, ``hazard_scores(texts)`` -> ``[{hazard: probability}]``); by default
+``airisk.judges.offline.OfflineJudge``, loaded on first use. Text is Unicode-normalised first.
+
+- input check: per-hazard probabilities of the prompt against per-hazard thresholds;
+- output check: P(violating) of the (prompt, response) pair against ``harm_threshold``, plus
+  per-hazard probabilities of the response (which also pick the safe completion's wording).
+
+Uncertain scores (inside ``escalate_band``) can be sent to an LLM judge (any object with
+``async judge(Conversation) -> Judgment``); off by default. Any scorer or judge failure yields
+``on_error`` (BLOCK by default): the guard fails closed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from airisk.errors import ConfigError
+from airisk.guard.normalize import normalize_text
+from airisk.guard.safe_completion import safe_completion
+from airisk.types import Conversation
+
+
+class Scorer(Protocol):
+    def score(self, prompts: list[str], responses: list[str]) -> Any: ...
+    def hazard_scores(self, texts: list[str]) -> list[dict[str, float]]: ...
+
+
+class ContentPolicy(BaseModel):
+    """The ``content:`` section of a guard policy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    default_threshold: float = Field(0.5, gt=0, le=1)  # per-hazard probability that blocks
+    thresholds: dict[str, float] = Field(default_factory=dict)  # hazard code -> threshold
+    harm_threshold: float = Field(0.5, gt=0, le=1)  # P(violating) of a response that blocks it
+    check_input: bool = True
+    check_output: bool = True
+    escalate: bool = False  # send uncertain scores to an LLM judge
+    escalate_band: tuple[float, float] = (0.3, 0.7)
+    on_error: Literal["BLOCK", "REVIEW"] = "BLOCK"
+    safe_completions: dict[str, str] = Field(default_factory=dict)  # hazard code (or "default") -> message
+    redact_content: bool = False  # audit log stores hashes instead of prompt/response text
+
+    @field_validator("thresholds")
+    @classmethod
+    def _in_range(cls, v: dict[str, float]) -> dict[str, float]:
+        for k, x in v.items():
+            if not 0 < x <= 1:
+                raise ValueError(f"threshold for '{k}' must be in (0, 1], got {x}")
+        return v
+
+
+@dataclass(slots=True)
+class ContentDecision:
+    verdict: Literal["ALLOW", "BLOCK", "REVIEW"]
+    stage: Literal["input", "output"]
+    hazards: list[str] = field(default_factory=list)  # hazards over their thresholds, strongest first
+    scores: dict[str, float] = field(default_factory=dict)
+    harm: float | None = None  # P(violating) of the pair (output stage)
+    rule_ids: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    safe_completion: str | None = None
+    escalated: bool = False
+    normalized: bool = False  # the text was changed by Unicode normalisation
+    hidden_text: bool = False  # Unicode tag characters smuggled text
+    latency_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "stage": self.stage, "hazards": self.hazards,
+                "scores": {k: round(v, 4) for k, v in self.scores.items()},
+                "harm": None if self.harm is None else round(self.harm, 4), "rule_ids": self.rule_ids,
+                "reasons": self.reasons, "safe_completion": self.safe_completion, "escalated": self.escalated,
+                "normalized": self.normalized, "hidden_text": self.hidden_text, "latency_ms": round(self.latency_ms, 3)}
+
+
+class ContentGuard:
+    def __init__(self, scorer: Scorer | None = None, policy: ContentPolicy | dict | None = None,
+                 escalation_judge: Any = None):
+        try:
+            self.policy = policy if isinstance(policy, ContentPolicy) else ContentPolicy.model_validate(policy or {})
+        except Exception as e:
+            raise ConfigError(f"content policy: {e}") from None
+        self._scorer = scorer
+        self.judge = escalation_judge
+
+    @property
+    def scorer(self) -> Scorer:
+        if self._scorer is None:
+            from airisk.judges.offline import OfflineJudge  # heavy: loads the encoder
+
+            self._scorer = OfflineJudge()
+        return self._scorer
+
+    def _threshold(self, hazard: str) -> float:
+        return self.policy.thresholds.get(hazard, self.policy.default_threshold)
+
+    def _over(self, scores: dict[str, float]) -> list[str]:
+        hits = [(p, h) for h, p in scores.items() if p >= self._threshold(h)]
+        return [h for _, h in sorted(hits, reverse=True)]
+
+    def _uncertain(self, values: list[float]) -> bool:
+        lo, hi = self.policy.escalate_band
+        return any(lo <= v < hi for v in values)
+
+    # -- synchronous checks (scorer only) --
+    def check_input(self, prompt: str) -> ContentDecision:
+        t0 = time.perf_counter()
+        n = normalize_text(prompt)
+        d = ContentDecision("ALLOW", "input", normalized=n.changed, hidden_text=bool(n.hidden))
+        try:
+            scores = self.scorer.hazard_scores([n.text])[0]
+            d.scores = {k: float(v) for k, v in scores.items()}
+            d.hazards = self._over(d.scores)
+            if d.hazards:
+                d.verdict = "BLOCK"
+                d.rule_ids = [f"content.input.{h}" for h in d.hazards]
+                d.reasons = [f"prompt scores {d.scores[h]:.2f} for hazard '{h}' (threshold {self._threshold(h):.2f})"
+                             for h in d.hazards]
+        except Exception as e:  # fail closed
+            self._failed(d, e)
+        if n.hidden:
+            d.rule_ids.append("content.hidden_text")
+            d.reasons.append("prompt carries text hidden in Unicode tag characters")
+        self._finish(d, t0)
+        return d
+
+    def check_output(self, prompt: str, response: str) -> ContentDecision:
+        t0 = time.perf_counter()
+        np_, nr = normalize_text(prompt), normalize_text(response)
+        d = ContentDecision("ALLOW", "output", normalized=np_.changed or nr.changed, hidden_text=bool(nr.hidden))
+        try:
+            d.harm = float(self.scorer.score([np_.text], [nr.text])[0])
+            d.scores = {k: float(v) for k, v in self.scorer.hazard_scores([nr.text])[0].items()}
+            d.hazards = self._over(d.scores)
+            if d.harm >= self.policy.harm_threshold:
+                d.verdict = "BLOCK"
+                d.rule_ids.append("content.output.harm")
+                d.reasons.append(f"response scores P(violating)={d.harm:.2f} (threshold {self.policy.harm_threshold:.2f})")
+            if d.hazards:
+                d.verdict = "BLOCK"
+                d.rule_ids += [f"content.output.{h}" for h in d.hazards]
+                d.reasons += [f"response scores {d.scores[h]:.2f} for hazard '{h}'" for h in d.hazards]
+        except Exception as e:
+            self._failed(d, e)
+        self._finish(d, t0)
+        return d
+
+    def _failed(self, d: ContentDecision, e: Exception) -> None:
+        d.verdict = self.policy.on_error
+        d.rule_ids = ["content.error"]
+        d.reasons = [f"fail closed: content scorer raised {type(e).__name__}: {str(e)[:200]}"]
+
+    def _finish(self, d: ContentDecision, t0: float) -> None:
+        if d.verdict != "ALLOW":
+            ranked = d.hazards or sorted(d.scores, key=d.scores.get, reverse=True)[:1]
+            d.safe_completion = safe_completion(ranked, self.policy.safe_completions)
+        d.latency_ms = (time.perf_counter() - t0) * 1e3
+
+    # -- async checks with optional LLM escalation --
+    async def acheck_input(self, prompt: str) -> ContentDecision:
+        d = self.check_input(prompt)
+        if self._should_escalate(d, list(d.scores.values())):
+            await self._escalate(d, Conversation(prompt=prompt, response=""))
+        return d
+
+    async def acheck_output(self, prompt: str, response: str) -> ContentDecision:
+        d = self.check_output(prompt, response)
+        vals = list(d.scores.values()) + ([d.harm] if d.harm is not None else [])
+        if self._should_escalate(d, vals):
+            await self._escalate(d, Conversation(prompt=prompt, response=response))
+        return d
+
+    def _should_escalate(self, d: ContentDecision, values: list[float]) -> bool:
+        return (self.policy.escalate and self.judge is not None and "content.error" not in d.rule_ids
+                and self._uncertain(values))
+
+    async def _escalate(self, d: ContentDecision, conv: Conversation) -> None:
+        t0 = time.perf_counter()
+        d.escalated = True
+        try:
+            j = await self.judge.judge(conv)
+            label = getattr(j, "label", "error")
+        except Exception as e:
+            label, j = "error", None
+            d.reasons.append(f"escalation judge raised {type(e).__name__}")
+        if label == "violating":
+            d.verdict = "BLOCK"
+            d.rule_ids.append("content.escalation.violating")
+            d.reasons.append(f"escalation judge: violating ({getattr(j, 'reason', '') or 'no reason given'})")
+            cats = list(getattr(j, "categories", []) or [])
+            d.safe_completion = safe_completion(cats + d.hazards, self.policy.safe_completions)
+        elif label == "error":
+            d.verdict = self.policy.on_error
+            d.rule_ids.append("content.escalation.error")
+            d.reasons.append("fail closed: escalation judge could not decide")
+            d.safe_completion = safe_completion(d.hazards, self.policy.safe_completions)
+        else:  # the judge clears an uncertain case
+            hi = self.policy.escalate_band[1]
+            if d.verdict == "BLOCK" and not any(s >= hi for s in d.scores.values()) and (d.harm or 0) < hi:
+                d.verdict = "ALLOW"
+                d.safe_completion = None
+            d.rule_ids.append("content.escalation.non_violating")
+            d.reasons.append("escalation judge: non-violating")
+        d.latency_ms += (time.perf_counter() - t0) * 1e3
