@@ -282,3 +282,14 @@ def test_modified_local_copy_loads_but_is_not_verified(shared_data, tmp_path, mo
     ds = load_dataset("jbb-benign")
     assert len(ds) == 100 and not ds.verified and ds.path.startswith(str(tmp_path))
     assert "differs from the catalog" in caplog.text
+
+
+def test_generic_csv_messages_column_and_crlf(tmp_path):
+    msgs = json.dumps([{"role": "user", "content": "hi"}]).replace('"', '""')
+    p = write(tmp_path, "m.csv", f'id,messages,messages_note\r\nx,"{msgs}",n\r\ny,"[oops",n\r\n')
+    e = _err(p)
+    assert (e.line, e.field) == (3, "messages")
+    ds = load_file(p, skip_bad=True)
+    assert ds.items[0].prompt == "hi" and ds.items[0].metadata == {"messages_note": "n"}
+    p2 = write(tmp_path, "n.csv", "id,messages_count\r\n1,3\r\n")
+    assert _err(p2).field == "prompt"  # a column merely named like messages does not count

@@ -8,6 +8,8 @@ the dataset name for catalog datasets.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -257,8 +259,11 @@ def load_generic_jsonl(text: str, errors: RowErrors, ctx: LoadContext) -> list[I
 
 def load_generic_csv(text: str, errors: RowErrors, ctx: LoadContext) -> list[Item]:
     out = _Items(errors)
-    header = text.split("\n", 1)[0]
-    required = ("prompt",) if "messages" not in header else ()
+    try:  # a file with a messages column may leave prompt out; iter_csv reports a bad header itself
+        header = {h.strip() for h in next(csv.reader(io.StringIO(text, newline="")), [])}
+    except csv.Error:
+        header = set()
+    required = () if "messages" in header else ("prompt",)
     for line, row in iter_csv(text, errors, required=required):
         item = _generic_item(row, line, errors, ctx, from_csv=True)
         if item is not None:
