@@ -93,7 +93,9 @@ def test_definitions_are_our_own_words(shared_data):
 
 def test_crosswalks_are_data_and_validated():
     cws = tx.crosswalks()
-    assert {"llama_guard_3", "owasp_llm_2025", "nist_ai_rmf_1_0"} <= set(cws)
+    assert {"llama_guard_3", "owasp_llm_2025", "nist_ai_rmf_1_0", "air_2024", "eu_ai_act"} <= set(cws)
+    assert all(not c.official and c.basis for c in cws.values())  # every mapping says it is our judgement
+    assert tx.get_crosswalk("eu_ai_act").targets_for("ipv")[-1] == "Art. 53(1)(c)"
     owasp = tx.get_crosswalk("OWASP Top 10 for LLM Applications")
     assert len(owasp.targets) == 10 and owasp.targets_for("prv") == ["LLM02:2025"] and not owasp.official
     assert tx.get_hazard("hte").crosswalks["nist_ai_rmf_1_0"] == ["MAP 5.1", "MEASURE 2.6", "MEASURE 2.11"]
