@@ -173,7 +173,8 @@ def register(app: typer.Typer) -> None:
         """List runs, newest first."""
         store = Store(db)
         table = Table()
-        for col in ("id", "kind", "status", "system", "items", "responses", "errors", "judges", "created"):
+        table.add_column("id", no_wrap=True)
+        for col in ("kind", "status", "system", "items", "responses", "errors", "judges", "created"):
             table.add_column(col)
         for r in store.list_runs(limit):
             total, errs = store.count_responses(r.id)

@@ -17,6 +17,10 @@ from airisk.systems.base import PermanentError, System, TransientError
 from airisk.types import Completion, Item, Message
 
 
+# Indirection so tests can observe backoff delays without patching asyncio for everyone.
+_sleep = asyncio.sleep
+
+
 class RetryPolicy(BaseModel):
     max_retries: int = 5
     base_delay: float = 0.5  # seconds before the first retry
@@ -81,7 +85,7 @@ async def call_with_retries(
                 delay = min(e.retry_after, policy.max_retry_after)
             else:
                 delay = policy.backoff(attempt)
-            await asyncio.sleep(delay)
+            await _sleep(delay)
             continue
         except PermanentError as e:
             return Completion(error=str(e), error_kind=e.kind, attempts=attempt)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import openai
+from openai.types.chat import ChatCompletion
 
 from airisk.errors import ConfigError, PreflightError
 from airisk.systems.base import PermanentError, System, TransientError
@@ -39,7 +40,7 @@ class OpenAISystem(System):
         self, model: str | None = None, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
         temperature: float = 0.0, max_tokens: int | None = 512, system_prompt: str | None = None,
         timeout: float = 60.0, tools: list[dict[str, Any]] | None = None, extra: dict[str, Any] | None = None,
-        max_connections: int = 256,
+        max_connections: int = 256, client_shards: int = 8,
     ):
         if not model:
             raise ConfigError("openai system: parameter 'model' is required (e.g. openai:model=gpt-4o-mini)")
@@ -52,7 +53,11 @@ class OpenAISystem(System):
             timeout=float(timeout), tools=tools, extra=extra or {},
         )
         self._max_connections = max_connections
-        self._client: openai.AsyncOpenAI | None = None
+        # httpcore's pool does O(connections^2) work per request when many connections are idle;
+        # several small pools (used round-robin) keep that cost flat at high concurrency.
+        self._n_shards = max(1, int(client_shards))
+        self._clients: list[openai.AsyncOpenAI] = []
+        self._next = 0
 
     def _api_key(self) -> str:
         key = os.environ.get(self.params["api_key_env"])
@@ -61,14 +66,19 @@ class OpenAISystem(System):
 
     @property
     def client(self) -> openai.AsyncOpenAI:
-        if self._client is None:
-            limits = httpx.Limits(max_connections=self._max_connections, max_keepalive_connections=self._max_connections)
-            self._client = openai.AsyncOpenAI(
-                api_key=self._api_key(), base_url=self.params["base_url"], timeout=self.params["timeout"],
-                max_retries=0,  # the engine owns retries (with Retry-After, jitter and accounting)
-                http_client=httpx.AsyncClient(limits=limits, timeout=self.params["timeout"]),
-            )
-        return self._client
+        if not self._clients:
+            per_shard = max(1, self._max_connections // self._n_shards)
+            limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard)
+            self._clients = [
+                openai.AsyncOpenAI(
+                    api_key=self._api_key(), base_url=self.params["base_url"], timeout=self.params["timeout"],
+                    max_retries=0,  # the engine owns retries (with Retry-After, jitter and accounting)
+                    http_client=httpx.AsyncClient(limits=limits, timeout=self.params["timeout"]),
+                )
+                for _ in range(self._n_shards)
+            ]
+        self._next = (self._next + 1) % self._n_shards
+        return self._clients[self._next]
 
     def public_params(self) -> dict[str, Any]:
         return {k: v for k, v in self.params.items() if v not in (None, {}, [])}
@@ -111,7 +121,9 @@ class OpenAISystem(System):
     async def generate(self, messages: list[Message], *, item: Item | None = None) -> Completion:
         t0 = time.perf_counter()
         try:
-            resp = await self.client.chat.completions.create(**self._body(messages))
+            # client.post skips the SDK's per-call TypedDict transform (~1 ms of CPU per request);
+            # the body we build is already plain JSON, and the response is parsed the same way.
+            resp = await self.client.post("/chat/completions", body=self._body(messages), cast_to=ChatCompletion)
         except openai.RateLimitError as e:
             raise TransientError(f"HTTP 429: {e.message}", kind="rate_limited", retry_after=_retry_after(e.response)) from None
         except openai.InternalServerError as e:
@@ -140,9 +152,9 @@ class OpenAISystem(System):
         )
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+        for c in self._clients:
+            await c.close()
+        self._clients = []
 
 
 def _retry_after(response: httpx.Response | None) -> float | None:

@@ -137,7 +137,7 @@ def build_app(
         return JSONResponse({
             "requests": state.requests, "completed": state.completed, "faults": dict(state.faults),
             "max_in_flight": state.max_in_flight, "distinct_prompts": len(state.by_prompt),
-            "max_per_prompt": max(state.by_prompt.values(), default=0),
+            "max_per_prompt": max(state.by_prompt.values(), default=0), "preflight": state.by_prompt.get("ping", 0),
         })
 
     async def chat(request: Request) -> Response:
