@@ -1,0 +1,104 @@
+"""Fit the guard's action gate to a scenario: declare its tools in a policy derived from a base policy.
+
+The gate is default-deny: it only knows tools its policy declares. Scenario tools (``GmailSendEmail``,
+``delete_account``...) are declared from the emulated operation of each tool: ``run`` tools are
+``shell`` (the shell detectors apply), deletes of paths are ``file_delete``, payments ``payment``
+(amount limits apply), sends are ``email``/outbound, reads of URLs ``http`` (network scope), and
+deletes, external sends and unmodelled actions (``act``) are ``irreversible`` (REVIEW: needs a
+human's approval). The agent runs under a role granted every scenario tool, so what the gate
+adds is its kinds, detectors, scopes, limits and irreversible-action rule, not an allow-list
+written from the scenario's answer. Tools the base policy already declares keep its rules.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from airisk.agents.emulator import DeterministicEmulator
+from airisk.agents.scenario import Scenario
+
+ROLE = "scenario-agent"
+
+
+def _tool_decl(name: str, op: str, props: dict[str, Any], external: bool, key: str | None, command: str | None) -> dict[str, Any]:
+    arg_names = list(props)
+    pathy = next((a for a in arg_names if re.search(r"(path|file|dir|folder)", a, re.I)), None)
+    urly = next((a for a in arg_names if re.search(r"(url|uri|link|website)", a, re.I)), None)
+    if op == "run":
+        return {"kind": "shell", "args": [command] if command else [a for a in arg_names[:1]]}
+    if op == "delete":
+        if pathy:
+            return {"kind": "file_delete", "args": [pathy], "irreversible": True}
+        return {"kind": "generic", "irreversible": True}
+    if op == "pay":
+        return {"kind": "payment"}
+    if op == "send":
+        kind = "email" if re.search(r"mail", name, re.I) else "generic"
+        return {"kind": kind, "irreversible": bool(external)}
+    if op in ("read", "list", "search"):
+        if urly:
+            return {"kind": "http", "args": [urly]}
+        if pathy:
+            return {"kind": "file_read", "args": [pathy]}
+        return {"kind": "generic"}
+    if op in ("create", "update"):
+        if pathy:
+            return {"kind": "file_write", "args": [pathy]}
+        return {"kind": "generic"}
+    if op == "act":
+        if urly:
+            return {"kind": "http", "args": [urly], "irreversible": True}
+        return {"kind": "generic", "irreversible": True}
+    return {"kind": "generic"}
+
+
+def scenario_policy(scenario: Scenario, base: dict[str, Any]) -> dict[str, Any]:
+    """The base policy (as a dict) plus declarations for the scenario's tools and an all-tools role."""
+    pol = copy.deepcopy(base)
+    tools = pol.setdefault("tools", {})
+    known = {n.lower() for n in tools} | {a.lower() for t in tools.values() for a in (t.get("aliases") or [])}
+    env = DeterministicEmulator(scenario)
+    for t in scenario.tools:
+        if t.name.lower() in known:
+            continue
+        eff = env.effect(t.name)
+        tools[t.name] = _tool_decl(t.name, eff.op, t.parameters.get("properties") or {}, eff.is_external, eff.key, eff.command)
+    roles = pol.setdefault("roles", {})
+    roles[ROLE] = {"tools": ["*"], "inherits": []}
+    pol["default_role"] = ROLE
+    return pol
+
+
+class ScenarioGate:
+    """Builds one ``ActionGate`` per scenario from a base policy (``builtin:default`` unless given)."""
+
+    def __init__(self, base: Any = "builtin:default"):
+        from airisk.guard.policy import load_policy
+
+        self.base_spec = base if isinstance(base, str) else "<policy>"
+        policy = load_policy(base)
+        self.base = policy.model_dump(mode="json", by_alias=True, exclude_none=True)
+        self.name = policy.name
+        self._cache: dict[str, Any] = {}
+
+    def for_scenario(self, scenario: Scenario) -> Any:
+        from airisk.guard.gate import ActionGate
+
+        g = self._cache.get(scenario.id)
+        if g is None:
+            g = ActionGate.from_policy(scenario_policy(scenario, self.base))
+            if len(self._cache) < 5000:
+                self._cache[scenario.id] = g
+        return g
+
+    def describe(self) -> dict[str, Any]:
+        return {"policy": self.base_spec, "name": self.name}
+
+
+def resolve_gate(gate: Any, scenario: Scenario) -> Any:
+    """A gate for this scenario: ``ScenarioGate`` (or anything with ``for_scenario``) or a ready gate."""
+    if gate is None:
+        return None
+    return gate.for_scenario(scenario) if hasattr(gate, "for_scenario") else gate
