@@ -1,0 +1,81 @@
+"""Shared fixtures: a throwaway PostgreSQL server (when the binaries exist) and data-path checks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _pg_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    for base in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (base / name).exists():
+            return str(base / name)
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """URL of a PostgreSQL server started for this test session, in a temp dir, on a free port.
+
+    Skips when the server binaries or psycopg2 are missing. initdb refuses to run as root, so the
+    cluster runs as the ``postgres`` system user when we are root.
+    """
+    pytest.importorskip("psycopg2")
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not initdb or not pg_ctl:
+        pytest.skip("PostgreSQL server binaries not installed")
+    from airisk.testing.openai_server import free_port
+
+    tmp = Path(tempfile.mkdtemp(prefix="airisk-pg-"))
+    data = tmp / "data"
+    port = free_port()
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        try:
+            shutil.chown(tmp, user="postgres")
+        except (LookupError, PermissionError):
+            pytest.skip("running as root and no 'postgres' user to run the server")
+        prefix = ["runuser", "-u", "postgres", "--"]
+    try:
+        subprocess.run(prefix + [initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
+                       check=True, capture_output=True, timeout=120)
+        subprocess.run(prefix + [pg_ctl, "-D", str(data), "-l", str(tmp / "log"), "-w", "-o",
+                                 f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
+                       check=True, capture_output=True, timeout=120)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, FileNotFoundError) as e:
+        out = getattr(e, "stderr", b"") or b""
+        pytest.skip(f"could not start PostgreSQL: {out.decode(errors='replace')[-300:]}")
+    url = f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
+    import sqlalchemy
+
+    for _ in range(50):
+        try:
+            sqlalchemy.create_engine(url).connect().close()
+            break
+        except Exception:
+            time.sleep(0.1)
+    yield url
+    subprocess.run(prefix + [pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True, timeout=60)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared datasets directory (AIRISK_DATA_PATH); tests that need it skip without it."""
+    for d in os.environ.get("AIRISK_DATA_PATH", "").split(os.pathsep):
+        if d and Path(d).is_dir():
+            return Path(d)
+    pytest.skip("AIRISK_DATA_PATH is not set to the shared data directory")
