@@ -167,3 +167,36 @@ def test_catalog_lists_every_entry_point():
 def test_model_driven_mutator_cannot_apply_without_attacker():
     with pytest.raises(AttackError, match="attacker"):
         make_attack("paraphrase").chain.apply(SEED)
+
+
+# ---- properties over arbitrary text -------------------------------------------------------
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from airisk.attacks.registry import make_attack as _make  # noqa: E402
+
+_texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=200)
+_DETERMINISTIC = ["base64", "rot13", "leetspeak", "spacing", "zero_width", "homoglyphs", "prefix_injection",
+                  "refusal_suppression", "roleplay[variant=all]", "hypothetical[variant=all]", "past_tense",
+                  "system_persona[persona=all]", "launder", "base64+roleplay", "launder+past_tense+base64"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=_texts, spec=st.sampled_from(_DETERMINISTIC))
+def test_every_deterministic_chain_handles_any_text_deterministically(text, spec):
+    item = Item(id="p", prompt=text)
+    a1 = _make(spec).chain.apply(item)
+    a2 = _make(spec).chain.apply(item)
+    assert a1 and [a.text for a in a1] == [a.text for a in a2]
+    ids = [attempt_id("p", spec, a.chain, i) for i, a in enumerate(a1)]
+    assert len(set(ids)) == len(ids)  # variants get distinct ids
+    assert all(a.seed_text == text and a.text for a in a1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=_texts)
+def test_encodings_roundtrip_any_text(text):
+    item = Item(id="p", prompt=text)
+    assert base64.b64decode(Base64(instruct=False).apply(item)[0].text).decode() == text
+    assert codecs.decode(Rot13(instruct=False).apply(item)[0].text, "rot13") == text
+    if ZWSP not in text:
+        assert ZeroWidth().apply(item)[0].text.replace(ZWSP, "") == text
