@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 _INVISIBLE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
                         "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\U0001d173-\U0001d17a\U000e0100-\U000e01ef]")
+_WORD = re.compile(r"\w+")
+_LATIN = re.compile(r"[A-Za-z]")
 _TAGS = re.compile("[\U000e0000-\U000e007f]+")
 
 # Cyrillic and Greek letters that render like Latin ones (only unambiguous lookalikes).
@@ -58,8 +60,11 @@ def normalize_text(text: str) -> Normalized:
     t = _TAGS.sub(take_tags, text)
     t, removed = _INVISIBLE.subn("", t)
     t = unicodedata.normalize("NFKC", t)
-    if not _is_mostly_cyrillic_or_greek(t):
-        t = t.translate(HOMOGLYPHS)
+    latin_text = not _is_mostly_cyrillic_or_greek(t)
+    # Map lookalikes inside mixed-script words always, and everywhere in mostly-Latin text;
+    # genuine Cyrillic/Greek words in Cyrillic/Greek text stay as they are.
+    t = _WORD.sub(lambda m: m.group(0).translate(HOMOGLYPHS)
+                  if latin_text or _LATIN.search(m.group(0)) else m.group(0), t)
     hidden = " ".join(p for p in hidden_parts if p)
     out = t + ("\n" + hidden if hidden else "")
     return Normalized(out, out != text, hidden, removed + sum(len(p) for p in hidden_parts))

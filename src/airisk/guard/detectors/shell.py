@@ -157,7 +157,7 @@ class ShellAnalyzer:
         out.tick()
         if not any(c in _META_CHARS for c in text):
             # No quoting, expansion or operators: str.split() is exactly what the shell would do.
-            argv = text.split()
+            argv = self._prep(text.split(), out)
             if argv:
                 self._command(argv, [], out, cwd, depth, pipeline=[argv], script_flags=set())
             return
@@ -173,6 +173,15 @@ class ShellAnalyzer:
         if _DEV_TCP.search(text):
             out.add("shell.reverse_shell", self.v, "uses /dev/tcp or /dev/udp (typical reverse shell or covert channel)")
         text, inner = _extract_substitutions(text)
+        for idx, code in enumerate(inner):
+            # $(echo X) / $(printf X) evaluates to X: substitute it, as the shell would
+            m = re.fullmatch(r"\s*(?:echo|printf)\s+(-[neE]+\s+)?(.*?)\s*", code, re.S)
+            if m and "__SUBST" not in m.group(2) and "$" not in m.group(2):
+                try:
+                    literal = " ".join(shlex.split(m.group(2)))
+                except ValueError:
+                    continue
+                text = text.replace(f"__SUBST{idx}__", literal)
         env: dict[str, str] = {}
         lines = text.split("\n")
         _collect_env(lines, env)
@@ -255,6 +264,14 @@ class ShellAnalyzer:
             return argv[-1:]  # a bare "env" / "time" is itself the command
         return argv[i:]
 
+    def _prep(self, argv: list[str], out: Findings) -> list[str]:
+        """The command proper, noting privilege escalation (sudo/doas/su) on the way."""
+        for a in argv[:3]:
+            if posixpath.basename(a) in ("sudo", "doas", "su", "pkexec"):
+                out.add("shell.privileged", "REVIEW", f"runs with elevated privileges ({posixpath.basename(a)})")
+                break
+        return self._strip(argv)
+
     def _flags_argv(self, argv: list[str]) -> set[str]:
         flags = set()
         cmd = self._strip(argv)
@@ -309,7 +326,7 @@ class ShellAnalyzer:
             if any(n in ENV_DUMP and len(s) == 1 for n, s in zip(names, stages)):
                 out.add("shell.exfiltration", self.v, "sends an environment dump over the network")
         for argv, redirs in pipeline:
-            cmd = self._strip(argv)
+            cmd = self._prep(argv, out)
             self._redirs(redirs, out, cwd)
             if cmd:
                 self._command(cmd, redirs, out, cwd, depth, pipeline=stages, script_flags=script_flags,
@@ -417,8 +434,12 @@ class ShellAnalyzer:
             return
         if name == "find":
             if "-delete" in args or ("-exec" in args and any(posixpath.basename(a) in ("rm", "shred") for a in args)):
+                filtered = any(a in ("-name", "-iname", "-path", "-ipath", "-regex", "-newer", "-mtime", "-mmin", "-size")
+                               for a in args)
                 for t in operands[:1]:
-                    if self.scopes.is_critical(t, cwd):
+                    p = self.scopes.norm(t, cwd)
+                    inside_cwd = p.startswith((cwd or self.scopes.cwd).rstrip("/") + "/") or p == (cwd or self.scopes.cwd)
+                    if self.scopes.is_critical(t, cwd) and not (filtered and inside_cwd):
                         out.add("shell.recursive_delete", v, f"find ... -delete over {self.scopes.norm(t, cwd)}")
                     else:
                         self.scopes.check_write(t, out, cwd=cwd, what="delete")
