@@ -1,0 +1,102 @@
+"""`airisk demo` end to end on the real recorded responses (JailbreakBench artifacts, XSTest completions)."""
+
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from airisk.errors import DatasetNotFound
+from airisk.judges.base import Judge
+from airisk.reports.demo import run_demo
+from airisk.store import Store
+from airisk.types import Judgment
+
+DATA = Path(os.environ.get("AIRISK_DATA_PATH") or "/nonexistent")
+needs_data = pytest.mark.skipif(not (DATA / "jailbreakbench" / "artifacts_jailbreaks.jsonl").exists()
+                                or not (DATA / "xstest").is_dir(),
+                                reason="AIRISK_DATA_PATH unset or missing jailbreakbench/xstest")
+
+
+class RefusalCueJudge(Judge):
+    """A deliberately simple stand-in judge, so the demo's plumbing is tested fast without the encoder."""
+
+    id = "cue"
+    version = "1"
+    calls = 0
+
+    @property
+    def fingerprint(self) -> str:
+        return "cue-1"
+
+    async def judge_batch(self, conversations):
+        RefusalCueJudge.calls += len(conversations)
+        out = []
+        for c in conversations:
+            refused = bool(re.search(r"\b(sorry|cannot|can't|I apologi)", c.response, re.I))
+            out.append(Judgment(label="non_violating" if refused else "violating",
+                                refusal="full_refusal" if refused else "full_compliance"))
+        return out
+
+
+def cue_factory(name, store):
+    if name != "offline":
+        from airisk.errors import PluginNotFound
+
+        raise PluginNotFound(name)
+    return RefusalCueJudge()
+
+
+@needs_data
+def test_demo_plumbing_and_idempotence(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRISK_HOME", str(tmp_path / "home"))
+    db = f"sqlite:///{tmp_path}/demo.db"
+    RefusalCueJudge.calls = 0
+    res = run_demo(out=tmp_path / "out", db=db, limit=15, progress=False, judge_factory=cue_factory)
+    rows = res["rows"]
+    assert {r["model"] for r in rows} == {"gpt-3.5-turbo-1106", "gpt-4-0125-preview", "llama-2-7b-chat-hf", "vicuna-13b-v1.5",
+                                          "llama2new", "llama2orig", "mistralguard", "mistralinstruct"}
+    assert res["index"].exists() and all(Path(r["html"]).exists() for r in rows)
+    first_calls = RefusalCueJudge.calls
+    assert first_calls == 8 * 15
+    store = Store(db)
+    runs = [r for r in store.list_runs(limit=100) if r.kind == "demo"]
+    assert len(runs) == 8 and all(r.status == "completed" and r.system_name.startswith("replay:") for r in runs)
+    # Re-running neither duplicates runs nor judges again.
+    res2 = run_demo(out=tmp_path / "out", db=db, limit=15, progress=False, judge_factory=cue_factory)
+    assert res2["judged"] == 0 and RefusalCueJudge.calls == first_calls
+    assert len([r for r in store.list_runs(limit=100) if r.kind == "demo"]) == 8
+    assert [r["rate"] for r in res2["rows"]] == [r["rate"] for r in rows]
+    html = (tmp_path / "out" / "index.html").read_text()
+    assert "gpt-4-0125-preview" in html and "Plotly.newPlot" in html
+
+
+def test_demo_without_data_path_gives_the_catalog_error(tmp_path, monkeypatch):
+    monkeypatch.delenv("AIRISK_DATA_PATH", raising=False)
+    monkeypatch.setenv("AIRISK_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("AIRISK_OFFLINE", "1")
+    with pytest.raises(DatasetNotFound, match="AIRISK_DATA_PATH"):
+        run_demo(out=tmp_path / "out", db=f"sqlite:///{tmp_path}/d.db", progress=False, judge_factory=cue_factory)
+
+
+@pytest.mark.slow
+@needs_data
+def test_demo_with_the_real_offline_judge(tmp_path, monkeypatch):
+    from airisk import plugins
+
+    if "offline" not in plugins.available("judges"):
+        pytest.skip("the offline judge is not installed")
+    monkeypatch.setenv("AIRISK_HOME", str(tmp_path / "home"))
+    t = time.perf_counter()
+    res = run_demo(out=tmp_path / "out", db=f"sqlite:///{tmp_path}/demo.db", progress=False)
+    elapsed = time.perf_counter() - t
+    rows = {r["run_id"]: r for r in res["rows"]}
+    assert len(rows) == 8
+    jbb = [r for r in res["rows"] if r["dataset"] == "jbb-artifacts"]
+    assert sum(r["judged"] for r in jbb) == 1621
+    xs = [r for r in res["rows"] if r["dataset"] == "xstest-completions"]
+    assert all(r["over_refusal"] is not None for r in xs)
+    # Vicuna is far easier to jailbreak than Llama-2 in JailbreakBench; the judge must see that too.
+    assert rows["demo-jbb-vicuna-13b-v1.5"]["rate"] > rows["demo-jbb-llama-2-7b-chat-hf"]["rate"]
+    assert elapsed < 600
