@@ -75,7 +75,8 @@ def build_section(store: Any, run_id: str) -> Section:
                 f"{st['name']}" + (f"({', '.join(f'{k}={v}' for k, v in st.get('params', {}).items() if k not in ('replaced',))})" if st.get("params") else "")
                 for st in lineage.get("chain", []))
             transcripts.append({"item_id": rec.item.id, "attack": b["attack"], "hazard": b["hazard"], "queries": b["queries"],
-                                "chain": chain or "(none)", "turns": transcript_turns(rec)})
+                                "chain": chain or "(none)", "turns": transcript_turns(rec),
+                                "seed_prompt": _cut(rec.item.metadata.get("seed_prompt"))})
     errors = [{"seed": p.seed_id, "attack": p.attack, "reason": "; ".join(p.errors)[:300]} for p in s.pairs if p.errors][:30]
     best_rows = list(s.best.items())
     html = _env().get_template("report_section.html.jinja").render(
