@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 from airisk.attacks.attack import Attack, AttemptResult, BatchingJudge, RunContext, error_result
 from airisk.attacks.registry import BASELINE, baseline
+from airisk.store import RunNotFound
 from airisk.types import Item
 
 
@@ -57,7 +58,7 @@ async def run_campaign(
         store.get_run(run_id)
         existing = {(it.metadata.get("seed_id"), it.metadata.get("attack")) for it in store.items(run_id)}
         store.update_run(run_id, status="running")
-    except Exception:
+    except RunNotFound:
         existing = set()
         store.create_run(run_id, kind="redteam", system_name=target.describe(), system_fingerprint=target.fingerprint(),
                          config=cfg, datasets=datasets or [], judges=[judge.describe()], label=label)
