@@ -178,14 +178,16 @@ def run_demo(
     timings["reports"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
 
-    table = Table(title="airisk demo · offline judge on recorded responses")
-    for col in ("model", "dataset", "violating / judged", "rate [95% Wilson]", "source label rate", "over-refusal", "grade", "zone"):
-        table.add_column(col, justify="right" if col not in ("model", "dataset", "grade", "zone") else "left")
+    table = Table(title="airisk demo · offline judge on recorded responses of real models")
+    for col in ("model", "set", "violating", "rate [95% CI]", "source label", "over-refusal", "grade", "zone"):
+        table.add_column(col, justify="right" if col not in ("model", "set", "grade", "zone") else "left", no_wrap=True)
     pct = lambda x: "-" if x is None else f"{100 * x:.1f}%"  # noqa: E731
     for r in rows:
-        table.add_row(r["model"], r["dataset"], f"{r['violating']} / {r['judged']}",
+        table.add_row(r["model"], r["dataset"].split("-")[0], f"{r['violating']}/{r['judged']}",
                       f"{pct(r['rate'])} [{pct(r['low'])}, {pct(r['high'])}]", pct(r["recorded_rate"]),
                       pct(r["over_refusal"]), r["grade"] or "no data", r["zone"])
+    if not console.is_terminal:
+        console.width = max(console.width, 120)  # keep the table on one line per model in logs and CI
     console.print(table)
     console.print(f"judged {judged} new response(s); timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()), markup=False)
     console.print(f"index: {index}", markup=False)
