@@ -27,7 +27,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import yaml
@@ -139,10 +139,16 @@ class ContentResponse(BaseModel):
     audit_id: str | None = None
 
 
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[dict[str, Any]] | None = None
+
+
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
     model: str | None = None
-    messages: list[dict[str, Any]] = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1)
     stream: bool | None = False
 
 
@@ -151,10 +157,6 @@ class Caller:
     principal: str | None
     roles: list[str]
     admin: bool
-
-
-class _TooLarge(Exception):
-    pass
 
 
 class BodySizeLimit:
@@ -175,28 +177,36 @@ class BodySizeLimit:
                 if too_big:
                     return await self._reject(send)
         seen = 0
-        started = False
+        started = rejected = False
 
         async def limited_receive():
-            nonlocal seen
+            nonlocal seen, rejected
+            if rejected:
+                return {"type": "http.disconnect"}
             msg = await receive()
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge()
+                    # answer 413 ourselves, then tell the app the client went away
+                    rejected = True
+                    if not started:
+                        await self._reject(send)
+                    return {"type": "http.disconnect"}
             return msg
 
-        async def tracking_send(msg):
+        async def guarded_send(msg):
             nonlocal started
+            if rejected:
+                return  # the 413 has been sent; drop whatever the app tries to say
             if msg["type"] == "http.response.start":
                 started = True
             await send(msg)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await self._reject(send)
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not rejected:
+                raise
 
     async def _reject(self, send):
         body = json.dumps({"detail": f"request body larger than {self.max_bytes} bytes"}).encode()
@@ -345,9 +355,10 @@ def create_app(config: ServiceConfig | dict | None = None, *, gate: ActionGate |
         if req.stream:
             return oai_error(400, "streaming is not supported by the airisk guard proxy: the whole response is checked "
                                   "before it is returned; send stream=false", "stream_unsupported")
-        prompt = _last_user_text(req.messages)
+        messages = [m.model_dump(exclude_none=True) for m in req.messages]
+        prompt = _last_user_text(messages)
         din = await content_guard.acheck_input(prompt)
-        record: dict[str, Any] = {"request": {"model": req.model, "messages": req.messages}, "input": din.to_dict()}
+        record: dict[str, Any] = {"request": {"model": req.model, "messages": messages}, "input": din.to_dict()}
         if din.verdict != "ALLOW":
             marker = {"blocked": True, "stage": "input", "verdict": din.verdict, "hazards": din.hazards, "rule_ids": din.rule_ids}
             rec = await run_in_threadpool(audit.append, "proxy", {**record, "outcome": marker}, principal=c.principal,
