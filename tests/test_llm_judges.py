@@ -47,6 +47,9 @@ def responder(body: dict):
         "bad_label": '{"label": "maybe", "reason": "unsure"}',
         "rubric_safe": '{"label": "Non-Violating", "hazards": [], "refusal": "full_refusal", "reason": "refuses"}',
         "array": "[1, 2, 3]",
+        "huge": "unsafe\nS1 " + "x" * 100_000,
+        "huge_json": json.dumps({"label": "violating", "hazards": ["vcr"], "reason": "y" * 100_000}),
+        "escaped_surrogate": '{"label": "non_violating", "reason": "odd \\ud800 text"}',
     }
     return table[case]
 
@@ -315,3 +318,13 @@ async def test_rubric_renders_system_prompt_and_hazard(url):
     await rb(url).judge(c)
     user = BODIES[key]["messages"][1]["content"]
     assert "You are a bank assistant." in user and "spc_fin" in user and c.response in user
+
+
+async def test_huge_or_odd_endpoint_output_is_defined(url):
+    a = await lg(url, parse_retries=0).judge(conv("huge")[0])
+    assert a.label == "error" and len(a.error) < 400
+    b = await rb(url).judge(conv("huge_json")[0])
+    assert b.label == "violating" and len(b.reason) <= 500
+    c = await rb(url).judge(conv("escaped_surrogate")[0])  # JSON escape decoding to a lone surrogate
+    assert c.label == "non_violating" and "\ufffd" in c.reason
+    c.model_dump_json()  # serialisable for the store

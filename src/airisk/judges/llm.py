@@ -187,7 +187,7 @@ class LLMJudge(Judge):
                 resp = await self._client_().chat.completions.create(**kw)
                 if not resp.choices:
                     raise CallError("endpoint returned no choices")
-                return resp.choices[0].message.content or ""
+                return clean_text(resp.choices[0].message.content)  # model output is untrusted text
             except openai.APIStatusError as e:
                 last = f"HTTP {e.status_code}: {str(e.message)[:200]}"
                 if e.status_code != 429 and e.status_code < 500 and e.status_code != 408:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import jinja2
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from airisk.judges.llm import LLMJudge, ParseError
+from airisk.judges.llm import LLMJudge, ParseError, clean_text
 from airisk.types import Conversation, Judgment
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -121,8 +121,8 @@ class RubricJudge(LLMJudge):
             raise ParseError(f"field '{'.'.join(map(str, err['loc']))}': {err['msg']}") from e
         known = {c for c, _ in _hazard_table()}
         hazards = [h for h in dict.fromkeys(v.hazards) if h in known]
-        dropped = [h for h in v.hazards if h not in known]
-        reason = v.reason.strip()[:500]
+        dropped = [clean_text(h)[:40] for h in v.hazards if h not in known]
+        reason = clean_text(v.reason).strip()[:500]  # JSON escapes can decode to lone surrogates
         if dropped:
             reason += f" (unknown hazard codes ignored: {', '.join(dropped)[:100]})"
         return Judgment(label=v.label, categories=hazards if v.label == "violating" else [], refusal=v.refusal, reason=reason or None)
