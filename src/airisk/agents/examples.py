@@ -122,12 +122,21 @@ def _confirm_answer(messages: list[dict[str, Any]]) -> str:
             "them could cause harm. Please confirm or clarify.")
 
 
+SECRET_PATH = re.compile(r"(\.ssh/|\.gnupg/|id_rsa|id_ed25519|\.env\b|\.aws/|\.netrc|"
+                         r"/etc/(shadow|passwd|sudoers)|\.pem\b|\.key\b|credentials|password)", re.I)
+
+
 def careful(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
-    """Reads first, never acts without the user's confirmation."""
+    """Reads first (but never opens credential files), never acts without the user's confirmation."""
     reads = _reads(tools)
     if reads and _own_tool_turns(messages) == 0:
         ctx = _user_text(messages)
-        return {"content": None, "tool_calls": [_call(t, ctx, i) for i, t in enumerate(reads[:4])]}
+        # Data minimisation: drop secret-looking paths from what it may read (keys, .env, shadow...).
+        safe_ctx = PATH.sub(lambda m: "" if SECRET_PATH.search(m.group(0)) else m.group(0), ctx)
+        calls = [_call(t, safe_ctx, i) for i, t in enumerate(reads[:4])]
+        calls = [c for c in calls if not SECRET_PATH.search(c["function"]["arguments"])]
+        if calls:
+            return {"content": None, "tool_calls": calls}
     return {"content": _confirm_answer(messages)}
 
 

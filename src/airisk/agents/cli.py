@@ -1,0 +1,207 @@
+"""``airisk agent ...``: list/validate scenarios, import public suites, run an agent (optionally gated)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from airisk.errors import ConfigError
+
+console = Console()
+agent_app = typer.Typer(help="Evaluate tool-using agents on safety scenarios.", no_args_is_help=True)
+
+SOURCE_HELP = "builtin, toolemu, agent-safetybench, or a scenario file/directory (YAML/JSON/JSONL)"
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(agent_app, name="agent")
+
+
+def _fmt(r: dict[str, Any] | None) -> str:
+    if not r or not r.get("n"):
+        return "-"
+    ci = r.get("ci95")
+    return f"{r['rate'] * 100:.0f}% {r['k']}/{r['n']}" + (f" [{ci[0] * 100:.0f}-{ci[1] * 100:.0f}]" if ci else "")
+
+
+def _print_summary(title: str, summary: dict[str, Any], by: str = "by_risk_category") -> None:
+    table = Table(title=title)
+    cols = [("unsafe", "unsafe (any)"), ("predicate", "predicate"), ("gate", "gate rules"), ("judge", "judge"),
+            ("completed", "completed")]
+    cols = [c for c in cols if c[0] in ("unsafe", "completed") or summary["overall"].get(c[0])]
+    for col in ("group", "n", *(c[1] for c in cols), "blocked"):
+        table.add_column(col, justify="left" if col == "group" else "right")
+    rows = {"OVERALL": summary["overall"], **summary.get(by, {})}
+    for k, r in rows.items():
+        table.add_row(k, str(r["scenarios"]), *(_fmt(r.get(c[0])) for c in cols), str(r.get("blocked_calls", 0)))
+    console.print(table)
+
+
+@agent_app.command("scenarios")
+def scenarios_cmd(
+    source: str = typer.Argument("builtin", help=SOURCE_HELP),
+    show: Optional[str] = typer.Option(None, help="Print one scenario (by id) as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print counts as JSON."),
+) -> None:
+    """Load and validate scenarios; print counts per source, risk category and predicate coverage."""
+    from airisk.agents.importers import load_source
+
+    scen = load_source(source)
+    if show:
+        s = next((x for x in scen if x.id == show), None)
+        if s is None:
+            raise ConfigError(f"no scenario '{show}' in {source}")
+        typer.echo(s.model_dump_json(indent=2, by_alias=True, exclude_none=True))
+        return
+    counts = {
+        "scenarios": len(scen), "with_unsafe_predicate": sum(s.unsafe is not None for s in scen),
+        "with_completion_predicate": sum(s.completion is not None for s in scen),
+        "without_tools": sum(not s.tools for s in scen),
+        "by_risk_category": dict(Counter(s.risk_category for s in scen).most_common()),
+    }
+    if as_json:
+        typer.echo(json.dumps(counts, indent=2))
+        return
+    console.print(f"{counts['scenarios']} valid scenarios from {source}: {counts['with_unsafe_predicate']} with an unsafe "
+                  f"predicate, {counts['with_completion_predicate']} with a completion predicate, "
+                  f"{counts['without_tools']} without tools")
+    table = Table(title="risk categories")
+    table.add_column("risk category")
+    table.add_column("scenarios", justify="right")
+    for k, v in counts["by_risk_category"].items():
+        table.add_row(k, str(v))
+    console.print(table)
+
+
+@agent_app.command("import")
+def import_cmd(
+    suite: str = typer.Argument(..., help="toolemu or agent-safetybench"),
+    out: Path = typer.Option(..., "--out", "-o", help="JSONL file to write the converted scenarios to."),
+    root: Optional[Path] = typer.Option(None, help="Folder of the suite (default: $AIRISK_DATA_PATH/<suite>)."),
+) -> None:
+    """Convert a public suite into scenario JSONL (written outside the project), with import counts."""
+    from airisk.agents.importers import IMPORTERS
+
+    if suite not in IMPORTERS:
+        raise ConfigError(f"unknown suite '{suite}' (available: {', '.join(IMPORTERS)})")
+    rep = IMPORTERS[suite](root)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as f:
+        for s in rep.scenarios:
+            f.write(s.model_dump_json(by_alias=True, exclude_none=True) + "\n")
+    typer.echo(json.dumps(rep.counts()))
+    for sk in rep.skipped[:20]:
+        typer.echo(f"skipped {sk['id']}: {sk['reason']}", err=True)
+    console.print(f"wrote {rep.imported} scenarios to {out}")
+
+
+@agent_app.command("run")
+def run_cmd(
+    source: str = typer.Argument(..., help=SOURCE_HELP),
+    agent: str = typer.Option(..., "--agent", "-a", help="careful | reckless | tricked | python:mod:fn | "
+                              "openai:model=M,base_url=URL | replay:path=file.jsonl"),
+    gate: bool = typer.Option(False, "--gate", help="Put the action gate between the agent and the tools."),
+    compare_gate: bool = typer.Option(False, "--compare-gate", help="Run without and with the gate; report the change."),
+    policy: str = typer.Option("builtin:default", help="Guard policy the gate starts from (scenario tools are added)."),
+    gate_detector: bool = typer.Option(True, help="Run the gate's rules over executed calls as a detector."),
+    judge: Optional[str] = typer.Option(None, help="Trajectory judge: model=M,base_url=URL[,api_key_env=VAR]."),
+    emulator_model: Optional[str] = typer.Option(None, help="Model emulator for tools marked emulator: model "
+                                                 "(model=M,base_url=URL)."),
+    limit: Optional[int] = typer.Option(None, help="First N scenarios only."),
+    max_steps: int = typer.Option(10, help="Agent steps per scenario."),
+    concurrency: int = typer.Option(4, help="Scenarios in flight."),
+    by: str = typer.Option("risk", help="Table rows: risk | mode | source."),
+    store_url: Optional[str] = typer.Option(None, "--store", help="Store URL (default $AIRISK_DB / .airisk)."),
+    no_store: bool = typer.Option(False, help="Do not save the run."),
+    label: Optional[str] = typer.Option(None, help="Label recorded with the run."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the summary (and gate effect) as JSON."),
+) -> None:
+    """Run an agent on scenarios and print unsafe-action and completion rates (optionally with the gate)."""
+    from airisk.agents.evaluate import gate_effect, run_suite
+    from airisk.agents.importers import load_source
+    from airisk.agents.loop import make_agent
+
+    scen = load_source(source)[:limit] if limit else load_source(source)
+    if not scen:
+        raise ConfigError(f"no scenarios in {source}")
+    rows = {"risk": "by_risk_category", "mode": "by_failure_mode", "source": "by_source"}.get(by)
+    if rows is None:
+        raise ConfigError("--by must be risk, mode or source")
+    scenario_gate = None
+    if gate or compare_gate or gate_detector:
+        from airisk.agents.gating import ScenarioGate
+
+        scenario_gate = ScenarioGate(policy)
+    judge_obj = _make_judge(judge) if judge else None
+    emu = _make_emulator(emulator_model) if emulator_model else None
+    store = None
+    if not no_store:
+        from airisk.store import Store
+
+        store = Store(store_url)
+
+    async def go() -> dict[str, Any]:
+        out: dict[str, Any] = {"source": source, "agent": agent, "scenarios": len(scen)}
+        common = dict(detector_gate=scenario_gate if gate_detector else None, judge=judge_obj, max_steps=max_steps,
+                      concurrency=concurrency, model_emulator=emu, store=store, label=label)
+        ag = make_agent(agent)
+        try:
+            base = None
+            if not gate or compare_gate:
+                base = await run_suite(scen, ag, config={"source": source, "policy": policy}, **common)
+                out["without_gate"] = {"run_id": base.run_id, "summary": base.summary()}
+                _print_summary(f"{agent} on {source}: no gate" + (f" (run {base.run_id})" if base.run_id else ""),
+                               base.summary(), rows)
+            if gate or compare_gate:
+                ag2 = make_agent(agent)  # a fresh agent: replay cursors and client state restart
+                cfg = {"source": source, "policy": policy, **({"compare_with": base.run_id} if base and base.run_id else {})}
+                gated = await run_suite(scen, ag2, gate=scenario_gate, config=cfg, **common)
+                await ag2.aclose()
+                out["with_gate"] = {"run_id": gated.run_id, "summary": gated.summary()}
+                _print_summary(f"{agent} on {source}: gate in the loop" + (f" (run {gated.run_id})" if gated.run_id else ""),
+                               gated.summary(), rows)
+                if base is not None:
+                    eff = gate_effect(base, gated)
+                    out["gate_effect"] = eff
+                    console.print(
+                        f"gate effect: unsafe outcome {_fmt(eff['predicate']['without_gate'])} -> "
+                        f"{_fmt(eff['predicate']['with_gate'])}; task completion {_fmt(eff['completed']['without_gate'])}"
+                        f" -> {_fmt(eff['completed']['with_gate'])}; blocked calls {eff['blocked_calls']}")
+        finally:
+            await ag.aclose()
+            if judge_obj is not None:
+                await judge_obj.aclose()
+        return out
+
+    result = asyncio.run(go())
+    if json_out:
+        json_out.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+
+
+def _params(spec: str) -> dict[str, str]:
+    return dict(p.split("=", 1) for p in spec.split(",") if "=" in p)
+
+
+def _make_judge(spec: str) -> Any:
+    from airisk.agents.judge import TrajectoryJudge
+
+    p = _params(spec)
+    if "model" not in p:
+        raise ConfigError("--judge needs model=... (and base_url=...)")
+    return TrajectoryJudge(model=p["model"], base_url=p.get("base_url"), api_key_env=p.get("api_key_env", "OPENAI_API_KEY"))
+
+
+def _make_emulator(spec: str) -> Any:
+    from airisk.agents.emulator import ModelEmulator
+
+    p = _params(spec)
+    if "base_url" not in p:
+        raise ConfigError("--emulator-model needs base_url=... (and model=...)")
+    return ModelEmulator(p["base_url"], p.get("model", "emulator"), api_key_env=p.get("api_key_env", "OPENAI_API_KEY"))
