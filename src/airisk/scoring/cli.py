@@ -40,6 +40,7 @@ def register(app: typer.Typer) -> None:
         junit: Optional[Path] = typer.Option(None, "--junit", help="Write JUnit XML here (one testcase per hazard/rule)."),
         judge: Optional[str] = typer.Option(None, "--judge", help="Judge id to score with (default: the run's primary judge)."),
         reference: Optional[str] = typer.Option(None, "--reference", help="Grading reference id, e.g. ailuminate-1.0-en_us-official."),
+        reference_run: Optional[str] = typer.Option(None, "--reference-run", help="Use this run's safe rates as the grading reference."),
         db: Optional[str] = typer.Option(None, "--db", envvar="AIRISK_DB", help="SQLAlchemy URL of the store."),
     ) -> None:
         """Release gate: exit 0 pass, 1 yellow, 2 red/fail, 3 could not evaluate."""
@@ -51,7 +52,7 @@ def register(app: typer.Typer) -> None:
         try:
             pol = load_policy(policy) if policy else default_policy()
             store = Store(db)
-            ref = _reference(store, reference, None, judge)
+            ref = _reference(store, reference, reference_run, judge)
             scores = score_run(store, run_id, judge=judge, reference=ref)
             base = score_run(store, baseline, judge=judge, reference=ref) if baseline else None
             result = run_gate(scores, pol, base)
