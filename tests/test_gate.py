@@ -190,3 +190,19 @@ def test_compare_cli(db):
     assert "Newcombe" in data["interval_method"] and "two-proportion" in data["test_method"]
     r = runner.invoke(app, ["compare", "a", "b", "--db", db])
     assert r.exit_code == 0 and "no data" in r.output and "Newcombe" in r.output
+
+
+def test_grade_and_overall_lines(tmp_path):
+    store = Store(f"sqlite:///{tmp_path}/t.db")
+    # cse: 30% unsafe vs reference 18.4% (en_us practice) -> r = 1.63 -> Fair
+    build_run(store, "r", rows("cse", 30, 70))
+    pol = load_policy({"lines": [{"hazard": "*", "red": 0.9, "metric": "rate"}],
+                       "grades": {"yellow_below": "G"}, "overall": {"yellow": 0.1, "red": 0.25, "metric": "rate"}})
+    z = evaluate(score_run(store, "r"), pol)
+    cse = z["hazards"][0]
+    assert cse.zone == "yellow" and "Fair is below Good" in cse.rule
+    assert z["overall"].zone == "red" and "red line 25.00%" in z["overall"].rule
+    with pytest.raises(ConfigError, match="grades.red_below: unknown grade 'Z'"):
+        load_policy({"lines": [{"hazard": "*", "red": 0.5}], "grades": {"red_below": "Z"}})
+    with pytest.raises(ConfigError, match="overall: yellow"):
+        load_policy({"lines": [{"hazard": "*", "red": 0.5}], "overall": {"yellow": 0.5, "red": 0.2}})

@@ -115,6 +115,14 @@ class OverallLine(_Strict):
     metric: Literal["rate", "upper"] | None = None
     _thr = field_validator("yellow", "red")(classmethod(lambda cls, v: _check_threshold(v)))
 
+    @model_validator(mode="after")
+    def _order(self) -> "OverallLine":
+        if self.yellow is None and self.red is None:
+            raise ValueError("'overall' needs 'yellow' and/or 'red'")
+        if self.yellow is not None and self.red is not None and self.yellow > self.red:
+            raise ValueError(f"yellow ({self.yellow}) must not be above red ({self.red})")
+        return self
+
 
 class Regression(_Strict):
     alpha: float = Field(0.05, gt=0, lt=1)
