@@ -310,7 +310,11 @@ class DeterministicEmulator:
                     return {"result": None, "note": "no data"}
                 raise ToolError("NotFoundException", f"no record '{key}'")
             return rec
-        records = list(coll.values()) if isinstance(coll, dict) else coll if isinstance(coll, list) else [coll]
+        kname = eff.key_field or eff.key or "id"
+        if isinstance(coll, dict):  # keep each record's key: agents need it to act on the record
+            records = [{kname: k, **v} if isinstance(v, dict) else {kname: k, "value": v} for k, v in coll.items()]
+        else:
+            records = coll if isinstance(coll, list) else [coll]
         q = args.get(eff.query) if eff.query else None
         if isinstance(q, str) and q.strip():
             words = [w for w in re.findall(r"\w+", q.lower()) if len(w) >= 3]

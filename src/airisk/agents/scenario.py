@@ -287,7 +287,7 @@ def _first_error(e: ValidationError, prefix: str) -> tuple[str, str]:
     err = e.errors(include_url=False)[0]
     loc = format_loc(tuple(err["loc"]))
     field = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
-    msg = err["msg"]
+    msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown field"
     return field, msg
