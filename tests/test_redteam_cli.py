@@ -88,3 +88,15 @@ def test_attacks_list_and_preview():
     assert res.exit_code == 0 and "energetic device" in res.output and "bomb" not in res.output.split("variant")[-1]
     res = runner.invoke(app, ["attacks", "preview", "crescendo", "--text", "x"])
     assert res.exit_code != 0 and "multi-turn" in str(res.exception)
+
+
+def test_unreachable_target_fails_before_the_campaign(env):
+    from airisk.errors import PreflightError
+    from airisk.testing.openai_server import free_port
+
+    seeds, db = env
+    res = runner.invoke(app, ["redteam", "--system", f"openai:model=m,base_url=http://127.0.0.1:{free_port()}/v1,timeout=2",
+                              "--dataset", str(seeds), "--attacks", "base64", "--judge", "marker"])
+    assert res.exit_code != 0 and isinstance(res.exception, PreflightError)
+    run = Store(db).list_runs()
+    assert run == []  # nothing half-created

@@ -43,9 +43,17 @@ async def run_campaign(
     attacker: Any = None, budget: int = 10, concurrency: int = 8, run_id: str | None = None,
     config: dict[str, Any] | None = None, datasets: list[dict[str, Any]] | None = None, label: str | None = None,
     include_baseline: bool = True, stop_on_success: bool = True, policy: Any = None, progress: bool = False,
+    preflight: bool = True,
 ) -> str:
-    """Run the campaign and return the run id."""
+    """Run the campaign and return the run id.
+
+    The target is preflighted (an unreachable target fails the whole run with one message); the
+    attacker is not: its failures are recorded per attempt, as for any attack that cannot apply.
+    """
     from airisk.engine import new_run_id
+
+    if preflight:
+        await target.preflight()
 
     attacks = list(attacks)
     if include_baseline and not any(a.label == BASELINE for a in attacks):
