@@ -82,6 +82,7 @@ class PrincipalSpec(_Strict):
 class PathScope(_Strict):
     allow: list[str] = Field(default_factory=list)  # empty = anywhere not denied
     deny: list[str] = Field(default_factory=list)
+    review: list[str] = Field(default_factory=list)  # allowed only after human approval (REVIEW)
     verdict: Verdict = "BLOCK"
 
 

@@ -13,6 +13,7 @@ import ast
 import base64
 import binascii
 import posixpath
+import re
 import shlex
 
 from airisk.guard.detectors.scopes import Findings, ScopeChecker
@@ -25,6 +26,8 @@ SHELL_CALLS = frozenset({"os.system", "os.popen", "subprocess.run", "subprocess.
 FETCH_PREFIXES = ("requests.", "urllib.request.", "urllib3.", "httpx.", "aiohttp.", "http.client.", "urllib2.")
 DELETE_CALLS = frozenset({"os.remove", "os.unlink", "os.rmdir", "os.removedirs", "pathlib.Path.unlink"})
 LIST_CALLS = frozenset({"os.listdir", "os.scandir", "os.walk", "glob.glob", "glob.iglob"})
+SEND_METHODS = frozenset({"post", "put", "patch", "request", "urlopen", "Request", "send", "sendall", "sendto"})
+_URL = re.compile(r"^(?:https?|ftp)://[^\s'\"]+$")
 DECODE_CALLS = frozenset({"base64.b64decode", "base64.b32decode", "base64.b16decode", "base64.a85decode",
                           "codecs.decode", "bytes.fromhex", "zlib.decompress", "marshal.loads"})
 
@@ -132,6 +135,16 @@ class PythonAnalyzer:
         fetches = any(q.startswith(FETCH_PREFIXES) or q.endswith((".recv", ".recvfrom", ".read")) and "socket" in " ".join(aliases.values())
                       for q in names)
         uses_socket = any(q.startswith("socket.") for q in names)
+        sends = uses_socket or any(q.startswith(FETCH_PREFIXES) and q.rsplit(".", 1)[-1] in SEND_METHODS for q in names)
+        before = len(out.items)
+        if fetches or sends:
+            # URLs written anywhere in code that talks to the network count as contacted, even when
+            # they reach the call through a function parameter the folder cannot follow.
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str) and _URL.match(node.value):
+                    self.scopes.check_url(node.value, out, from_code=True, what="code")
+        if uses_socket:
+            out.add("python.raw_socket", "REVIEW", "code opens raw network sockets")
         for q, node in calls:
             out.tick()
             arg0 = node.args[0] if node.args else None
@@ -220,6 +233,9 @@ class PythonAnalyzer:
                 out.add("python.reverse_shell", self.v, "redirects file descriptors onto a socket (reverse shell)")
             elif q == "pty.spawn" and uses_socket:
                 out.add("python.reverse_shell", self.v, "spawns a pty over a socket (reverse shell)")
+
+        if sends and any(f.rule_id.startswith("scope.fs.read") for f in out.items[before:]):
+            out.add("python.exfiltration", self.v, "code reads a protected or system file and sends data over the network")
 
     def _decode_const(self, node: ast.Call, folder: _Folder) -> str | None:
         # exec(base64.b64decode("...")) or exec(base64.b64decode("...").decode())

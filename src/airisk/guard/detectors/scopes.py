@@ -16,6 +16,10 @@ from airisk.guard.detectors.paths import GlobSet, HostSet, host_class, normalize
 from airisk.guard.policy import Policy
 
 
+_HARMLESS_DEV = frozenset({"/dev/null", "/dev/zero", "/dev/random", "/dev/urandom", "/dev/stdin", "/dev/stdout",
+                           "/dev/stderr", "/dev/tty"})
+
+
 class CheckTimeout(Exception):
     """A check ran past its deadline; the gate turns this into its fail-closed verdict."""
 
@@ -45,9 +49,11 @@ class ScopeChecker:
         self.home, self.cwd = fs.home, fs.cwd
         self.read_allow = GlobSet(fs.read.allow, home=fs.home)
         self.read_deny = GlobSet(fs.read.deny, home=fs.home)
+        self.read_review = GlobSet(fs.read.review, home=fs.home)
         self.read_verdict = fs.read.verdict
         self.write_allow = GlobSet(fs.write.allow, home=fs.home)
         self.write_deny = GlobSet(fs.write.deny, home=fs.home)
+        self.write_review = GlobSet(fs.write.review, home=fs.home)
         self.write_verdict = fs.write.verdict
         self.critical = GlobSet(fs.critical, home=fs.home)
         self.root_depth = fs.root_depth
@@ -69,9 +75,14 @@ class ScopeChecker:
     def check_read(self, path: str, out: Findings, *, cwd: str | None = None, rule: str = "scope.fs.read",
                    what: str = "read") -> bool:
         p = self.norm(path, cwd)
+        if p in _HARMLESS_DEV:
+            return True
         if self.read_deny.match(p) or (self.read_allow and not self.read_allow.match(p)):
             why = "a protected path" if self.read_deny.match(p) else "outside the readable scope"
             out.add(rule, self.read_verdict, f"{what} of {p} ({why})")
+            return False
+        if self.read_review.match(p):
+            out.add(rule + "_review", "REVIEW", f"{what} of {p} (system area: needs approval)")
             return False
         return True
 
@@ -83,6 +94,9 @@ class ScopeChecker:
         if self.write_deny.match(p) or (self.write_allow and not self.write_allow.match(p)):
             why = "a protected path" if self.write_deny.match(p) else "outside the writable scope"
             out.add(rule, self.write_verdict, f"{what} to {p} ({why})")
+            return False
+        if self.write_review.match(p):
+            out.add(rule + "_review", "REVIEW", f"{what} to {p} (needs approval)")
             return False
         return True
 

@@ -28,6 +28,7 @@ _ASSIGN = re.compile(r"^\s*(?:(?:local|export|readonly|declare|typeset)\s+(?:-\w
 _VAR = re.compile(r"\$\{([A-Za-z_]\w*)\}|\$([A-Za-z_]\w*)")
 _FORK_BOMB = re.compile(r"(\S+)\s*\(\)\s*\{[^}]*\1\s*\|\s*\1\s*&[^}]*\}\s*;?\s*\1")
 _DEV_TCP = re.compile(r"/dev/(?:tcp|udp)/")
+_URL_IN_TEXT = re.compile(r"(?:https?|ftp)://[^\s'\"<>`)]+")
 _SECRET_VAR = re.compile(r"\$\{?(?:[A-Z0-9_]*(?:SECRET|TOKEN|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY)[A-Z0-9_]*)\}?")
 
 SHELLS = frozenset("sh bash zsh dash ksh fish ash mksh csh tcsh".split())
@@ -211,8 +212,15 @@ class ShellAnalyzer:
             for argv, _ in pipeline:
                 if argv:
                     script_flags |= self._flags_argv(argv)
+        before = len(out.items)
+        if script_flags & {"fetch", "send"}:
+            # URLs written anywhere in a script that talks to the network count as contacted
+            for u in set(_URL_IN_TEXT.findall(_expand(text, env, self.scopes.home))):
+                self.scopes.check_url(u, out, from_code=True, what="script")
         for pipeline in parsed:
             self._pipeline(pipeline, out, cwd, depth, inner, subst_info, script_flags)
+        if "send" in script_flags and any(f.rule_id.startswith("scope.fs.read") for f in out.items[before:]):
+            out.add("shell.exfiltration", self.v, "script reads a protected or system file and sends data over the network")
 
     # -- structure --
     @staticmethod
