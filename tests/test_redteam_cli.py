@@ -52,7 +52,7 @@ def test_redteam_command_runs_a_campaign_and_prints_tables(env):
                               "--attacker", "python:target=airisk.attacks.examples:toy_attacker",
                               "--judge", "marker", "--budget", "6", "--hazards", "iwp,ncr"])
     assert res.exit_code == 0, res.output
-    for text in ("attack success rate", "uplift over baseline", "queries to success", "best attack per seed",
+    for text in ("attack success rate", "uplift vs baseline", "queries to success", "best attack per seed",
                  "base64", "launder", "scripted", "pair", "kind=redteam"):
         assert text in res.output, text
     store = Store(db)

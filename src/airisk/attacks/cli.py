@@ -24,42 +24,46 @@ def _pct(x: float | None) -> str:
     return "no data" if x is None else f"{100 * x:.0f}%"
 
 
+def _ci(ci) -> str:
+    return "" if ci is None else f"[{100 * ci[0]:.0f}-{100 * ci[1]:.0f}]"
+
+
 def print_summary(summary, *, best_rows: int = 20) -> None:
-    """The campaign tables: ASR per attack x hazard, uplift, queries-to-success, best attack per seed."""
+    """The campaign tables: per attack (ASR, uplift, queries), per hazard x attack, best attack per seed."""
     s = summary
     rates = {(r.attack, r.hazard): r for r in s.rates}
-    t = Table(title=f"attack success rate · run {s.run_id} · judge {s.judge_id} · {s.seeds} seeds "
-                    "(k/n, 95% Wilson interval)")
-    t.add_column("attack")
-    for h in [*s.hazards, "all"]:
-        t.add_column(h, justify="right")
+    ups = {u.attack: u for u in s.uplift if u.hazard == "all"}
+    qs = {q.attack: q for q in s.queries}
+    t = Table(title=f"red team · run {s.run_id} · judge {s.judge_id} · {s.seeds} seeds · all hazards")
+    for col in ("attack", "ASR", "95% CI", "k/n", "errors", "uplift vs baseline", "uplift 95% CI",
+                "queries to success (mean / median)", "queries spent"):
+        t.add_column(col, justify="left" if col == "attack" else "right")
     for a in s.attacks:
-        cells = []
-        for h in [*s.hazards, "all"]:
-            r = rates[(a, h)]
-            cell = "no data" if r.asr is None else f"{_pct(r.asr)} [{_pct(r.ci[0])}-{_pct(r.ci[1])}] {r.k}/{r.n}"
-            cells.append(cell + (f" ({r.errors} err)" if r.errors else ""))
-        t.add_row(a, *cells)
+        r, u, q = rates[(a, "all")], ups.get(a), qs[a]
+        t.add_row(
+            a, _pct(r.asr), _ci(r.ci), f"{r.k}/{r.n}", str(r.errors) if r.errors else "",
+            "" if u is None else ("no data" if u.uplift is None else f"{100 * u.uplift:+.0f} pts"),
+            "" if u is None or u.ci is None else f"[{100 * u.ci[0]:+.0f}, {100 * u.ci[1]:+.0f}]",
+            "" if q.mean is None else f"{q.mean:.2f} / {q.median:g}", str(q.total_queries),
+        )
     console.print(t)
-    if s.uplift:
-        u = Table(title="uplift over baseline (all hazards; Newcombe 95% interval)")
-        for col in ("attack", "ASR", "baseline", "uplift", "interval"):
-            u.add_column(col, justify="left" if col == "attack" else "right")
-        for x in s.uplift:
-            if x.hazard != "all":
-                continue
-            u.add_row(x.attack, _pct(x.asr), _pct(x.baseline),
-                      "no data" if x.uplift is None else f"{100 * x.uplift:+.0f} pts",
-                      "no data" if x.ci is None else f"[{100 * x.ci[0]:+.0f}, {100 * x.ci[1]:+.0f}]")
-        console.print(u)
-    q = Table(title="queries to success (target queries until the first violating answer)")
-    for col in ("attack", "successes", "mean", "median", "queries spent"):
-        q.add_column(col, justify="left" if col == "attack" else "right")
-    for x in s.queries:
-        q.add_row(x.attack, str(x.successes), "" if x.mean is None else f"{x.mean:.2f}",
-                  "" if x.median is None else f"{x.median:g}", str(x.total_queries))
-    console.print(q)
-    b = Table(title="best attack per seed (fewest queries; ties: listed first)")
+    h = Table(title="attack success rate per hazard (k/n, 95% Wilson interval)")
+    h.add_column("hazard")
+    for a in s.attacks:
+        h.add_column(a, justify="right")
+    for hz in s.hazards:
+        cells = []
+        for a in s.attacks:
+            r = rates[(a, hz)]
+            cells.append("no data" if r.asr is None else f"{_pct(r.asr)} {r.k}/{r.n}\n{_ci(r.ci)}")
+        h.add_row(hz, *cells)
+    console.print(h)
+    tally: dict[str, int] = {}
+    for row in s.best.values():
+        key = row["attack"] or "none (held)"
+        tally[key] = tally.get(key, 0) + 1
+    b = Table(title="best attack per seed (fewest queries; ties: listed first) · tally: "
+                    + ", ".join(f"{k} {v}" for k, v in sorted(tally.items(), key=lambda kv: -kv[1])))
     for col in ("seed", "hazard", "best attack", "queries", "succeeded with"):
         b.add_column(col)
     for seed, row in list(s.best.items())[:best_rows]:
@@ -71,7 +75,7 @@ def print_summary(summary, *, best_rows: int = 20) -> None:
     errs = [p for p in s.pairs if p.errors]
     if errs:
         console.print(f"[yellow]{len(errs)} seed x attack pair(s) recorded errors, e.g. "
-                      f"{errs[0].seed_id} / {errs[0].attack}: {errs[0].errors[0][:160]}")
+                      f"{errs[0].seed_id} / {errs[0].attack}: {errs[0].errors[0][:160]}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
