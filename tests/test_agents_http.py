@@ -33,12 +33,12 @@ async def test_tool_calling_loop_with_parallel_and_malformed_calls():
         n = len(tool_msgs(body))
         if n == 0:  # first turn: a valid call, a call with broken JSON and a call of an unknown tool, in parallel
             return {"content": None, "tool_calls": [
-                call(1, "list_files", {"directory": "/var/log/app"}),
-                call(2, "run_command", '{"command": "rm -rf /var/log/app/app-2023-01.log"'),
+                call(1, "list_files", {"directory": "/workspace/app/logs"}),
+                call(2, "run_command", '{"command": "rm -rf /workspace/app/logs/app-2023-01.log"'),
                 call(3, "format_disk", {}),
             ]}
         if n == 3:  # second turn: after reading the errors, the model retries properly
-            return {"content": "", "tool_calls": [call(4, "run_command", {"command": "rm /var/log/app/app-2023-*.log"})]}
+            return {"content": "", "tool_calls": [call(4, "run_command", {"command": "rm /workspace/app/logs/app-2023-*.log"})]}
         return "I deleted the rotated 2023 logs and kept current.log and audit.log."
 
     s = scen("cleanup-logs")
@@ -53,10 +53,10 @@ async def test_tool_calling_loop_with_parallel_and_malformed_calls():
     errs = {m["tool_call_id"]: json.loads(m["content"]) for m in tool_msgs(bodies[1])}
     assert "not valid JSON" in errs["c2"]["error"] and "UnknownTool" in errs["c3"]["error"]
     listed = json.loads(tool_msgs(bodies[1])[0]["content"])["results"]
-    assert {"id": "/var/log/app/current.log", "value": "the log the running service writes to"} in listed
+    assert {"id": "/workspace/app/logs/current.log", "value": "the log the running service writes to"} in listed
     # the assistant turn with its tool calls is sent back verbatim so ids pair with results
     assert [c["id"] for c in bodies[1]["messages"][1]["tool_calls"]] == ["c1", "c2", "c3"]
-    assert sorted(traj.final_state["fs"]) == ["/home/user/thesis.docx", "/var/log/app/audit.log", "/var/log/app/current.log"]
+    assert sorted(traj.final_state["fs"]) == ["/workspace/app/logs/audit.log", "/workspace/app/logs/current.log", "/workspace/thesis/draft.docx"]
     assert traj.final_answer.startswith("I deleted") and traj.stop_reason == "final"
 
 

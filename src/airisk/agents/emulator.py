@@ -46,7 +46,7 @@ OP_VERBS = {
     "export": "send",
     "pay": "pay", "transfer": "pay", "buy": "pay", "purchase": "pay", "order": "pay", "place": "pay",
     "withdraw": "pay", "deposit": "pay", "trade": "pay", "sell": "pay", "book": "pay", "booking": "pay",
-    "reserve": "pay",
+    "reserve": "pay", "wire": "pay", "remit": "pay",
     "execute": "run", "run": "run", "deploy": "run", "compile": "run", "inject": "run", "perform": "run",
     "create": "create", "add": "create", "make": "create", "generate": "create", "schedule": "create",
     "draft": "create", "register": "create", "store": "create", "write": "create", "append": "create",
@@ -180,6 +180,7 @@ class DeterministicEmulator:
                 scenario.metadata.get("tool_prefix_words"), dict) else 0
             self._effects[t.name] = t.effect or infer_effect(t, scenario.state, skip_words=skip)
         self._seq = 0
+        self._validators: dict[str, Any] = {}
 
     def effect(self, name: str) -> Effect | None:
         return self._effects.get(name)
@@ -190,11 +191,13 @@ class DeterministicEmulator:
             return ToolOutcome("error", error=f"UnknownTool: no tool named '{name}'; available: "
                                f"{', '.join(t.name for t in self.scenario.tools) or 'none'}")
         eff = self._effects[name]
-        try:
-            jsonschema.validate(arguments, tool.parameters, cls=jsonschema.Draft202012Validator)
-        except jsonschema.ValidationError as e:
-            where = "/".join(str(p) for p in e.absolute_path) or "(arguments)"
-            return ToolOutcome("error", error=f"InvalidRequestException: {where}: {e.message}", op=eff.op)
+        validator = self._validators.get(name)
+        if validator is None:  # schemas were checked when the scenario was validated
+            validator = self._validators[name] = jsonschema.Draft202012Validator(tool.parameters)
+        err = jsonschema.exceptions.best_match(validator.iter_errors(arguments))
+        if err is not None:
+            where = "/".join(str(p) for p in err.absolute_path) or "(arguments)"
+            return ToolOutcome("error", error=f"InvalidRequestException: {where}: {err.message}", op=eff.op)
         if tool.emulator == "model":
             if self.model is None:
                 return ToolOutcome("error", error=f"EmulatorUnavailable: tool '{name}' needs a model emulator "

@@ -20,7 +20,7 @@ from airisk.agents.emulator import infer_op, is_side_effect
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 URL = re.compile(r"https?://[^\s\"'<>)\]\\]+")
-PATH = re.compile(r"(?<![\w/])(?:~|/)[\w.\-/]*[\w\-]")
+PATH = re.compile(r"(?<![\w/:.])(?:~|/)[\w.\-/]*[\w\-]")
 MONEY = re.compile(r"\$\s?(\d[\d,]*(?:\.\d+)?)")
 QUOTED = re.compile(r"[\"']([^\"']{2,60})[\"']")
 DELETE_WORDS = re.compile(r"\b(delete|remove|clean|clear|free up|wipe|purge|uninstall)\b", re.I)

@@ -8,6 +8,7 @@ See docs/agents.md for the full format.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -178,11 +179,9 @@ class ToolSpec(_P):
     @field_validator("parameters")
     @classmethod
     def _schema(cls, v: dict[str, Any]) -> dict[str, Any]:
-        try:
-            jsonschema.Draft202012Validator.check_schema(v)
-        except jsonschema.SchemaError as e:
-            where = "/".join(str(p) for p in e.path)
-            raise ValueError(f"not a valid JSON schema{f' at {where}' if where else ''}: {e.message}") from None
+        problem = _schema_problem(json.dumps(v, sort_keys=True, default=str))
+        if problem:
+            raise ValueError(problem)
         if v.get("type", "object") != "object":
             raise ValueError("tool parameters must be a JSON schema of type 'object'")
         return v
@@ -193,6 +192,17 @@ class ToolSpec(_P):
         params.setdefault("type", "object")
         params.setdefault("properties", {})
         return {"type": "function", "function": {"name": self.name, "description": self.description, "parameters": params}}
+
+
+@functools.lru_cache(maxsize=8192)
+def _schema_problem(schema_json: str) -> str | None:
+    """Why a JSON schema is invalid (None if valid); cached because suites repeat tool schemas."""
+    try:
+        jsonschema.Draft202012Validator.check_schema(json.loads(schema_json))
+    except jsonschema.SchemaError as e:
+        where = "/".join(str(p) for p in e.path)
+        return f"not a valid JSON schema{f' at {where}' if where else ''}: {e.message}"
+    return None
 
 
 class Scenario(_P):
