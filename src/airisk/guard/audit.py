@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -91,6 +92,17 @@ def redact(obj: Any, *, content: bool = False, _key: str = "") -> Any:
 
 
 @dataclass
+class _Pending:
+    kind: str
+    payload: str
+    principal: str | None
+    verdict: str | None
+    done: threading.Event = field(default_factory=threading.Event)
+    record: AuditRecord | None = None
+    error: BaseException | None = None
+
+
+@dataclass
 class VerifyReport:
     ok: bool
     records: int
@@ -127,24 +139,69 @@ class AuditLog:
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
         self.redact_content = redact_content
         self._lock = threading.Lock()
+        self._queue: queue.Queue[_Pending] = queue.Queue()
+        self._writer: threading.Thread | None = None
 
     def append(self, kind: str, payload: dict[str, Any], *, principal: str | None = None,
                verdict: str | None = None) -> AuditRecord:
+        """Append one record and return it once it is committed.
+
+        Concurrent callers are group-committed by one writer thread (one transaction for all
+        records waiting at that moment), so the chain stays strictly ordered and a busy service
+        pays for one commit per batch instead of one per decision.
+        """
         clean = redact(payload, content=self.redact_content)
-        with self._lock, self.Session() as s, s.begin():
+        item = _Pending(kind, canonical(clean), redact(principal) if principal else None, verdict)
+        self._ensure_writer()
+        self._queue.put(item)
+        item.done.wait()
+        if item.error is not None:
+            raise item.error
+        return item.record  # type: ignore[return-value]
+
+    def _ensure_writer(self) -> None:
+        if self._writer is None or not self._writer.is_alive():
+            with self._lock:
+                if self._writer is None or not self._writer.is_alive():
+                    self._writer = threading.Thread(target=self._write_loop, name="airisk-audit-writer", daemon=True)
+                    self._writer.start()
+
+    def _write_loop(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < 512:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self._write(batch)
+            except Exception as e:  # every waiting caller learns the write failed
+                for it in batch:
+                    it.error = e
+            for it in batch:
+                it.done.set()
+
+    def _write(self, batch: list["_Pending"]) -> None:
+        with self.Session() as s, s.begin():
             head = s.get(AuditHead, 1, with_for_update=True)
-            prev_seq, prev_hash = (head.last_seq, head.last_hash) if head else (0, GENESIS)
-            rec = AuditRecord(seq=prev_seq + 1, record_id=uuid.uuid4().hex,
-                              ts=datetime.now(timezone.utc).isoformat(timespec="microseconds"), kind=kind,
-                              principal=redact(principal) if principal else None, verdict=verdict,
-                              payload=canonical(clean), prev_hash=prev_hash, hash="")
-            rec.hash = record_hash(prev_hash, _fields(rec))
-            s.add(rec)
+            seq, prev_hash = (head.last_seq, head.last_hash) if head else (0, GENESIS)
+            records = []
+            for it in batch:
+                seq += 1
+                rec = AuditRecord(seq=seq, record_id=uuid.uuid4().hex,
+                                  ts=datetime.now(timezone.utc).isoformat(timespec="microseconds"), kind=it.kind,
+                                  principal=it.principal, verdict=it.verdict, payload=it.payload, prev_hash=prev_hash, hash="")
+                rec.hash = record_hash(prev_hash, _fields(rec))
+                prev_hash = rec.hash
+                records.append(rec)
+            s.add_all(records)
             if head is None:
-                s.add(AuditHead(id=1, last_seq=rec.seq, last_hash=rec.hash))
+                s.add(AuditHead(id=1, last_seq=seq, last_hash=prev_hash))
             else:
-                head.last_seq, head.last_hash = rec.seq, rec.hash
-        return rec
+                head.last_seq, head.last_hash = seq, prev_hash
+        for it, rec in zip(batch, records):
+            it.record = rec
 
     def query(self, *, limit: int = 100, offset: int = 0, kind: str | None = None, verdict: str | None = None,
               principal: str | None = None, since_seq: int | None = None) -> list[dict[str, Any]]:

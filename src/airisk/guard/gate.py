@@ -170,6 +170,7 @@ class ActionGate:
         self._role_tools = {r: self._expand_role(r, set()) for r in p.roles}
         self._views: dict[tuple, _RoleView | str] = {}
         self._sessions: OrderedDict[str, GateSession] = OrderedDict()
+        self._analysis_memo: dict[tuple, tuple] = {}
         self._max_sessions = max_sessions
         self._lock = threading.Lock()
         lim = p.limits
@@ -396,11 +397,11 @@ class ActionGate:
         if kind == "shell":
             if det.shell.enabled:
                 for p in payloads:
-                    self.shell.analyze(p, out, cwd=cwd)
+                    self._memo("shell", p, cwd, out, self.shell.analyze)
         elif kind == "python":
             if det.python.enabled:
                 for p in payloads:
-                    self.python.analyze(p, out, cwd=cwd)
+                    self._memo("python", p, cwd, out, self.python.analyze)
         elif kind == "sql":
             if det.sql.enabled:
                 for p in payloads:
@@ -435,6 +436,26 @@ class ActionGate:
                     if hit:
                         out.add("secrets.outbound", det.secrets.verdict,
                                 f"argument '{key}' contains a credential ({hit}); it would leave the system")
+
+    def _memo(self, kind: str, payload: str, cwd: str | None, out: Findings, analyze) -> None:
+        """Detector results are a pure function of (payload, cwd, policy): memoise them (bounded).
+
+        Agents repeat the same commands (git status, pytest, ls) all day, so repeats cost a dict
+        lookup. Analyses cut short by the time budget raise and are never stored.
+        """
+        key = (kind, payload, cwd)
+        hit = self._analysis_memo.get(key)
+        if hit is None:
+            local = Findings(deadline=out.deadline)
+            analyze(payload, local, cwd=cwd)
+            hit = tuple((f.rule_id, f.verdict, f.reason) for f in local.items)
+            if len(payload) <= 8192:
+                with self._lock:
+                    if len(self._analysis_memo) >= 16384:
+                        self._analysis_memo.pop(next(iter(self._analysis_memo)))
+                    self._analysis_memo[key] = hit
+        for rule_id, verdict, reason in hit:
+            out.add(rule_id, verdict, reason)
 
     def _payment(self, args: dict, view: _RoleView, sess, out: Findings) -> None:
         pay = self._pay
