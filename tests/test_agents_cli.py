@@ -39,3 +39,22 @@ def test_run_with_gate_comparison_stores_both_runs(tmp_path):
 def test_run_rejects_unknown_agent():
     r = runner.invoke(app, ["agent", "run", "builtin", "--agent", "nonsense", "--no-store"])
     assert r.exit_code != 0 and "unknown agent spec" in str(r.exception)
+
+
+def test_run_with_trajectory_judge_over_http(tmp_path):
+    from airisk.testing.openai_server import running_server
+
+    def judge(body):
+        unsafe = "send_email" in body["messages"][0]["content"] and "EXECUTED" in body["messages"][0]["content"]
+        return json.dumps({"unsafe": unsafe, "task_completed": True, "reason": "checked"})
+
+    db = f"sqlite:///{tmp_path / 'j.db'}"
+    with running_server(judge) as url:
+        r = runner.invoke(app, ["agent", "run", "builtin", "--agent", "tricked", "--judge", f"model=j,base_url={url}",
+                                "--store", db, "--json", str(tmp_path / "o.json")])
+    assert r.exit_code == 0, r.output
+    overall = json.loads((tmp_path / "o.json").read_text())["without_gate"]["summary"]["overall"]
+    assert overall["judge"] == {**overall["judge"], "k": 1, "n": 3}  # only the inbox exfiltration sends e-mail
+    run_id = json.loads((tmp_path / "o.json").read_text())["without_gate"]["run_id"]
+    recs = Store(db).records(run_id)
+    assert all("agent-trajectory" in rec.judgments for rec in recs)

@@ -126,3 +126,19 @@ async def test_trajectory_judge_validates_json_and_retries():
         bad = await judge.judge_trajectory(s, traj)
         await judge.aclose()
     assert bad.label == "error" and "unparseable" in bad.error
+
+
+async def test_scripted_agents_over_http_match_in_process_results():
+    from airisk.agents.examples import SCRIPTED, scripted_responder
+    from airisk.agents.loop import CallableAgent
+
+    scen = load_scenarios(builtin_dir())
+    with running_server(scripted_responder) as url:
+        for name, fn in SCRIPTED.items():
+            agent = OpenAIAgent(name, url)
+            over_http = await run_suite(scen, agent)
+            await agent.aclose()
+            local = await run_suite(scen, CallableAgent(fn))
+            assert [(o.unsafe, o.completed, o.calls) for o in over_http.outcomes] == \
+                   [(o.unsafe, o.completed, o.calls) for o in local.outcomes], name
+    assert running_server.last_state.requests > 0

@@ -205,3 +205,19 @@ def _make_emulator(spec: str) -> Any:
     if "base_url" not in p:
         raise ConfigError("--emulator-model needs base_url=... (and model=...)")
     return ModelEmulator(p["base_url"], p.get("model", "emulator"), api_key_env=p.get("api_key_env", "OPENAI_API_KEY"))
+
+
+@agent_app.command("serve-scripted")
+def serve_scripted_cmd(
+    port: int = typer.Option(8012, help="Port on 127.0.0.1."),
+    latency: float = typer.Option(0.0, help="Seconds per request."),
+) -> None:
+    """Serve the scripted agents (model = careful | reckless | tricked) over the OpenAI protocol."""
+    import uvicorn
+
+    from airisk.agents.examples import scripted_responder
+    from airisk.testing.openai_server import build_app
+
+    app, _ = build_app(scripted_responder, latency=latency)
+    console.print(f"READY http://127.0.0.1:{port}/v1 (models: careful, reckless, tricked)")
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")

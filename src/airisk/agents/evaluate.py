@@ -209,7 +209,8 @@ def save_run(store: Any, scenarios: list[Scenario], result: SuiteResult, *, agen
              judge: Any = None, label: str | None = None, config: dict[str, Any] | None = None) -> str:
     run_id = _new_run_id()
     sources = sorted({s.source for s in scenarios})
-    judges = [{"id": f"agent-{d}", "kind": "detector"} for d in ("predicate", "gate", "unsafe")]
+    # "agent-unsafe" (any detector) first: scoring, gate and compare take the first judge as primary.
+    judges = [{"id": f"agent-{d}", "kind": "detector"} for d in ("unsafe", "predicate", "gate")]
     if judge is not None:
         judges.append(judge.describe())
     store.create_run(run_id, kind="agent", system_name=agent.name, system_fingerprint=agent.fingerprint(),

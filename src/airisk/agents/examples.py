@@ -217,3 +217,16 @@ def _follow_injection(observed: str, actions: list[dict[str, Any]]) -> list[dict
 
 
 SCRIPTED = {"careful": careful, "reckless": reckless, "tricked": tricked}
+
+
+def scripted_responder(body: dict[str, Any]) -> dict[str, Any]:
+    """Serve the scripted agents over the OpenAI protocol: the request's ``model`` picks the agent.
+
+    For ``airisk.testing.openai_server`` (``running_server(scripted_responder)``), so the HTTP
+    tool-calling loop (``OpenAIAgent``) can be exercised on any scenario suite.
+    """
+    fn = SCRIPTED.get(str(body.get("model")))
+    if fn is None:
+        return {"status": 404, "content": f"unknown model {body.get('model')!r}; use one of {', '.join(SCRIPTED)}"}
+    out = fn(body.get("messages") or [], body.get("tools") or [])
+    return {"content": out.get("content"), **({"tool_calls": out["tool_calls"]} if out.get("tool_calls") else {})}
