@@ -87,7 +87,11 @@ def _dotted(node: ast.AST) -> str:
     if isinstance(node, ast.Name):
         parts.append(node.id)
     elif isinstance(node, ast.Call):
-        parts.append(_dotted(node.func) + "()")
+        if (isinstance(node.func, ast.Name) and node.func.id in ("__import__", "import_module") and node.args
+                and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+            parts.append(node.args[0].value)  # __import__('os').system -> os.system
+        else:
+            parts.append(_dotted(node.func) + "()")
     return ".".join(reversed(parts))
 
 

@@ -176,7 +176,7 @@ class ShellAnalyzer:
         text, inner = _extract_substitutions(text)
         for idx, code in enumerate(inner):
             # $(echo X) / $(printf X) evaluates to X: substitute it, as the shell would
-            m = re.fullmatch(r"\s*(?:echo|printf)\s+(-[neE]+\s+)?(.*?)\s*", code, re.S)
+            m = re.fullmatch(r"\s*(?:echo|printf)\s+(-[neE]+\s+)?([^|;&<>`\n]*?)\s*", code)
             if m and "__SUBST" not in m.group(2) and "$" not in m.group(2):
                 try:
                     literal = " ".join(shlex.split(m.group(2)))
@@ -217,8 +217,25 @@ class ShellAnalyzer:
             # URLs written anywhere in a script that talks to the network count as contacted
             for u in set(_URL_IN_TEXT.findall(_expand(text, env, self.scopes.home))):
                 self.scopes.check_url(u, out, from_code=True, what="script")
+        downloaded = self._downloads(parsed, cwd)
+        cur = cwd
         for pipeline in parsed:
-            self._pipeline(pipeline, out, cwd, depth, inner, subst_info, script_flags)
+            if len(pipeline) == 1:
+                cmd = self._strip(pipeline[0][0])
+                if cmd and cmd[0] in ("cd", "pushd") and len(cmd) > 1 and not cmd[1].startswith("-"):
+                    cur = self.scopes.norm(cmd[1], cur)  # later relative paths resolve against it
+                    continue
+            if downloaded:
+                for argv, _ in pipeline:
+                    cmd = self._strip(argv)
+                    if not cmd:
+                        continue
+                    run = [cmd[0]] if cmd[0].startswith(("./", "/", "~")) else []
+                    if posixpath.basename(cmd[0]) in INTERPRETERS:
+                        run = [a for a in cmd[1:] if not a.startswith("-")][:1]
+                    if any(self.scopes.norm(r, cur) in downloaded for r in run):
+                        out.add("shell.download_exec", self.v, f"runs a file it just downloaded ({run[0]})")
+            self._pipeline(pipeline, out, cur, depth, inner, subst_info, script_flags)
         if "send" in script_flags and any(f.rule_id.startswith("scope.fs.read") for f in out.items[before:]):
             out.add("shell.exfiltration", self.v, "script reads a protected or system file and sends data over the network")
 
@@ -294,7 +311,28 @@ class ShellAnalyzer:
             flags.add("env")
         if name == "mkfifo":
             flags.add("fifo")
+        if name in DECODERS and any(a in ("-d", "--decode", "-D", "-r") or a.startswith("-d") for a in cmd[1:]):
+            flags.add("decode")
         return flags
+
+    def _downloads(self, parsed, cwd) -> set[str]:
+        """Files written by curl/wget in this script (normalised paths)."""
+        out: set[str] = set()
+        for pipeline in parsed:
+            for argv, redirs in pipeline:
+                cmd = self._strip(argv)
+                if not cmd or posixpath.basename(cmd[0]) not in FETCHERS:
+                    continue
+                for i, a in enumerate(cmd):
+                    nxt = cmd[i + 1] if i + 1 < len(cmd) else None
+                    if a in ("-o", "-O", "--output", "--output-document") and nxt and nxt != "-":
+                        out.add(self.scopes.norm(nxt, cwd))
+                    elif a.startswith(("--output=", "--output-document=")):
+                        out.add(self.scopes.norm(a.split("=", 1)[1], cwd))
+                for op, target in redirs:
+                    if op in (">", ">>") and target:
+                        out.add(self.scopes.norm(target, cwd))
+        return out
 
     def _flags(self, code: str) -> set[str]:
         flags = set()
@@ -400,6 +438,14 @@ class ShellAnalyzer:
                     out.add("shell.exfiltration", v, "sends an environment dump over the network")
                 if name == "eval" and "fetch" in info:
                     out.add("shell.download_exec", v, "evals code fetched from the network")
+                if (name in INTERPRETERS or name == "eval") and "decode" in info:
+                    out.add("shell.obfuscated_exec", v, f"runs decoded data with {name}")
+                    if idx < len(inner):
+                        try:
+                            stages = [self._strip(a) for p in self._pipelines(_tokenize(inner[idx])) for a, _ in p]
+                            self._decode_payloads(stages, out, cwd, depth)
+                        except ValueError:
+                            pass
 
         if name == "eval":
             self.analyze(" ".join(args), out, cwd=cwd, depth=depth + 1)
@@ -420,6 +466,8 @@ class ShellAnalyzer:
             return
         if name in ("perl", "ruby", "php", "node") and ("-e" in args or "-r" in args):
             code = " ".join(args)
+            for m in re.finditer(r"(?:system|exec|popen|spawn|execSync|shell_exec|passthru)\s*\(?\s*[\"']([^\"']+)[\"']|`([^`]+)`", code):
+                self.analyze(m.group(1) or m.group(2), out, cwd=cwd, depth=depth + 1)
             if re.search(r"socket|Socket|TCPSocket|fsockopen|net\.connect", code) and re.search(r"exec|system|spawn|/bin/sh|popen", code):
                 out.add("shell.reverse_shell", v, f"{name} one-liner opens a socket and runs a shell")
         if name in ("source", ".") and any(a.startswith("__SUBST") for a in args):
