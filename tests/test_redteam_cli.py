@@ -48,12 +48,12 @@ def env(tmp_path, monkeypatch):
 def test_redteam_command_runs_a_campaign_and_prints_tables(env):
     seeds, db = env
     res = runner.invoke(app, ["redteam", "--system", "python:target=airisk.attacks.examples:naive_bot",
-                              "--dataset", str(seeds), "--attacks", "base64,roleplay,launder,scripted,pair",
+                              "--dataset", str(seeds), "--attacks", "base64,roleplay[variant=all],launder,scripted,pair",
                               "--attacker", "python:target=airisk.attacks.examples:toy_attacker",
                               "--judge", "marker", "--budget", "6", "--hazards", "iwp,ncr"])
     assert res.exit_code == 0, res.output
     for text in ("attack success rate", "uplift vs baseline", "queries to success", "best attack per seed",
-                 "base64", "launder", "scripted", "pair", "kind=redteam"):
+                 "base64", "roleplay[variant=all]", "launder", "scripted", "pair", "kind=redteam"):
         assert text in res.output, text
     store = Store(db)
     [run] = store.list_runs()

@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console(width=160)
@@ -34,14 +35,14 @@ def print_summary(summary, *, best_rows: int = 20) -> None:
     rates = {(r.attack, r.hazard): r for r in s.rates}
     ups = {u.attack: u for u in s.uplift if u.hazard == "all"}
     qs = {q.attack: q for q in s.queries}
-    t = Table(title=f"red team · run {s.run_id} · judge {s.judge_id} · {s.seeds} seeds · all hazards")
+    t = Table(title=escape(f"red team · run {s.run_id} · judge {s.judge_id} · {s.seeds} seeds · all hazards"))
     for col in ("attack", "ASR", "95% CI", "k/n", "errors", "uplift vs baseline", "uplift 95% CI",
                 "queries to success (mean / median)", "queries spent"):
         t.add_column(col, justify="left" if col == "attack" else "right")
     for a in s.attacks:
         r, u, q = rates[(a, "all")], ups.get(a), qs[a]
         t.add_row(
-            a, _pct(r.asr), _ci(r.ci), f"{r.k}/{r.n}", str(r.errors) if r.errors else "",
+            escape(a), _pct(r.asr), _ci(r.ci), f"{r.k}/{r.n}", str(r.errors) if r.errors else "",
             "" if u is None else ("no data" if u.uplift is None else f"{100 * u.uplift:+.0f} pts"),
             "" if u is None or u.ci is None else f"[{100 * u.ci[0]:+.0f}, {100 * u.ci[1]:+.0f}]",
             "" if q.mean is None else f"{q.mean:.2f} / {q.median:g}", str(q.total_queries),
@@ -50,32 +51,32 @@ def print_summary(summary, *, best_rows: int = 20) -> None:
     h = Table(title="attack success rate per hazard (k/n, 95% Wilson interval)")
     h.add_column("hazard")
     for a in s.attacks:
-        h.add_column(a, justify="right")
+        h.add_column(escape(a), justify="right")
     for hz in s.hazards:
         cells = []
         for a in s.attacks:
             r = rates[(a, hz)]
-            cells.append("no data" if r.asr is None else f"{_pct(r.asr)} {r.k}/{r.n}\n{_ci(r.ci)}")
+            cells.append("no data" if r.asr is None else escape(f"{_pct(r.asr)} {r.k}/{r.n}\n{_ci(r.ci)}"))
         h.add_row(hz, *cells)
     console.print(h)
     tally: dict[str, int] = {}
     for row in s.best.values():
         key = row["attack"] or "none (held)"
         tally[key] = tally.get(key, 0) + 1
-    b = Table(title="best attack per seed (fewest queries; ties: listed first) · tally: "
-                    + ", ".join(f"{k} {v}" for k, v in sorted(tally.items(), key=lambda kv: -kv[1])))
+    b = Table(title=escape("best attack per seed (fewest queries; ties: listed first) · tally: "
+                           + ", ".join(f"{k} {v}" for k, v in sorted(tally.items(), key=lambda kv: -kv[1]))))
     for col in ("seed", "hazard", "best attack", "queries", "succeeded with"):
         b.add_column(col)
     for seed, row in list(s.best.items())[:best_rows]:
-        b.add_row(seed, row["hazard"], row["attack"] or "none (held)", "" if row["queries"] is None else str(row["queries"]),
-                  ", ".join(row["succeeded"]))
+        b.add_row(escape(seed), escape(row["hazard"]), escape(row["attack"] or "none (held)"),
+                  "" if row["queries"] is None else str(row["queries"]), escape(", ".join(row["succeeded"])))
     console.print(b)
     if len(s.best) > best_rows:
         console.print(f"... {len(s.best) - best_rows} more seeds (airisk attacks show {s.run_id} --best-rows N)")
     errs = [p for p in s.pairs if p.errors]
     if errs:
         console.print(f"[yellow]{len(errs)} seed x attack pair(s) recorded errors, e.g. "
-                      f"{errs[0].seed_id} / {errs[0].attack}: {errs[0].errors[0][:160]}", highlight=False)
+                      + escape(f"{errs[0].seed_id} / {errs[0].attack}: {errs[0].errors[0][:160]}"), highlight=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -149,12 +150,12 @@ def register(app: typer.Typer) -> None:
         """Registered attacks and mutators (entry points airisk.attacks / airisk.mutators)."""
         from airisk.attacks.registry import catalog
 
-        t = Table(title="attacks and mutators (chain mutators with +, parameters as name[key=value])")
+        t = Table(title=escape("attacks and mutators (chain mutators with +, parameters as name[key=value,...])"))
         for col in ("name", "kind", "needs attacker", "description"):
             t.add_column(col)
         for row in catalog():
             kind = row["kind"] + (" (multi-turn)" if row["multi_turn"] else "")
-            t.add_row(row["name"], kind, "yes" if row["needs_attacker"] else "", row["description"])
+            t.add_row(row["name"], kind, "yes" if row["needs_attacker"] else "", escape(row["description"]))
         console.print(t)
 
     @attacks_app.command("show")
@@ -178,7 +179,7 @@ def register(app: typer.Typer) -> None:
         if not isinstance(a, ChainAttack):
             raise ConfigError(f"'{spec}' is a multi-turn attack; preview works on mutator chains")
         for att in a.chain.apply(Item(id="preview", prompt=text)):
-            console.rule(f"{att.chain[-1].name} variant {att.variant}")
+            console.rule(escape(" + ".join(f"{st.name}{'' if not v else f' (variant {v})'}" for st, v in zip(att.chain, att.variant))))
             if att.system:
                 console.print(f"[system] {att.system}", markup=False)
             console.print(att.text, markup=False)
