@@ -226,3 +226,28 @@ def test_schemathesis_no_server_errors(server):
 
         run()
     assert not failures, failures[:5]
+
+
+def test_audit_tampering_visible_over_http(server, tmp_path):
+    import sqlite3
+
+    base, _ = server
+    with httpx.Client(base_url=base) as c:
+        for cmd in ("ls", "rm -rf /", "git status"):
+            c.post("/v1/guard/action", headers=h(USER_KEY), json={"tool": "shell", "arguments": {"command": cmd}})
+        con = sqlite3.connect(tmp_path / "audit.db")
+        con.execute("UPDATE guard_audit SET verdict='ALLOW' WHERE seq=2")  # hide the BLOCK
+        con.commit()
+        con.close()
+        rep = c.post("/v1/audit/verify", headers=h(ADMIN_KEY)).json()
+        assert rep["ok"] is False and rep["problems"][0]["seq"] == 2 and rep["problems"][0]["problem"] == "edited"
+
+
+def test_serve_refuses_to_start_without_keys_unless_insecure(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from airisk.cli import app as cli
+
+    monkeypatch.setenv("AIRISK_HOME", str(tmp_path))
+    r = CliRunner().invoke(cli, ["guard", "serve", "--port", "1"])
+    assert r.exit_code != 0 and "no api_keys" in str(r.exception)
