@@ -222,3 +222,35 @@ async def test_tool_calls_pass_through(store):
         c = await system.generate([Message(role="user", content="clean up")])
         await system.aclose()
     assert c.finish_reason == "tool_calls" and c.tool_calls[0]["function"]["name"] == "delete_file"
+
+
+def test_progress_prints_plain_lines_when_not_a_tty():
+    import io
+
+    from airisk.engine.progress import ProgressReporter
+
+    out = io.StringIO()
+    p = ProgressReporter(3, "run x", stream=out, every_s=0)
+    p.advance(1)
+    p.advance(2, errors=1)
+    p.close()
+    lines = out.getvalue().splitlines()
+    assert lines[-1].startswith("run x: 3/3") and "errors 1" in lines[-1] and "/s" in lines[-1]
+    silent = io.StringIO()
+    ProgressReporter(3, "q", stream=silent, enabled=False).advance(3)
+    assert silent.getvalue() == ""
+
+
+async def test_rate_limiter_spaces_requests():
+    from airisk.engine.retry import RateLimiter
+
+    clock = {"t": 0.0}
+
+    async def fake_sleep(d):
+        clock["t"] += d
+
+    lim = RateLimiter(rps=10, burst=2, clock=lambda: clock["t"], sleep=fake_sleep)
+    for _ in range(12):
+        await lim.acquire()
+    # 2 free from the burst, then 10 more at 10/s: one simulated second.
+    assert abs(clock["t"] - 1.0) < 1e-6

@@ -38,25 +38,27 @@ class RetryPolicy(BaseModel):
 class RateLimiter:
     """Token bucket: at most ``rps`` acquisitions per second on average, bursts up to ``burst``."""
 
-    def __init__(self, rps: float, burst: int | None = None):
+    def __init__(self, rps: float, burst: int | None = None, *, clock=time.monotonic, sleep=None):
         if rps <= 0:
             raise ValueError("rps must be positive")
         self.rps = rps
         self.capacity = float(burst or max(1, int(rps)))
         self.tokens = self.capacity
-        self.updated = time.monotonic()
+        self._clock = clock
+        self._sleep = sleep or asyncio.sleep
+        self.updated = clock()
         self._lock = asyncio.Lock()
 
     async def acquire(self) -> None:
         async with self._lock:
             while True:
-                now = time.monotonic()
+                now = self._clock()
                 self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rps)
                 self.updated = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
+                if self.tokens >= 1 - 1e-9:  # tolerance: float dust must not cause a spin of tiny sleeps
+                    self.tokens = max(0.0, self.tokens - 1)
                     return
-                await asyncio.sleep((1 - self.tokens) / self.rps)
+                await self._sleep((1 - self.tokens) / self.rps)
 
 
 async def call_with_retries(
