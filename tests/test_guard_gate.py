@@ -338,3 +338,23 @@ def test_more_evasions_blocked(gate, cmd, rule):
 
 def test_cd_into_workspace_subdir_keeps_relative_deletes_allowed(gate):
     assert shell(gate, "cd build && rm -rf ./*").verdict == "ALLOW"
+
+
+def test_pathological_inputs_fail_closed_quickly(gate):
+    # parser-hostile inputs end in BLOCK (parse error, too complex, too large or timeout), never in an exception
+    for cmd in ["'" * 30001, "`" * 30000, "ls; " * 7500, "a=$(echo `b`); " * 1800, "$(" * 3000 + "ls" + ")" * 3000]:
+        d = shell(gate, cmd)
+        assert d.verdict == "BLOCK" and d.rule_ids[0] in (
+            "shell.parse_error", "shell.too_complex", "args.too_large", "gate.timeout", "shell.nesting"), d
+    assert gate.decide(Action(tool="sql", arguments={"query": "SELECT " + "(" * 3000 + "1" + ")" * 3000})).verdict == "BLOCK"
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from(list("rm -f/$'\"`(){}|;&<>\\\n~.*aZ0=IFSbase64dsh")), max_size=120))
+def test_gate_never_raises_on_arbitrary_shell_text(text):
+    d = ActionGate.default().decide(Action(tool="shell", arguments={"command": text}))
+    assert d.verdict in ("ALLOW", "REVIEW", "BLOCK") and d.reasons
+    assert "gate.error" not in d.rule_ids, (text, d.reasons)

@@ -175,6 +175,7 @@ class ActionGate:
         self._lock = threading.Lock()
         lim = p.limits
         self._pay, self._sess, self._max_chars = lim.payment, lim.session, lim.max_argument_chars
+        self._max_script = lim.max_script_chars
 
     # -- construction --
     @classmethod
@@ -394,6 +395,9 @@ class ActionGate:
         cwd = ctx.get("cwd") if isinstance(ctx.get("cwd"), str) else None
         det = self.policy.detectors
         payloads = self._payloads(tool, args)
+        if kind in ("shell", "python", "sql") and any(len(p) > self._max_script for p in payloads):
+            out.add("args.too_large", "BLOCK", f"{kind} payload exceeds {self._max_script} characters; not analysed")
+            return
         if kind == "shell":
             if det.shell.enabled:
                 for p in payloads:

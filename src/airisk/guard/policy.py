@@ -153,6 +153,7 @@ class Limits(_Strict):
     payment: PaymentLimits = Field(default_factory=PaymentLimits)
     session: SessionLimits = Field(default_factory=SessionLimits)
     max_argument_chars: int = 100_000  # larger payloads are refused before parsing
+    max_script_chars: int = 32_768  # per shell command / SQL query / Python program (parsers are superlinear)
 
 
 class IrreversibleRule(_Strict):

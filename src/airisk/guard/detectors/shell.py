@@ -26,7 +26,9 @@ _IFS = re.compile(r"\$\{IFS\}|\$IFS(?:\$\d)?")
 _ANSI_C = re.compile(r"\$'((?:[^'\\]|\\.)*)'")
 _ASSIGN = re.compile(r"^\s*(?:(?:local|export|readonly|declare|typeset)\s+(?:-\w+\s+)*)?([A-Za-z_]\w*)=(.*)$")
 _VAR = re.compile(r"\$\{([A-Za-z_]\w*)\}|\$([A-Za-z_]\w*)")
-_FORK_BOMB = re.compile(r"(\S+)\s*\(\)\s*\{[^}]*\1\s*\|\s*\1\s*&[^}]*\}\s*;?\s*\1")
+_FORK_BOMB = re.compile(r"([\w:.@%+-]{1,64})\s{0,8}\(\)\s{0,8}\{[^}]{0,200}?\1\s{0,8}\|\s{0,8}\1\s{0,8}&[^}]{0,200}\}\s{0,8};?\s{0,8}\1")
+MAX_SUBSTITUTIONS = 200
+MAX_COMMANDS = 5000
 _DEV_TCP = re.compile(r"/dev/(?:tcp|udp)/")
 _URL_IN_TEXT = re.compile(r"(?:https?|ftp)://[^\s'\"<>`)]+")
 _SECRET_VAR = re.compile(r"\$\{?(?:[A-Z0-9_]*(?:SECRET|TOKEN|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY)[A-Z0-9_]*)\}?")
@@ -166,7 +168,7 @@ class ShellAnalyzer:
 
     def _script(self, text: str, out: Findings, cwd: str | None, depth: int) -> None:
         raw = text
-        if _FORK_BOMB.search(raw.replace("\n", " ")):
+        if "()" in raw and _FORK_BOMB.search(raw.replace("\n", " ")):
             out.add("shell.fork_bomb", self.v, "fork bomb (a function that recursively pipes into itself in the background)")
         text = _CONT.sub("", text)
         text = _IFS.sub(" ", text)
@@ -174,6 +176,9 @@ class ShellAnalyzer:
         if _DEV_TCP.search(text):
             out.add("shell.reverse_shell", self.v, "uses /dev/tcp or /dev/udp (typical reverse shell or covert channel)")
         text, inner = _extract_substitutions(text)
+        if len(inner) > MAX_SUBSTITUTIONS:
+            out.add("shell.too_complex", self.v, f"more than {MAX_SUBSTITUTIONS} command substitutions; not analysed")
+            return
         for idx, code in enumerate(inner):
             # $(echo X) / $(printf X) evaluates to X: substitute it, as the shell would
             m = re.fullmatch(r"\s*(?:echo|printf)\s+(-[neE]+\s+)?([^|;&<>`\n]*?)\s*", code)
@@ -201,6 +206,7 @@ class ShellAnalyzer:
         for line in lines:
             if not line.strip():
                 continue
+            out.tick()
             line = _expand(line, env, self.scopes.home)
             try:
                 toks = _tokenize(line)
@@ -208,6 +214,9 @@ class ShellAnalyzer:
                 out.add("shell.parse_error", self.v, f"shell text cannot be parsed ({e}); refusing to guess")
                 continue
             parsed.extend(self._pipelines(toks))
+            if len(parsed) > MAX_COMMANDS:
+                out.add("shell.too_complex", self.v, f"more than {MAX_COMMANDS} commands; not analysed")
+                return
         for pipeline in parsed:
             for argv, _ in pipeline:
                 if argv:
