@@ -15,6 +15,7 @@ Uncertain scores (inside ``escalate_band``) can be sent to an LLM judge (any obj
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -165,13 +166,13 @@ class ContentGuard:
 
     # -- async checks with optional LLM escalation --
     async def acheck_input(self, prompt: str) -> ContentDecision:
-        d = self.check_input(prompt)
+        d = await asyncio.to_thread(self.check_input, prompt)  # model inference off the event loop
         if self._should_escalate(d, list(d.scores.values())):
             await self._escalate(d, Conversation(prompt=prompt, response=""))
         return d
 
     async def acheck_output(self, prompt: str, response: str) -> ContentDecision:
-        d = self.check_output(prompt, response)
+        d = await asyncio.to_thread(self.check_output, prompt, response)
         vals = list(d.scores.values()) + ([d.harm] if d.harm is not None else [])
         if self._should_escalate(d, vals):
             await self._escalate(d, Conversation(prompt=prompt, response=response))
