@@ -267,3 +267,9 @@ def test_content_redaction(tmp_path):
     lg.append("content_input", {"request": {"prompt": "my private question"}})
     row = lg.query()[0]
     assert "my private question" not in str(row) and "REDACTED:content sha256=" in str(row)
+
+
+def test_content_section_errors_name_the_line():
+    with pytest.raises(ConfigError) as e:
+        load_policy("name: x\ncontent:\n  harm_threshold: 0.5\n  colour: red\n")
+    assert "<policy>:4: content.colour" in str(e.value)

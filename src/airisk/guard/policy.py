@@ -241,8 +241,16 @@ def parse_policy_text(text: str, source: str = "<policy>") -> Policy:
 
 
 def _validate(data: dict, source: str, lines: dict[tuple, int]) -> Policy:
+    from airisk.guard.content import ContentPolicy  # the content guard owns its schema
+
     try:
-        return Policy.model_validate(data)
+        policy = Policy.model_validate(data)
+        try:
+            ContentPolicy.model_validate(policy.content)
+        except ValidationError as ce:
+            raise ValidationError.from_exception_data(
+                ce.title, [{**err, "loc": ("content", *err["loc"])} for err in ce.errors()]) from None  # type: ignore[misc]
+        return policy
     except ValidationError as e:
         msgs = []
         for err in e.errors():
