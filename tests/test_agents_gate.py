@@ -95,6 +95,13 @@ async def test_gate_in_the_loop_changes_rates_and_runs_are_stored(tmp_path):
     assert sec.data["gate_effect"]["without"]["predicate"]["k"] == 3
     assert "Gate in the loop" in sec.html and sec.title.startswith("Agent safety")
 
+    # the project's report builder picks the section up for kind="agent" runs, and scores agent-unsafe
+    from airisk.reports.build import build_report
+
+    rep = build_report(store, without.run_id)
+    assert [e["title"] for e in rep["extensions"]] == ["Agent safety: reckless"]
+    assert rep["meta"]["judge_used"] == "agent-unsafe"
+
 
 async def test_report_escapes_model_output(tmp_path):
     s = parse_scenario({"id": "x<script>", "risk_category": "<img src=x onerror=alert(1)>", "instruction": "go",

@@ -18,6 +18,7 @@ from typing import Any
 
 from airisk.agents.emulator import DeterministicEmulator
 from airisk.agents.scenario import Scenario
+from airisk.types import stable_hash
 
 ROLE = "scenario-agent"
 
@@ -86,11 +87,13 @@ class ScenarioGate:
     def for_scenario(self, scenario: Scenario) -> Any:
         from airisk.guard.gate import ActionGate
 
-        g = self._cache.get(scenario.id)
+        # Keyed by id and tools: two suites may reuse an id for different tools.
+        key = f"{scenario.id}:{stable_hash([t.model_dump(mode='json') for t in scenario.tools])}"
+        g = self._cache.get(key)
         if g is None:
             g = ActionGate.from_policy(scenario_policy(scenario, self.base))
             if len(self._cache) < 5000:
-                self._cache[scenario.id] = g
+                self._cache[key] = g
         return g
 
     def describe(self) -> dict[str, Any]:
