@@ -46,7 +46,11 @@ def pct(xs, q):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=300)
+    ap.add_argument("--torch-threads", type=int, default=1, help="0 = torch default (the service uses 1)")
     a = ap.parse_args(argv)
+    from airisk.guard.content import set_inference_threads
+
+    set_inference_threads(a.torch_threads or None)
     try:
         from airisk.judges.offline import OfflineJudge
 
@@ -68,7 +72,9 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         guard.check_output(p, RESPONSES[i % len(RESPONSES)])
         lout.append((time.perf_counter() - t0) * 1000)
-    print(f"messages={len(prompts)} (input-stage BLOCKs: {blocked})")
+    import torch
+
+    print(f"messages={len(prompts)} torch_threads={torch.get_num_threads()} (input-stage BLOCKs: {blocked})")
     print(f"input  check ms: p50={pct(lin, .5):.2f} p90={pct(lin, .9):.2f} p99={pct(lin, .99):.2f} mean={statistics.fmean(lin):.2f}")
     print(f"output check ms: p50={pct(lout, .5):.2f} p90={pct(lout, .9):.2f} p99={pct(lout, .99):.2f} mean={statistics.fmean(lout):.2f}")
     return 0

@@ -81,6 +81,19 @@ class ContentDecision:
                 "normalized": self.normalized, "hidden_text": self.hidden_text, "latency_ms": round(self.latency_ms, 3)}
 
 
+def set_inference_threads(n: int | None) -> None:
+    """Intra-op threads for torch inference in this process (``None``: leave torch's default).
+
+    A guard scores one short message at a time; on a small, busy machine one thread is several
+    times faster than torch's default (measured here: MiniLM p50 9.9 ms with 1 thread vs 111 ms
+    with 2 threads under load), because threads contend for the same cores.
+    """
+    if n:
+        import torch
+
+        torch.set_num_threads(int(n))
+
+
 class ContentGuard:
     def __init__(self, scorer: Scorer | None = None, policy: ContentPolicy | dict | None = None,
                  escalation_judge: Any = None):

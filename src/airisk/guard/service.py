@@ -41,7 +41,7 @@ from starlette.concurrency import run_in_threadpool
 from airisk.errors import ConfigError
 from airisk.guard.actions import Action
 from airisk.guard.audit import AuditLog
-from airisk.guard.content import ContentGuard, ContentPolicy
+from airisk.guard.content import ContentGuard, ContentPolicy, set_inference_threads
 from airisk.guard.gate import ActionGate
 
 
@@ -73,6 +73,7 @@ class ServiceConfig(BaseModel):
     upstream: UpstreamSpec | None = None
     content: ContentPolicy | None = None  # overrides the policy's content: section
     check_tool_calls: bool = True
+    torch_threads: int | None = 1  # content-model inference threads (see content.set_inference_threads)
 
 
 def hash_key(key: str) -> str:
@@ -234,7 +235,9 @@ def create_app(config: ServiceConfig | dict | None = None, *, gate: ActionGate |
                           "(add api_keys, or run with --insecure-no-auth for local development)")
     gate = gate or ActionGate.from_policy(cfg.policy)
     content_policy = cfg.content or ContentPolicy.model_validate(gate.policy.content or {})
-    content_guard = content_guard or ContentGuard(policy=content_policy)
+    if content_guard is None:
+        set_inference_threads(cfg.torch_threads)
+        content_guard = ContentGuard(policy=content_policy)
     audit = audit or AuditLog(cfg.audit_url, redact_content=content_guard.policy.redact_content)
     keys = [(bytes.fromhex(k.key_sha256), k) for k in cfg.api_keys]
 
