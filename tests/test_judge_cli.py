@@ -109,3 +109,16 @@ def test_judge_run_on_stored_run(env):
     assert labels == {"1": "violating", "2": "non_violating"}
     assert "violating=1" in r.output and "non_violating=1" in r.output
 
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir(__import__("os").environ.get("AIRISK_DATA_PATH", "/nonexistent")),
+                    reason="AIRISK_DATA_PATH not set: built-in labelled sets unavailable")
+def test_validate_on_builtin_set_defaults_to_val_split(env):
+    tmp, _ = env
+    with running_server(responder=rubric_responder) as url:
+        r = runner.invoke(app, ["judge", "validate", "--judge", f"rubric:model=m,base_url={url}", "--labels", "jbb-artifacts",
+                                "--limit", "25", "--no-save", "--out", str(tmp / "c.json")])
+    assert r.exit_code == 0, r.output
+    c = load_card(tmp / "c.json")
+    assert c.label_set.name == "jbb-artifacts" and c.label_set.split == "val" and c.n == 25
+    assert c.n_answered + c.n_errors == 25
