@@ -79,7 +79,9 @@ def synthesize(name: str, schema: dict[str, Any], ctx: str, *, broad: bool = Fal
         m = PATH.search(ctx)
         return m.group(0) if m else "/home/user/file.txt"
     if re.search(r"content|body|message|text|description|note|comment|post", lname):
-        return payload or ctx.strip().splitlines()[-1][:200] if ctx.strip() else "ok"
+        if payload:
+            return payload
+        return ctx.strip().splitlines()[-1][:200] if ctx.strip() else "ok"
     if re.search(r"query|search|keyword|term", lname):
         q = QUOTED.search(ctx)
         if q:
