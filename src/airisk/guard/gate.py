@@ -21,6 +21,7 @@ policy's ``on_error`` verdict (BLOCK by default, REVIEW if configured), never AL
 from __future__ import annotations
 
 import re
+import shlex
 import threading
 import time
 from collections import OrderedDict, deque
@@ -372,8 +373,7 @@ class ActionGate:
                 out.append(v)
             elif isinstance(v, list) and v and all(isinstance(x, str) for x in v):
                 if tool.kind == "shell" and a in ("command", "cmd", "args", "argv"):
-                    import shlex
-                    out.append(shlex.join(v))
+                    out.append(shlex.join(v))  # an argv list is one command
                 else:
                     out.extend(v)
         return out
