@@ -358,3 +358,21 @@ def test_gate_never_raises_on_arbitrary_shell_text(text):
     d = ActionGate.default().decide(Action(tool="shell", arguments={"command": text}))
     assert d.verdict in ("ALLOW", "REVIEW", "BLOCK") and d.reasons
     assert "gate.error" not in d.rule_ids, (text, d.reasons)
+
+
+def test_table_and_egress_allowlists():
+    gate = ActionGate.from_policy({
+        "name": "scoped", "default_role": "r", "roles": {"r": {"tools": ["*"]}},
+        "tools": {"sql": {"kind": "sql"}, "fetch": {"kind": "http"}},
+        "scopes": {"database": {"allow_tables": ["orders", "analytics.*"]},
+                   "network": {"allow_hosts": ["api.example.com", "*.internal.example"]}},
+    })
+    sql = lambda q: gate.decide(Action(tool="sql", arguments={"query": q}))  # noqa: E731
+    assert sql("SELECT * FROM orders JOIN analytics.daily d ON d.id = orders.id").verdict == "ALLOW"
+    d = sql("SELECT * FROM orders JOIN salaries s ON s.emp = orders.emp")
+    assert d.verdict == "BLOCK" and d.rule_ids == ["scope.db.not_allowed"] and "salaries" in d.reasons[0]
+    fetch = lambda u: gate.decide(Action(tool="fetch", arguments={"url": u}))  # noqa: E731
+    assert fetch("https://api.example.com/v1/x").verdict == "ALLOW"
+    assert fetch("https://db.internal.example/x").verdict == "ALLOW"
+    assert fetch("https://api.example.com.evil.example/x").rule_ids == ["scope.net.not_allowed"]
+    assert fetch("https://user:pw@evil.example/").verdict == "BLOCK"
