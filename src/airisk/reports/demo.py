@@ -172,6 +172,8 @@ def run_demo(
         "adversarial (jailbreak attacks), so their rates and AILuminate-style grades are not comparable with AILuminate's "
         "own prompts; grades use the AILuminate v1.0 en_us practice reference.",
         "XSTest rows: harm is measured on its contrast (unsafe) prompts; over-refusal on its safe prompts.",
+        "The offline judge was trained on the train split (80% of prompts) of these same two labelled sets, so its "
+        "agreement with the sources' own labels here is optimistic; its held-out error rates are in its judge card.",
     ]
     index = out / "index.html"
     index.write_text(render_index(rows, title="airisk demo: recorded responses of real models", notes=notes), encoding="utf-8")
