@@ -273,3 +273,22 @@ def test_content_section_errors_name_the_line():
     with pytest.raises(ConfigError) as e:
         load_policy("name: x\ncontent:\n  harm_threshold: 0.5\n  colour: red\n")
     assert "<policy>:4: content.colour" in str(e.value)
+
+
+def test_two_writers_on_one_file_keep_one_chain(tmp_path):
+    import threading
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    a, b = AuditLog(url), AuditLog(url)  # two independent writers (as two service processes would be)
+
+    def write(log, tag):
+        for i in range(40):
+            log.append("action", {"w": tag, "i": i})
+
+    threads = [threading.Thread(target=write, args=(lg, t)) for lg, t in ((a, "a"), (b, "b"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    rep = a.verify()
+    assert rep.ok and rep.records == 80, rep.problems[:3]

@@ -135,6 +135,13 @@ class AuditLog:
                     cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA synchronous=NORMAL")
                 cur.close()
+                conn.isolation_level = None  # we issue BEGIN ourselves (below)
+
+            @event.listens_for(self.engine, "begin")
+            def _begin_immediate(conn):
+                # take the write lock at BEGIN, so two processes appending to the same file cannot
+                # both read the same chain head (SQLite has no SELECT ... FOR UPDATE)
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
         Base.metadata.create_all(self.engine)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
         self.redact_content = redact_content
