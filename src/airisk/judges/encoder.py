@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import threading
 import warnings
 from pathlib import Path
@@ -34,6 +35,7 @@ class EncoderUnavailable(AiriskError):
 
 
 _lock = threading.Lock()
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _models: dict[bool, Any] = {}
 
 
@@ -85,7 +87,7 @@ def clean_text(text: object) -> str:
         return ""
     if not isinstance(text, str):
         text = str(text)
-    return text.encode("utf-8", "replace").decode("utf-8")
+    return _SURROGATE.sub("\ufffd", text)  # lone surrogates are the only str content UTF-8 cannot encode
 
 
 def clip(text: str, max_tokens: int) -> str:

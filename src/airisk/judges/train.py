@@ -52,9 +52,10 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "max_tokens": 128,
     "quantized": True,
     "threshold": 0.5,
-    "C_harm": 0.003,
-    "C_refusal": 0.003,
-    "C_hazard": 0.05,
+    # inverse regularisation strengths, picked among a few values on the validation split (see docs)
+    "C_harm": 0.001,
+    "C_refusal": 0.001,
+    "C_hazard": 0.01,
     "batch_size": 64,
 }
 
@@ -269,12 +270,15 @@ def _hazard_texts(codes: list[str], harm_examples: list[LabelledExample]) -> lis
 
 def train(*, sources: list[str] | None = None, labels_file: str | Path | None = None, out_dir: str | Path | None = None,
           seed: int = 0, limit: int | None = None, hazard: bool = True, pairwise_hh: bool = True,
-          config: dict[str, Any] | None = None, log: Callable[[str], None] | None = None) -> TrainReport:
+          config: dict[str, Any] | None = None, log: Callable[[str], None] | None = None,
+          embedder: Embedder | None = None) -> TrainReport:
     """Fit the offline judge and write its weights; returns per-source validation figures.
 
     ``limit`` keeps the first N examples of each source (for quick, still reproducible, runs).
     ``hazard``/``pairwise_hh`` can be turned off to save time; without the hazard data a
-    placeholder hazard head (all zeros) is written and flagged in the metadata.
+    placeholder hazard head (all zeros) is written and flagged in the metadata. ``embedder``
+    reuses embeddings across several calls in one process (e.g. comparing settings); a shared one
+    can change batch composition, so pass none when reproducing the shipped weights.
     """
     t0 = time.perf_counter()
     say = log or (lambda _m: None)
@@ -305,7 +309,9 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
     if not examples:
         raise ValueError("no training examples: give sources and/or a labels_file")
 
-    embed = Embedder(mt, bool(cfg["quantized"]), int(cfg["batch_size"]))
+    embed = embedder or Embedder(mt, bool(cfg["quantized"]), int(cfg["batch_size"]))
+    if (embed.max_tokens, embed.quantized) != (mt, bool(cfg["quantized"])):
+        raise ValueError("the embedder's max_tokens/quantized differ from the config")
     harm_ex = [e for e in examples if e.label is not None]
     ref_ex = [e for e in examples if e.refusal is not None]
     pair_ex = list({e.id: e for e in harm_ex + ref_ex}.values())
