@@ -347,7 +347,7 @@ class Store:
         with self.session() as s:
             for chunk in _chunks([f"{namespace}:{k}" for k in keys], 500):
                 for row in s.scalars(select(CacheRow).where(CacheRow.key.in_(chunk))):
-                    out[row.key.split(":", 1)[1]] = row.value
+                    out[row.key[len(namespace) + 1 :]] = row.value  # namespaces may contain ":"
         return out
 
     def cache_put_many(self, namespace: str, entries: dict[str, dict[str, Any]]) -> None:
