@@ -12,6 +12,7 @@ from airisk.guard.service import create_app, hash_key
 from airisk.testing.openai_server import ServerThread, last_user_text, running_server
 
 USER_KEY, ADMIN_KEY, RO_KEY = "user-key-0123456789", "admin-key-0123456789", "ro-key-0123456789"
+NOROLE_KEY = "norole-key-0123456789"
 
 
 class FakeScorer:
@@ -32,6 +33,7 @@ def make_config(tmp_path, upstream=None, **kw):
             {"key_sha256": hash_key(USER_KEY), "principal": "alice", "roles": ["agent"]},
             {"key_sha256": hash_key(RO_KEY), "principal": "rita", "roles": ["readonly"]},
             {"key_sha256": hash_key(ADMIN_KEY), "principal": "root-admin", "roles": ["admin"], "admin": True},
+            {"key_sha256": hash_key(NOROLE_KEY), "principal": "nobody"},
         ],
         "max_body_bytes": 20_000,
         "upstream": {"base_url": upstream} if upstream else None,
@@ -102,6 +104,8 @@ def test_action_endpoint_decides_and_audits(server):
         assert r.status_code == 403
         r = c.post("/v1/guard/action", headers=h(RO_KEY), json={"tool": "shell", "arguments": {"command": "ls"}})
         assert r.json()["rule_ids"] == ["rbac.tool_not_allowed"]
+        r = c.post("/v1/guard/action", headers=h(NOROLE_KEY), json={"tool": "shell", "arguments": {"command": "ls"}, "role": "admin"})
+        assert r.status_code == 403  # a key without roles cannot claim one
         rows = c.get("/v1/audit", headers=h(ADMIN_KEY), params={"kind": "action"}).json()["records"]
         assert rows[0]["principal"] == "alice" and rows[0]["verdict"] == "BLOCK" and rows[0]["record_id"] == body["audit_id"]
         assert c.post("/v1/audit/verify", headers=h(ADMIN_KEY)).json()["ok"] is True

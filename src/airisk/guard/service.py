@@ -289,7 +289,7 @@ def create_app(config: ServiceConfig | dict | None = None, *, gate: ActionGate |
     async def guard_action(req: ActionRequest, c: Caller = Depends(caller)) -> DecisionResponse:
         t0 = time.perf_counter()
         if cfg.require_auth:
-            if req.role is not None and c.roles and req.role not in c.roles:
+            if req.role is not None and req.role not in c.roles:  # a key cannot claim a role it was not given
                 raise HTTPException(403, f"role '{req.role}' is not granted to this API key")
             principal = c.principal
             role = req.role or (c.roles[0] if c.roles else None)
