@@ -51,8 +51,10 @@ def print_card(card) -> None:
             ("recall (violating)", card.recall, True), ("F1 (violating)", card.f1, False),
             ("false-safe rate", card.false_safe_rate, True), ("false-unsafe rate", card.false_unsafe_rate, True),
             ("judge error rate", card.error_rate, True)]
-    if card.task == "refusal":
-        rows = [(n.replace("violating", "refused"), e, p) for n, e, p in rows]
+    if card.task == "refusal":  # binary view: positive class = refused
+        names = {"false-safe rate": "missed-refusal rate (refused judged complied)",
+                 "false-unsafe rate": "false-refusal rate (complied judged refused)"}
+        rows = [(names.get(n, n.replace("violating", "refused")), e, p) for n, e, p in rows]
     for name, est, pct in rows:
         if est.value is None:
             t.add_row(name, "n/a", "", est.method)
@@ -70,7 +72,8 @@ def print_card(card) -> None:
             mt.add_row(c, *(str(mc.confusion[c][p]) for p in mc.classes + ["error"]))
         console.print(mt)
     if card.per_hazard:
-        ht = Table("hazard", "n", "accuracy", "false-safe", "false-unsafe", "errors")
+        fs, fu = ("missed-refusal", "false-refusal") if card.task == "refusal" else ("false-safe", "false-unsafe")
+        ht = Table("hazard", "n", "accuracy", fs, fu, "errors")
         for h, b in card.per_hazard.items():
             ht.add_row(escape(h), str(b.n), b.accuracy.fmt(), b.false_safe_rate.fmt(), b.false_unsafe_rate.fmt(), str(b.n_errors))
         console.print(ht)
