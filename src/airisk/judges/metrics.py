@@ -269,6 +269,9 @@ def _judge_description(judge: Any) -> JudgeDescription:
         d = {}
     d.pop("id", None)
     d.pop("fingerprint", None)
+    d.pop("metrics", None)  # a trainer's own figures do not belong in a card that measures the judge anew
+    if d.get("weights_hash") is None and d.get("weights_sha256"):
+        d["weights_hash"] = d["weights_sha256"]
     return JudgeDescription.model_validate(d)
 
 
