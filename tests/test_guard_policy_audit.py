@@ -292,3 +292,23 @@ def test_two_writers_on_one_file_keep_one_chain(tmp_path):
         t.join()
     rep = a.verify()
     assert rep.ok and rep.records == 80, rep.problems[:3]
+
+
+@pytest.mark.slow
+def test_audit_chain_on_postgresql(postgres_url):
+    import sqlalchemy
+
+    from airisk.guard.audit import Base
+
+    engine = sqlalchemy.create_engine(postgres_url)
+    Base.metadata.drop_all(engine)  # a fresh chain for this test
+    lg = AuditLog(postgres_url)
+    for i in range(5):
+        lg.append("action", {"i": i, "token": "Bearer abcdefghijklmnop12345"}, principal="p", verdict="ALLOW")
+    assert lg.verify().ok and lg.verify().records == 5
+    assert "abcdefghijklmnop12345" not in str(lg.query())
+    with engine.begin() as con:
+        con.execute(sqlalchemy.text("UPDATE guard_audit SET verdict='BLOCK' WHERE seq=2"))
+        con.execute(sqlalchemy.text("DELETE FROM guard_audit WHERE seq=4"))
+    kinds = {(p["problem"], p["seq"]) for p in lg.verify().problems}
+    assert ("edited", 2) in kinds and ("deleted", 5) in kinds
