@@ -195,6 +195,7 @@ def test_metrics_exposed(server):
         c.post("/v1/guard/action", headers=h(USER_KEY), json={"tool": "shell", "arguments": {"command": "rm -rf /"}})
         text = c.get("/metrics").text
         assert 'airisk_guard_decisions_total{endpoint="action",verdict="BLOCK"} 1.0' in text
+        assert 'airisk_guard_rule_hits_total{rule="shell.recursive_delete"} 1.0' in text
         assert c.get("/openapi.json").json()["paths"]["/v1/guard/action"]["post"]
 
 

@@ -45,9 +45,10 @@ def check_content(prompt: str = typer.Option("", help="user prompt"),
                   response: Optional[str] = typer.Option(None, help="model response (checks the output stage)"),
                   policy: str = typer.Option("builtin:default", help="policy whose content: section applies")) -> None:
     """Classify a prompt (or prompt + response) with the offline models and print the decision."""
-    from airisk.guard.content import ContentGuard
+    from airisk.guard.content import ContentGuard, set_inference_threads
     from airisk.guard.policy import load_policy
 
+    set_inference_threads(1)
     guard = ContentGuard(policy=load_policy(policy).content)
     d = guard.check_input(prompt) if response is None else guard.check_output(prompt, response)
     _print(d.to_dict())

@@ -245,6 +245,7 @@ def create_app(config: ServiceConfig | dict | None = None, *, gate: ActionGate |
     m_decisions = Counter("airisk_guard_decisions_total", "Guard decisions", ["endpoint", "verdict"], registry=registry)
     m_latency = Histogram("airisk_guard_request_seconds", "Guard request latency", ["endpoint"], registry=registry,
                           buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
+    m_rules = Counter("airisk_guard_rule_hits_total", "Matched gate/content rules", ["rule"], registry=registry)
     m_auth = Counter("airisk_guard_auth_failures_total", "Rejected credentials", ["reason"], registry=registry)
 
     app = FastAPI(title="airisk guard", version="1", description=__doc__.split("\n\n")[0])
@@ -303,6 +304,8 @@ def create_app(config: ServiceConfig | dict | None = None, *, gate: ActionGate |
                                                                "decision": d.to_dict()},
                                       principal=principal, verdict=d.verdict)
         m_decisions.labels("action", d.verdict).inc()
+        for rule in set(d.rule_ids):
+            m_rules.labels(rule).inc()
         m_latency.labels("action").observe(time.perf_counter() - t0)
         return DecisionResponse(**d.to_dict(), audit_id=rec.record_id)
 
