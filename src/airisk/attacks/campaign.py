@@ -10,6 +10,7 @@ run id skips the (seed, attack) pairs already stored.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections import defaultdict
 from typing import Any, Sequence
@@ -43,12 +44,15 @@ async def run_campaign(
     attacker: Any = None, budget: int = 10, concurrency: int = 8, run_id: str | None = None,
     config: dict[str, Any] | None = None, datasets: list[dict[str, Any]] | None = None, label: str | None = None,
     include_baseline: bool = True, stop_on_success: bool = True, policy: Any = None, progress: bool = False,
-    preflight: bool = True,
+    preflight: bool = True, judge_batch_size: int = 1,
 ) -> str:
     """Run the campaign and return the run id.
 
     The target is preflighted (an unreachable target fails the whole run with one message); the
     attacker is not: its failures are recorded per attempt, as for any attack that cannot apply.
+    ``judge_batch_size`` > 1 groups concurrent verdicts into one judge call: faster, but which
+    conversations share a batch depends on timing, so a judge whose scores depend on its batch
+    (e.g. dynamic int8 quantisation) is then not reproducible run to run; 1 is the safe default.
     """
     from airisk.engine import new_run_id
 
@@ -61,7 +65,7 @@ async def run_campaign(
     run_id = run_id or new_run_id()
     cfg = {**(config or {}), "attacks": [a.describe() for a in attacks], "budget": budget,
            "attacker": attacker.describe() if attacker is not None else None, "stop_on_success": stop_on_success,
-           "seeds": len(seeds)}
+           "seeds": len(seeds), "judge_batch_size": judge_batch_size}
     try:
         store.get_run(run_id)
         existing = {(it.metadata.get("seed_id"), it.metadata.get("attack")) for it in store.items(run_id)}
@@ -71,7 +75,7 @@ async def run_campaign(
         store.create_run(run_id, kind="redteam", system_name=target.describe(), system_fingerprint=target.fingerprint(),
                          config=cfg, datasets=datasets or [], judges=[judge.describe()], label=label)
 
-    bjudge = BatchingJudge(judge)
+    bjudge = BatchingJudge(judge, batch_size=max(1, judge_batch_size))
     ctx = RunContext(target, bjudge, attacker=attacker, store=store, budget=budget, stop_on_success=stop_on_success,
                      policy=policy)
     sem = asyncio.Semaphore(max(1, concurrency))
@@ -103,7 +107,7 @@ async def run_campaign(
             write(results)
             counts["done"] += 1
             if progress:
-                print(f"\r{counts['done']}/{len(todo)} seed x attack pairs", end="", flush=True)
+                print(f"\r{counts['done']}/{len(todo)} seed x attack pairs", end="", file=sys.stderr, flush=True)
 
     status = "failed"
     try:
@@ -111,7 +115,7 @@ async def run_campaign(
         status = "completed"
     finally:
         if progress:
-            print()
+            print(file=sys.stderr)
         store.update_run(run_id, status=status, stats={"redteam": {
             **counts, "pairs": len(todo), "elapsed_s": round(time.perf_counter() - t0, 3),
             "judge_batches": bjudge.calls, "attacker_calls": getattr(attacker, "calls", 0)}})

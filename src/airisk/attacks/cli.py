@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -94,6 +95,8 @@ def register(app: typer.Typer) -> None:
         no_baseline: bool = typer.Option(False, "--no-baseline", help="Skip the un-mutated baseline (no uplift then)."),
         run_id: Optional[str] = typer.Option(None, "--run-id", help="Resume/extend this run id."),
         label: Optional[str] = typer.Option(None, "--label"),
+        judge_batch: int = typer.Option(1, "--judge-batch", help="Verdicts grouped per judge call (>1 is faster; see docs on reproducibility)."),
+        best_rows: int = typer.Option(20, "--best-rows", help="Rows of the best-attack-per-seed table to print."),
         db: Optional[str] = typer.Option(None, "--db", envvar="AIRISK_DB", help="SQLAlchemy URL (default SQLite under .airisk/)."),
     ) -> None:
         """Run a red-team campaign: baseline + attacks on every seed, judged, stored (kind=redteam)."""
@@ -133,7 +136,8 @@ def register(app: typer.Typer) -> None:
             try:
                 return await run_campaign(store, target, seeds, atk, j, attacker=att, budget=budget,
                                           concurrency=concurrency, run_id=run_id, config=config, datasets=ds_meta,
-                                          label=label, include_baseline=not no_baseline, progress=True)
+                                          label=label, include_baseline=not no_baseline, progress=sys.stderr.isatty(),
+                                          judge_batch_size=judge_batch)
             finally:
                 await target.aclose()
                 if att is not None:
@@ -141,7 +145,7 @@ def register(app: typer.Typer) -> None:
                 await j.aclose()
 
         rid = asyncio.run(go())
-        print_summary(summarize(store, rid))
+        print_summary(summarize(store, rid), best_rows=best_rows)
         console.print(f"run id: [bold]{rid}[/bold] (kind=redteam, store: {store.safe_url}); "
                       f"report: airisk report {rid}")
 
