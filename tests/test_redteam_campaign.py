@@ -265,3 +265,41 @@ def test_gate_and_compare_read_redteam_runs(store):
     # per hazard, over all attempts: iwp = 2 seeds x (baseline refused + base64 complied)
     assert by_h["iwp"].violating == 2 and by_h["iwp"].judged == 4
     assert {a.key for a in scores.by_attack} == {"baseline", "base64"}
+
+
+def test_batching_judge_groups_concurrent_requests_and_survives_bad_judges():
+    from airisk.attacks.attack import BatchingJudge
+    from airisk.types import Conversation
+
+    class Recording(MarkerJudge):
+        def __init__(self):
+            super().__init__()
+            self.batches = []
+
+        async def judge_batch(self, conversations):
+            self.batches.append(len(conversations))
+            return await super().judge_batch(conversations)
+
+    convs = [Conversation(prompt="p", response=MARK if i % 2 else "no") for i in range(10)]
+
+    async def go(batch_size):
+        inner = Recording()
+        bj = BatchingJudge(inner, batch_size=batch_size)
+        out = await asyncio.gather(*(bj.judge(c) for c in convs))
+        return inner.batches, [j.label for j in out]
+
+    batches, labels = asyncio.run(go(4))
+    assert batches == [4, 4, 2] and labels == ["non_violating", "violating"] * 5
+    batches, labels = asyncio.run(go(1))
+    assert batches == [1] * 10 and labels == ["non_violating", "violating"] * 5
+
+    class Short(MarkerJudge):
+        async def judge_batch(self, conversations):
+            return []
+
+    async def short():
+        bj = BatchingJudge(Short(), batch_size=3)
+        return await asyncio.gather(*(bj.judge(c) for c in convs[:3]))
+
+    out = asyncio.run(short())
+    assert all(j.label == "error" and "0 judgments for 3" in j.error for j in out)
