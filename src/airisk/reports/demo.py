@@ -3,8 +3,8 @@
 One job: the README's first command. It loads real, recorded responses through the dataset catalog -
 JailbreakBench attack artifacts (GPT-3.5, GPT-4, Llama-2-7B, Vicuna-13B under 5 attack methods) for
 harm, and XSTest completions of 4 models for over-refusal - stores one run per model and source
-(system ``replay:<model>``, kind ``demo``), judges them with the offline judge (and the refusal judge
-where installed), grades and zones them, writes one HTML/JSON report per run plus an index page, and
+(system ``replay:<model>``, kind ``demo``), judges them with the offline judge (its refusal class gives
+over-refusal; ``with_refusal_judge`` also runs the dedicated ``refusal`` judge), grades and zones them, writes one HTML/JSON report per run plus an index page, and
 prints a summary table.
 
 Idempotent: run ids are deterministic (``demo-jbb-<model>``, ``demo-xstest-<model>``), items and
@@ -100,6 +100,7 @@ def ensure_run(store: Store, run_id: str, *, model: str, source: str, items: lis
 def run_demo(
     *, out: str | Path = "airisk-demo", db: str | None = None, limit: int | None = None, progress: bool = True,
     console=None, judge_factory: Callable[[str, Store], Any] | None = None, sources: tuple[str, ...] = ("jbb", "xstest"),
+    with_refusal_judge: bool = False,
 ) -> dict[str, Any]:
     """Run the whole demo; returns the summary rows, report paths and timings."""
     from rich.console import Console
@@ -118,10 +119,14 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
 
     harm_judge = make("offline", store)
-    try:
-        refusal_judge = make("refusal", store)
-    except AiriskError:
-        refusal_judge = None  # the offline judge's refusal class is used instead
+    refusal_judge = None
+    if with_refusal_judge:
+        # The offline judge already gives a refusal class (same refusal head); the dedicated judge only
+        # records it under its own id and card, at the cost of encoding XSTest a second time.
+        try:
+            refusal_judge = make("refusal", store)
+        except AiriskError:
+            refusal_judge = None
 
     run_ids: list[tuple[str, str, str]] = []
     for source in sources:

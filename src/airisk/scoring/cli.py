@@ -108,11 +108,12 @@ def register(app: typer.Typer) -> None:
         db: Optional[str] = typer.Option(None, "--db", envvar="AIRISK_DB", help="SQLAlchemy URL of the store."),
         limit: Optional[int] = typer.Option(None, "--limit", help="At most this many responses per model (quick look)."),
         no_progress: bool = typer.Option(False, "--no-progress", help="No progress output."),
+        refusal_judge: bool = typer.Option(False, "--refusal-judge", help="Also run the dedicated refusal judge on XSTest (slower)."),
     ) -> None:
         """Evaluate recorded responses of real models (JailbreakBench, XSTest) and write the reports."""
         from airisk.reports.demo import run_demo
 
-        run_demo(out=out, db=db, limit=limit, progress=not no_progress, console=console)
+        run_demo(out=out, db=db, limit=limit, progress=not no_progress, console=console, with_refusal_judge=refusal_judge)
 
 
 def _print_gate(result) -> None:
