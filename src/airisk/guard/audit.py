@@ -20,6 +20,7 @@ import os
 import queue
 import threading
 import uuid
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -97,9 +98,8 @@ class _Pending:
     payload: str
     principal: str | None
     verdict: str | None
-    done: threading.Event = field(default_factory=threading.Event)
+    future: Future = field(default_factory=Future)
     record: AuditRecord | None = None
-    error: BaseException | None = None
 
 
 @dataclass
@@ -157,14 +157,17 @@ class AuditLog:
         records waiting at that moment), so the chain stays strictly ordered and a busy service
         pays for one commit per batch instead of one per decision.
         """
+        return self.submit(kind, payload, principal=principal, verdict=verdict).result()
+
+    def submit(self, kind: str, payload: dict[str, Any], *, principal: str | None = None,
+               verdict: str | None = None) -> Future:
+        """Queue one record; the future resolves to the committed record (async callers:
+        ``await asyncio.wrap_future(log.submit(...))``, no worker thread needed)."""
         clean = redact(payload, content=self.redact_content)
         item = _Pending(kind, canonical(clean), redact(principal) if principal else None, verdict)
         self._ensure_writer()
         self._queue.put(item)
-        item.done.wait()
-        if item.error is not None:
-            raise item.error
-        return item.record  # type: ignore[return-value]
+        return item.future
 
     def _ensure_writer(self) -> None:
         if self._writer is None or not self._writer.is_alive():
@@ -185,9 +188,10 @@ class AuditLog:
                 self._write(batch)
             except Exception as e:  # every waiting caller learns the write failed
                 for it in batch:
-                    it.error = e
+                    it.future.set_exception(e)
+                continue
             for it in batch:
-                it.done.set()
+                it.future.set_result(it.record)
 
     def _write(self, batch: list["_Pending"]) -> None:
         with self.Session() as s, s.begin():

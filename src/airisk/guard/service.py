@@ -19,6 +19,7 @@ over ``max_body_bytes`` get 413 before they are parsed.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -300,9 +301,9 @@ def create_app(config: ServiceConfig | dict | None = None, *, gate: ActionGate |
         sid = f"{principal or '-'}:{req.session_id}" if req.session_id is not None else None
         d = gate.decide(Action(tool=req.tool, arguments=req.arguments, principal=principal, role=role,
                                session_id=sid, context=req.context))
-        rec = await run_in_threadpool(audit.append, "action", {"request": req.model_dump(exclude={"principal"}),
+        rec = await asyncio.wrap_future(audit.submit("action", {"request": req.model_dump(exclude={"principal"}),
                                                                "decision": d.to_dict()},
-                                      principal=principal, verdict=d.verdict)
+                                      principal=principal, verdict=d.verdict))
         m_decisions.labels("action", d.verdict).inc()
         for rule in set(d.rule_ids):
             m_rules.labels(rule).inc()
@@ -316,8 +317,8 @@ def create_app(config: ServiceConfig | dict | None = None, *, gate: ActionGate |
             d = await content_guard.acheck_input(req.prompt)
         else:
             d = await content_guard.acheck_output(req.prompt, req.response)
-        rec = await run_in_threadpool(audit.append, f"content_{d.stage}", {"request": req.model_dump(), "decision": d.to_dict()},
-                                      principal=c.principal, verdict=d.verdict)
+        rec = await asyncio.wrap_future(audit.submit(f"content_{d.stage}", {"request": req.model_dump(), "decision": d.to_dict()},
+                                      principal=c.principal, verdict=d.verdict))
         m_decisions.labels("content", d.verdict).inc()
         m_latency.labels("content").observe(time.perf_counter() - t0)
         return ContentResponse(**d.to_dict(), audit_id=rec.record_id)
@@ -367,8 +368,8 @@ def create_app(config: ServiceConfig | dict | None = None, *, gate: ActionGate |
         record: dict[str, Any] = {"request": {"model": req.model, "messages": messages}, "input": din.to_dict()}
         if din.verdict != "ALLOW":
             marker = {"blocked": True, "stage": "input", "verdict": din.verdict, "hazards": din.hazards, "rule_ids": din.rule_ids}
-            rec = await run_in_threadpool(audit.append, "proxy", {**record, "outcome": marker}, principal=c.principal,
-                                          verdict=din.verdict)
+            rec = await asyncio.wrap_future(audit.submit("proxy", {**record, "outcome": marker}, principal=c.principal,
+                                          verdict=din.verdict))
             m_decisions.labels("proxy_input", din.verdict).inc()
             marker["audit_id"] = rec.record_id
             return blocked_completion(req.model, din.safe_completion or "", marker)
@@ -425,13 +426,13 @@ def create_app(config: ServiceConfig | dict | None = None, *, gate: ActionGate |
             safe = (dout.safe_completion if dout and dout.verdict != "ALLOW" else None) or \
                 "I was about to take an action that this deployment's policy does not allow, so I stopped. " + \
                 "; ".join(r for d in blocked_tools for r in d["reasons"][:1])
-            rec = await run_in_threadpool(audit.append, "proxy", {**record, "outcome": marker}, principal=c.principal, verdict=verdict)
+            rec = await asyncio.wrap_future(audit.submit("proxy", {**record, "outcome": marker}, principal=c.principal, verdict=verdict))
             m_decisions.labels("proxy_output", verdict).inc()
             marker["audit_id"] = rec.record_id
             m_latency.labels("proxy").observe(time.perf_counter() - t0)
             return blocked_completion(data.get("model"), safe, marker)
-        rec = await run_in_threadpool(audit.append, "proxy", {**record, "outcome": {"blocked": False}}, principal=c.principal,
-                                      verdict="ALLOW")
+        rec = await asyncio.wrap_future(audit.submit("proxy", {**record, "outcome": {"blocked": False}}, principal=c.principal,
+                                      verdict="ALLOW"))
         m_decisions.labels("proxy_output", "ALLOW").inc()
         m_latency.labels("proxy").observe(time.perf_counter() - t0)
         data["airisk_guard"] = {"blocked": False, "audit_id": rec.record_id}
