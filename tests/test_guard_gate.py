@@ -376,3 +376,13 @@ def test_table_and_egress_allowlists():
     assert fetch("https://db.internal.example/x").verdict == "ALLOW"
     assert fetch("https://api.example.com.evil.example/x").rule_ids == ["scope.net.not_allowed"]
     assert fetch("https://user:pw@evil.example/").verdict == "BLOCK"
+
+
+def test_session_taint_after_credential_grab():
+    gate = ActionGate.default()
+    assert gate.decide(Action(tool="http_request", arguments={"url": "https://pypi.org/"}, session_id="t")).verdict == "ALLOW"
+    assert gate.decide(Action(tool="read_file", arguments={"path": "~/.aws/credentials"}, session_id="t")).verdict == "BLOCK"
+    d = gate.decide(Action(tool="http_request", arguments={"url": "https://pypi.org/"}, session_id="t"))
+    assert d.verdict == "REVIEW" and d.rule_ids == ["session.tainted"] and "scope.fs.read" in d.reasons[0]
+    assert gate.decide(Action(tool="read_file", arguments={"path": "README.md"}, session_id="t")).verdict == "ALLOW"
+    assert gate.decide(Action(tool="http_request", arguments={"url": "https://pypi.org/"}, session_id="other")).verdict == "ALLOW"

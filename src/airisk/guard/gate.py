@@ -55,6 +55,10 @@ KIND_ARGS: dict[str, tuple[str, ...]] = {
     "generic": (),
 }
 OUTBOUND_KINDS = frozenset({"http", "email", "generic", "file_write"})
+# A BLOCK for one of these marks the session: later outbound or code actions need REVIEW.
+TAINTING_RULES = frozenset({"scope.fs.read", "shell.exfiltration", "python.exfiltration", "secrets.outbound",
+                            "shell.reverse_shell", "python.reverse_shell", "shell.download_exec", "python.exec_fetched",
+                            "shell.obfuscated_exec", "python.obfuscated_exec", "shell.disable_logging", "shell.history_clear"})
 
 
 @dataclass(slots=True)
@@ -65,6 +69,7 @@ class GateSession:
     n_calls: int = 0
     spent: float = 0.0  # money in ALLOWed payments
     history: deque = field(default_factory=lambda: deque(maxlen=50))  # (tool, verdict, rule_ids)
+    tainted: str | None = None  # why this session is suspect (it tried to reach credentials or exfiltrate)
 
 
 @dataclass(slots=True)
@@ -329,6 +334,9 @@ class ActionGate:
         if tool.irreversible and not view.trusted_irreversible:
             out.add("irreversible", self.policy.irreversible.verdict, f"'{name}' is irreversible; needs human approval")
 
+        if sess is not None and sess.tainted and tool.kind in OUTBOUND_KINDS | {"shell", "python", "payment"}:
+            # an agent that already went for secrets does not get to send things out unreviewed
+            out.add("session.tainted", "REVIEW", f"earlier in this session: {sess.tainted}")
         verdict = combine(out.items)
         if verdict == "ALLOW":
             d = Decision("ALLOW", [], [f"tool '{name}' allowed for role {view.label}; no rule matched"])
@@ -338,6 +346,10 @@ class ActionGate:
         if sess is not None:
             with self._lock:
                 sess.history.append((name, d.verdict, tuple(d.rule_ids)))
+                if sess.tainted is None:
+                    hit = next((r for r in d.rule_ids if r in TAINTING_RULES), None)
+                    if hit is not None and d.verdict == "BLOCK":
+                        sess.tainted = f"'{name}' was blocked by {hit}"
                 if d.verdict == "ALLOW" and tool.kind == "payment":
                     sess.spent += self._amount(args) or 0.0
         return d
