@@ -3,8 +3,8 @@
     python benchmarks/gate_latency.py [--n 100000] [--seed 0]
 
 The mix: the benign corpus (shell, Python, SQL, files, HTTP, e-mail, payments, misc tools; about
-90% of draws) plus a fixed list of hostile actions (about 10%), each with one of 50 session ids so
-session bookkeeping (rate limits, budgets, history) is exercised. Each decision is timed with
+90% of draws, spread over 50 sessions) plus a fixed list of hostile actions (about 10%, from 5
+"compromised" sessions), so session bookkeeping (limits, history, taint) is exercised. Each decision is timed with
 perf_counter_ns around ``gate.decide``. Reported separately:
 
 - all decisions of the run (repeated payloads hit the gate's analysis memo, as repeated agent
@@ -44,10 +44,11 @@ def load_mix(n: int, seed: int) -> list[Action]:
     rng = random.Random(seed)
     out = []
     for _ in range(n):
-        sid = f"s{rng.randrange(50)}"
-        if rng.random() < 0.1:
+        if rng.random() < 0.1:  # hostile actions come from a few compromised agent sessions
+            sid = f"bad{rng.randrange(5)}"
             tool, args = rng.choice(HOSTILE)
         else:
+            sid = f"s{rng.randrange(50)}"
             b = rng.choice(benign)
             tool, args = b["tool"], b["arguments"]
         out.append(Action(tool=tool, arguments=args, session_id=sid))
