@@ -139,13 +139,15 @@ def train_cmd(
     labels_file: Optional[Path] = typer.Option(None, "--labels-file", help="Your own label file (.jsonl/.csv) to train on."),
     out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Where to write weights (default: the package's weights dir)."),
     seed: int = typer.Option(0, help="Random seed."),
+    limit: Optional[int] = typer.Option(None, help="Keep the first N examples of each source (quick runs)."),
 ) -> None:
     """Train the offline judge and print its validation figures."""
     from airisk.judges.train import train
 
     src = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
     report = train(sources=src, labels_file=str(labels_file) if labels_file else None,
-                   out_dir=str(out_dir) if out_dir else None, seed=seed)
+                   out_dir=str(out_dir) if out_dir else None, seed=seed, limit=limit,
+                   log=lambda m: console.print(escape(str(m))))
     console.print(escape(str(report.summary())))
 
 
