@@ -145,6 +145,29 @@ _REDIR = frozenset([">", ">>", "<", "<<", "<<<", ">&", "&>", "&>>", ">|", "<>", 
 _KEYWORDS = frozenset("if then else elif fi for while until do done case esac in function select ! { } [[ ]] time coproc".split())
 
 
+# Windows cmd / PowerShell: matched on the raw text (the POSIX lexer does not apply).
+_WIN_QUICK = re.compile(r"(?i)vssadmin|wevtutil|clear-eventlog|set-mppreference|format|remove-item|\brd\b|rmdir|\bdel\b|"
+                        r"bcdedit|cipher|\biex\b|invoke-expression|powershell|pwsh|\bri\b")
+_WIN_RULES: list[tuple[str, str, re.Pattern]] = [
+    ("shell.download_exec", "PowerShell downloads code and runs it (iex ... DownloadString / iwr)",
+     re.compile(r"(?i)\b(?:iex|invoke-expression)\b[^\n]{0,400}?(?:downloadstring|downloadfile|invoke-webrequest|\biwr\b|"
+                r"invoke-restmethod|\birm\b|net\.webclient)|(?:downloadstring|invoke-webrequest|\biwr\b|invoke-restmethod|\birm\b)"
+                r"[^\n]{0,400}?\|\s*(?:iex|invoke-expression)\b")),
+    ("shell.disk_wipe", "deletes volume shadow copies (ransomware pattern)", re.compile(r"(?i)\bvssadmin(?:\.exe)?\s+delete\s+shadows")),
+    ("shell.disk_wipe", "formats a drive", re.compile(r"(?i)(?:^|[\s;&|])format(?:\.com)?\s+[a-z]:|\bformat-volume\b")),
+    ("shell.disk_wipe", "cipher /w wipes free space", re.compile(r"(?i)\bcipher(?:\.exe)?\s+/w:")),
+    ("shell.recursive_delete", "recursive delete of a drive root or the user profile",
+     re.compile(r"(?i)(?:\b(?:rd|rmdir)\s+(?:/[sq]\s+)*/s\b[^\n]{0,40}?|\bdel\s+(?:/[a-z]\s+)*/s\b[^\n]{0,40}?|"
+                r"\b(?:remove-item|\bri\b|rm)\b(?=[^\n]{0,200}-recurse)[^\n]{0,200}?)"
+                r"(?:[\"']?\b[a-z]:\\?\*?[\"']?(?=\s|$|;)|\$env:(?:userprofile|systemroot|windir)|%(?:userprofile|systemroot|windir)%)")),
+    ("shell.disable_logging", "clears Windows event logs", re.compile(r"(?i)\bwevtutil(?:\.exe)?\s+(?:cl|clear-log)\b|\bclear-eventlog\b")),
+    ("shell.disable_security", "disables Microsoft Defender protection",
+     re.compile(r"(?i)set-mppreference[^\n]{0,200}-disable\w*\s+(?:\$true|1)|add-mppreference[^\n]{0,200}-exclusionpath\s+['\"]?[a-z]:\\?['\"]?(?:\s|$)")),
+    ("shell.disable_security", "disables boot recovery", re.compile(r"(?i)\bbcdedit\b[^\n]{0,200}(?:recoveryenabled\s+no|bootstatuspolicy\s+ignoreallfailures)")),
+]
+_PS_ENC = re.compile(r"(?i)\b(?:powershell|pwsh)(?:\.exe)?\b[^\n]{0,200}?\s-(?:e|ec|enc|encodedcommand)\s+([A-Za-z0-9+/=]{8,})")
+
+
 class ShellAnalyzer:
     """Analyses shell text against the policy's scopes; stateless apart from the scope checker."""
 
@@ -158,6 +181,8 @@ class ShellAnalyzer:
             out.add("shell.nesting", self.v, "command nests eval/sh -c/decoding too deeply to analyse")
             return
         out.tick()
+        if _WIN_QUICK.search(text):
+            self._windows(text, out, cwd, depth)
         if not any(c in _META_CHARS for c in text):
             # No quoting, expansion or operators: str.split() is exactly what the shell would do.
             argv = self._prep(text.split(), out)
@@ -165,6 +190,18 @@ class ShellAnalyzer:
                 self._command(argv, [], out, cwd, depth, pipeline=[argv], script_flags=set())
             return
         self._script(text, out, cwd, depth)
+
+    def _windows(self, text: str, out: Findings, cwd, depth: int) -> None:
+        for rule, why, rx in _WIN_RULES:
+            if rx.search(text):
+                out.add(rule, self.v, why)
+        for m in _PS_ENC.finditer(text):
+            out.add("shell.obfuscated_exec", self.v, "PowerShell -EncodedCommand (payload decoded and analysed)")
+            try:
+                decoded = base64.b64decode(m.group(1) + "=" * (-len(m.group(1)) % 4)).decode("utf-16-le")
+            except (binascii.Error, UnicodeDecodeError, ValueError):
+                continue
+            self.analyze(decoded, out, cwd=cwd, depth=depth + 1)
 
     def _script(self, text: str, out: Findings, cwd: str | None, depth: int) -> None:
         raw = text
