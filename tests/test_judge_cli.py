@@ -122,3 +122,28 @@ def test_validate_on_builtin_set_defaults_to_val_split(env):
     c = load_card(tmp / "c.json")
     assert c.label_set.name == "jbb-artifacts" and c.label_set.split == "val" and c.n == 25
     assert c.n_answered + c.n_errors == 25
+
+
+def test_train_command_passes_options_and_prints_summary(monkeypatch, tmp_path):
+    import airisk.judges.train as train_mod
+
+    seen = {}
+
+    class Report:
+        def summary(self):
+            return "validation: jbb-artifacts accuracy 0.9 [fake]"
+
+    def fake_train(**kw):
+        seen.update(kw)
+        kw["log"]("step one")
+        return Report()
+
+    monkeypatch.setattr(train_mod, "train", fake_train)
+    lf = tmp_path / "l.jsonl"
+    lf.write_text('{"prompt": "p", "response": "r", "label": "violating"}\n')
+    r = runner.invoke(app, ["judge", "train", "--sources", "jbb-artifacts,xstest-completions", "--labels-file", str(lf),
+                            "--out-dir", str(tmp_path / "w"), "--seed", "3", "--limit", "10"])
+    assert r.exit_code == 0, r.output
+    assert seen["sources"] == ["jbb-artifacts", "xstest-completions"] and seen["seed"] == 3 and seen["limit"] == 10
+    assert seen["labels_file"] == str(lf) and seen["out_dir"] == str(tmp_path / "w")
+    assert "step one" in r.output and "[fake]" in r.output  # markup in the summary is escaped, not eaten
