@@ -175,6 +175,7 @@ def test_text_helpers():
     assert encoder.clean_text(None) == "" and encoder.clean_text("a\ud800b") == "a\ufffdb"
     assert len(encoder.windows("x" * 100_000, 128, 3)) == 3
     assert encoder.windows("short", 128) == ["short"]
+    assert len(encoder.windows("y" * 700, 128)) == 2 and encoder.windows("y" * 700, 128, max_windows=1) == ["y" * 512]
     clipped = encoder.clip("a" * 5000, 128)
     assert len(clipped) < 600 and clipped.startswith("a") and clipped.endswith("a")
     refusal, comply = lexical_features(REFUSE), lexical_features(COMPLY)

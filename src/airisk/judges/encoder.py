@@ -101,11 +101,16 @@ def clip(text: str, max_tokens: int) -> str:
 
 
 def windows(text: str, max_tokens: int, max_windows: int = 3) -> list[str]:
-    """Up to ``max_windows`` slices of a long text (head, middle, tail), each about one token budget."""
+    """Slices of a text, each about one token budget: as many as needed to cover it, at most
+    ``max_windows`` (then head, middle(s) and tail of a long text). A text up to 1.25 budgets is one
+    window (the tokenizer truncates the last few tokens)."""
     size = max_tokens * CHARS_PER_TOKEN
-    if len(text) <= size * 1.5 or max_windows <= 1:
-        return [text[:size] if len(text) > size * 1.5 else text]
-    starts = np.linspace(0, len(text) - size, num=max_windows).astype(int)
+    if len(text) <= size * 1.25:
+        return [text]
+    if max_windows <= 1:
+        return [text[:size]]
+    n = min(max_windows, -(-len(text) // size))
+    starts = np.linspace(0, len(text) - size, num=n).astype(int)
     return [text[s : s + size] for s in dict.fromkeys(starts.tolist())]
 
 

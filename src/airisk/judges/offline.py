@@ -39,7 +39,7 @@ from airisk.judges import encoder
 from airisk.judges.base import Judge
 from airisk.types import Conversation, Judgment, stable_hash
 
-FEATURE_VERSION = "pair-v2"
+FEATURE_VERSION = "pair-v3"
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 WEIGHTS_FILE = "offline_judge.npz"
 METADATA_FILE = "offline_judge.json"
