@@ -312,3 +312,10 @@ def test_audit_chain_on_postgresql(postgres_url):
         con.execute(sqlalchemy.text("DELETE FROM guard_audit WHERE seq=4"))
     kinds = {(p["problem"], p["seq"]) for p in lg.verify().problems}
     assert ("edited", 2) in kinds and ("deleted", 5) in kinds
+
+
+def test_unencodable_text_is_stored_not_fatal(tmp_path):
+    lg = AuditLog(f"sqlite:///{tmp_path / 'a.db'}")
+    lg.append("action", {"command": "echo \ud800", "\udc00": 1})
+    lg.append("action", {"ok": True})
+    assert lg.verify().ok and lg.count() == 2

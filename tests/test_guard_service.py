@@ -256,3 +256,17 @@ def test_serve_refuses_to_start_without_keys_unless_insecure(tmp_path, monkeypat
     monkeypatch.setenv("AIRISK_HOME", str(tmp_path))
     r = CliRunner().invoke(cli, ["guard", "serve", "--port", "1"])
     assert r.exit_code != 0 and "no api_keys" in str(r.exception)
+
+
+def test_lone_surrogates_never_cause_5xx(server):
+    base, _ = server
+    raw = {
+        "/v1/guard/action": b'{"tool":"shell","arguments":{"command":"echo \\ud800","\\udc00k":"v"},"session_id":"\\ud801"}',
+        "/v1/guard/content": b'{"prompt":"hi \\udfff there"}',
+        "/v1/chat/completions": b'{"messages":[{"role":"user","content":"hi \\ud800"}],"x":"\\udc00"}',
+    }
+    with httpx.Client(base_url=base, headers={**h(USER_KEY), "content-type": "application/json"}) as c:
+        for path, body in raw.items():
+            r = c.post(path, content=body)
+            assert r.status_code < 500, (path, r.status_code, r.text[:200])
+        assert c.post("/v1/audit/verify", headers=h(ADMIN_KEY)).json()["ok"] is True

@@ -80,10 +80,14 @@ def redact(obj: Any, *, content: bool = False, _key: str = "") -> Any:
     """Deep copy with secrets (and, if ``content``, prompt/response text) redacted."""
     k = _key.lower()
     if isinstance(obj, dict):
-        return {key: redact(v, content=content, _key=str(key)) for key, v in obj.items()}
+        return {redact(str(key)): redact(v, content=content, _key=str(key)) for key, v in obj.items()}
     if isinstance(obj, list):
         return [redact(v, content=content, _key=_key) for v in obj]
     if isinstance(obj, str):
+        try:
+            obj.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates cannot be stored; keep the rest of the text
+            obj = obj.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
         if k and any(s in k for s in SECRET_KEYS) and obj:
             return "[REDACTED:secret field]"
         if content and k in CONTENT_KEYS:

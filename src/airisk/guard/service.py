@@ -33,6 +33,7 @@ from typing import Any, Literal
 import httpx
 import yaml
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -217,6 +218,21 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+def _clean(obj: Any) -> Any:
+    """Replace lone surrogates (valid in JSON escapes, not encodable as UTF-8) by U+FFFD, deeply."""
+    if isinstance(obj, str):
+        try:
+            obj.encode("utf-8")
+            return obj
+        except UnicodeEncodeError:
+            return obj.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    if isinstance(obj, dict):
+        return {_clean(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_clean(v) for v in obj]
+    return obj
+
+
 def _last_user_text(messages: list[dict[str, Any]]) -> str:
     for m in reversed(messages):
         if isinstance(m, dict) and m.get("role") == "user":
@@ -252,6 +268,13 @@ def create_app(config: ServiceConfig | dict | None = None, *, gate: ActionGate |
     app = FastAPI(title="airisk guard", version="1", description=__doc__.split("\n\n")[0])
     app.state.gate, app.state.content, app.state.audit, app.state.config = gate, content_guard, audit, cfg
     app.add_middleware(BodySizeLimit, max_bytes=cfg.max_body_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # like FastAPI's default 422, but never echoes the (possibly unencodable) input back
+        errors = [{"loc": list(e.get("loc", ())), "msg": _clean(str(e.get("msg", ""))), "type": e.get("type")}
+                  for e in exc.errors()]
+        return JSONResponse({"detail": _clean(errors)}, status_code=422)
 
     bearer = HTTPBearer(auto_error=False)
     header_key = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -298,6 +321,8 @@ def create_app(config: ServiceConfig | dict | None = None, *, gate: ActionGate |
         else:
             principal, role = req.principal, req.role
         # sessions are namespaced per principal so one caller cannot spend another's budget
+        req = req.model_copy(update={"arguments": _clean(req.arguments), "context": _clean(req.context),
+                                     "tool": _clean(req.tool), "role": _clean(req.role), "session_id": _clean(req.session_id)})
         sid = f"{principal or '-'}:{req.session_id}" if req.session_id is not None else None
         d = gate.decide(Action(tool=req.tool, arguments=req.arguments, principal=principal, role=role,
                                session_id=sid, context=req.context))
@@ -362,7 +387,7 @@ def create_app(config: ServiceConfig | dict | None = None, *, gate: ActionGate |
         if req.stream:
             return oai_error(400, "streaming is not supported by the airisk guard proxy: the whole response is checked "
                                   "before it is returned; send stream=false", "stream_unsupported")
-        messages = [m.model_dump(exclude_none=True) for m in req.messages]
+        messages = _clean([m.model_dump(exclude_none=True) for m in req.messages])
         prompt = _last_user_text(messages)
         din = await content_guard.acheck_input(prompt)
         record: dict[str, Any] = {"request": {"model": req.model, "messages": messages}, "input": din.to_dict()}
@@ -375,7 +400,7 @@ def create_app(config: ServiceConfig | dict | None = None, *, gate: ActionGate |
             return blocked_completion(req.model, din.safe_completion or "", marker)
         if cfg.upstream is None:
             return oai_error(503, "no upstream model is configured for this guard", "no_upstream")
-        body = req.model_dump(exclude_none=True)
+        body = _clean(req.model_dump(exclude_none=True))
         if cfg.upstream.model:
             body["model"] = cfg.upstream.model
         headers = {}
