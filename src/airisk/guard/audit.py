@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import queue
 import threading
@@ -83,6 +84,8 @@ def redact(obj: Any, *, content: bool = False, _key: str = "") -> Any:
         return {redact(str(key)): redact(v, content=content, _key=str(key)) for key, v in obj.items()}
     if isinstance(obj, list):
         return [redact(v, content=content, _key=_key) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)  # keep canonical JSON valid JSON
     if isinstance(obj, str):
         try:
             obj.encode("utf-8")

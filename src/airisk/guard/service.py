@@ -23,6 +23,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import math
 import os
 import time
 import uuid
@@ -219,7 +220,8 @@ class BodySizeLimit:
 
 
 def _clean(obj: Any) -> Any:
-    """Replace lone surrogates (valid in JSON escapes, not encodable as UTF-8) by U+FFFD, deeply."""
+    """Replace lone surrogates (valid in JSON escapes, not encodable as UTF-8) by U+FFFD and
+    non-finite floats (Python's json accepts NaN/Infinity) by strings, deeply."""
     if isinstance(obj, str):
         try:
             obj.encode("utf-8")
@@ -230,6 +232,8 @@ def _clean(obj: Any) -> Any:
         return {_clean(k): _clean(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [_clean(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)  # NaN/Infinity are not JSON: keep them visible as text
     return obj
 
 
