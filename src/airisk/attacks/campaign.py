@@ -51,8 +51,8 @@ async def run_campaign(
     The target is preflighted (an unreachable target fails the whole run with one message); the
     attacker is not: its failures are recorded per attempt, as for any attack that cannot apply.
     ``judge_batch_size`` > 1 groups concurrent verdicts into one judge call: faster, but which
-    conversations share a batch depends on timing, so a judge whose scores depend on its batch
-    (e.g. dynamic int8 quantisation) is then not reproducible run to run; 1 is the safe default.
+    conversations share a batch depends on timing, so a judge whose scores depend on the rest of its batch
+    is then not reproducible run to run; 1 is the safe default.
     """
     from airisk.engine import new_run_id
 

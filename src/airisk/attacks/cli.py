@@ -71,7 +71,8 @@ def print_summary(summary, *, best_rows: int = 20) -> None:
     for seed, row in list(s.best.items())[:best_rows]:
         b.add_row(escape(seed), escape(row["hazard"]), escape(row["attack"] or "none (held)"),
                   "" if row["queries"] is None else str(row["queries"]), escape(", ".join(row["succeeded"])))
-    console.print(b)
+    if best_rows > 0:
+        console.print(b)
     if len(s.best) > best_rows:
         console.print(f"... {len(s.best) - best_rows} more seeds (airisk attacks show {s.run_id} --best-rows N)")
     errs = [p for p in s.pairs if p.errors]
