@@ -71,7 +71,7 @@ def test_templated_variants_and_bad_variant():
     assert all(SEED.prompt in a.text for a in allv)
     assert [a.variant for a in allv] == [[0], [1], [2]]
     with pytest.raises(ConfigError, match="variant must be"):
-        Roleplay(variant=9).apply(SEED)
+        Roleplay(variant=9)  # rejected when built, before any seed is attacked
 
 
 def test_system_persona_sets_a_system_message():
@@ -81,7 +81,7 @@ def test_system_persona_sets_a_system_message():
     assert msgs[-1].content == SEED.prompt
     assert len(SystemPersona(persona="all").apply(SEED)) == 3
     with pytest.raises(ConfigError, match="unknown persona"):
-        SystemPersona(persona="nobody").apply(SEED)
+        SystemPersona(persona="nobody")
 
 
 @pytest.mark.parametrize("src,expected", [
@@ -200,3 +200,11 @@ def test_encodings_roundtrip_any_text(text):
     assert codecs.decode(Rot13(instruct=False).apply(item)[0].text, "rot13") == text
     if ZWSP not in text:
         assert ZeroWidth().apply(item)[0].text.replace(ZWSP, "") == text
+
+
+def test_unknown_parameters_are_rejected_with_the_accepted_ones():
+    with pytest.raises(ConfigError, match=r"'base64' has no parameter 'colour'; it accepts: instruct"):
+        make_attack("base64[colour=red]")
+    with pytest.raises(ConfigError, match="it accepts: turns, max_backtracks"):
+        make_attack("crescendo[turn=3]")
+    assert make_attack("translate[lang=German]").chain.mutators[0].params == {"lang": "German"}

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from airisk.attacks.base import Attempt, AttackContext, AttackError, Chain, attempt_id
+from airisk.attacks.base import Attempt, AttackContext, AttackError, Chain, attempt_id, check_params
 from airisk.types import Completion, Conversation, Item, Judgment, Message
 
 
@@ -164,8 +164,10 @@ class Attack(ABC):
     description: ClassVar[str] = ""
     needs_attacker: ClassVar[bool] = False
     multi_turn: ClassVar[bool] = False
+    param_names: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, **params: Any):
+        check_params(self.name, params, self.param_names)
         self.params = params
         self.label = self.name if not params else f"{self.name}[{','.join(f'{k}={v}' for k, v in params.items())}]"
 

@@ -105,12 +105,14 @@ class _ModelRewrite(Mutator):
 
 class Paraphrase(_ModelRewrite):
     name = "paraphrase"
+    param_names = ()
     description = "attacker model rewords the request, same meaning"
     template = "paraphrase"
 
 
 class Translate(_ModelRewrite):
     name = "translate"
+    param_names = ("lang",)
     description = "attacker model translates the request (lang=..., default French)"
     template = "translate"
 
@@ -120,6 +122,7 @@ class Translate(_ModelRewrite):
 
 class LaunderLLM(_ModelRewrite):
     name = "launder_llm"
+    param_names = ()
     description = "attacker model rewrites the request in neutral, routine wording (intent laundering)"
     template = "launder_llm"
 

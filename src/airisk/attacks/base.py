@@ -111,8 +111,11 @@ class Mutator(ABC):
     name: ClassVar[str] = "mutator"
     description: ClassVar[str] = ""
     needs_attacker: ClassVar[bool] = False
+    #: Parameter names this mutator understands; None accepts any (third-party default).
+    param_names: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, **params: Any):
+        check_params(self.name, params, self.param_names)
         self.params: dict[str, Any] = params
 
     def step(self, **extra: Any) -> Step:
@@ -175,6 +178,16 @@ class Chain:
 
     def __add__(self, other: "Chain | Mutator") -> "Chain":
         return Chain([*self.mutators, *(other.mutators if isinstance(other, Chain) else [other])])
+
+
+def check_params(name: str, params: dict[str, Any], allowed: tuple[str, ...] | None) -> None:
+    """Reject parameters a mutator/attack does not understand (they would change ids and do nothing)."""
+    if allowed is None:
+        return
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ConfigError(f"'{name}' has no parameter {', '.join(map(repr, unknown))}; "
+                          f"it accepts: {', '.join(allowed) or '(none)'}")
 
 
 # ---- spec parsing ------------------------------------------------------------------------

@@ -94,6 +94,7 @@ class ScriptedEscalation(Attack):
     """Walks a per-hazard escalation ladder (templates/escalation.yaml); no attacker model needed."""
 
     name = "scripted"
+    param_names = ("turns",)
     description = "multi-turn: scripted per-hazard escalation ladder, no attacker model (turns=N)"
     multi_turn = True
 
@@ -122,6 +123,7 @@ class Crescendo(Attack):
     """Attacker-driven gradual escalation; refused turns are rolled back and retried (max_backtracks)."""
 
     name = "crescendo"
+    param_names = ("turns", "max_backtracks")
     description = "multi-turn: attacker model escalates gradually, rolls back refusals (turns=N, max_backtracks=N)"
     needs_attacker = True
     multi_turn = True
@@ -167,6 +169,7 @@ class PAIR(Attack):
     """PAIR-style refinement: the attacker rewrites a single-turn prompt using the judge's verdict as feedback."""
 
     name = "pair"
+    param_names = ("iterations",)
     description = "iterative refinement by an attacker model, judge verdict as feedback (iterations=N)"
     needs_attacker = True
     multi_turn = True  # multi-query: each iteration is a fresh single-turn conversation

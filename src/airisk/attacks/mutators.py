@@ -47,6 +47,7 @@ class _Encoding(Mutator):
 
 class Base64(_Encoding):
     name = "base64"
+    param_names = ("instruct",)
     description = "base64-encode the request, with an instruction to decode and answer it"
 
     def encode(self, text: str) -> str:
@@ -55,6 +56,7 @@ class Base64(_Encoding):
 
 class Rot13(_Encoding):
     name = "rot13"
+    param_names = ("instruct",)
     description = "ROT13-encode the request, with an instruction to decode and answer it"
 
     def encode(self, text: str) -> str:
@@ -67,6 +69,7 @@ LEET = str.maketrans({"a": "4", "A": "4", "e": "3", "E": "3", "i": "1", "I": "1"
 
 class Leetspeak(_Encoding):
     name = "leetspeak"
+    param_names = ("instruct",)
     description = "replace letters with look-alike digits (a->4, e->3, i->1, o->0, s->5, t->7)"
 
     def encode(self, text: str) -> str:
@@ -75,6 +78,7 @@ class Leetspeak(_Encoding):
 
 class Spacing(_Encoding):
     name = "spacing"
+    param_names = ("instruct",)
     description = "separate every character with a space (words with three)"
 
     def encode(self, text: str) -> str:
@@ -86,6 +90,7 @@ ZWSP = "\u200b"
 
 class ZeroWidth(_Encoding):
     name = "zero_width"
+    param_names = ("instruct",)
     description = "insert zero-width spaces inside every word of 4+ letters (invisible to readers, splits tokens)"
 
     def encode(self, text: str) -> str:
@@ -101,6 +106,7 @@ HOMOGLYPHS = {"a": "\u0430", "c": "\u0441", "e": "\u0435", "i": "\u0456", "j": "
 
 class Homoglyphs(_Encoding):
     name = "homoglyphs"
+    param_names = ("instruct", "rate", "seed")
     description = "swap a fraction (rate, default 0.5) of letters for Cyrillic/Greek look-alikes, seeded"
 
     def encode(self, text: str) -> str:
@@ -112,6 +118,7 @@ class Homoglyphs(_Encoding):
 
 class PayloadSplit(Mutator):
     name = "payload_split"
+    param_names = ()
     description = "split the request across three string variables and ask the model to join and answer them"
 
     def mutate(self, attempt: Attempt) -> list[Attempt]:
@@ -133,6 +140,10 @@ class _Templated(Mutator):
     """Wraps the request in one of several templates: ``variant=N`` picks one, ``variant=all`` yields each."""
 
     key: str = ""
+
+    def __init__(self, **params: Any):
+        super().__init__(**params)
+        self.chosen()  # a bad variant fails when the attack is built, not once per seed
 
     def templates(self) -> list[str]:
         t = _framings()[self.key]
@@ -156,39 +167,52 @@ class _Templated(Mutator):
 
 class PrefixInjection(_Templated):
     name = "prefix_injection"
+    param_names = ("variant",)
     description = "ask the model to start its answer with an affirmative prefix"
     key = "prefix_injection"
 
 
 class RefusalSuppression(_Templated):
     name = "refusal_suppression"
+    param_names = ("variant",)
     description = "forbid apologies, refusals and disclaimers before the request"
     key = "refusal_suppression"
 
 
 class Roleplay(_Templated):
     name = "roleplay"
+    param_names = ("variant",)
     description = "role-play / persona framing in the user turn (variant=0..2 or all)"
     key = "roleplay"
 
 
 class Hypothetical(_Templated):
     name = "hypothetical"
+    param_names = ("variant",)
     description = "hypothetical or fictional framing (variant=0..2 or all)"
     key = "hypothetical"
 
 
 class SystemPersona(Mutator):
     name = "system_persona"
+    param_names = ("persona",)
     description = "assign a persona through the system prompt (persona=<name> or all)"
 
-    def mutate(self, attempt: Attempt) -> list[Attempt]:
+    def __init__(self, **params: Any):
+        super().__init__(**params)
+        self.chosen()
+
+    def chosen(self) -> list[tuple[int, dict[str, str]]]:
         personas = _framings()["system_personas"]
         want = self.params.get("persona", personas[0]["name"])
         chosen = [(i, p) for i, p in enumerate(personas) if want == "all" or p["name"] == want]
         if not chosen:
             raise ConfigError(f"system_persona: unknown persona '{want}'; available: "
                               f"{', '.join(p['name'] for p in personas)}, all")
+        return chosen
+
+    def mutate(self, attempt: Attempt) -> list[Attempt]:
+        chosen = self.chosen()
         return [
             # persona=all is recorded as the actual persona of each attempt.
             attempt.derive(self.step(persona=p["name"], template=template_hash(p["system"])), system=p["system"], variant=i)
@@ -232,6 +256,7 @@ def past_tense(text: str) -> tuple[str, int]:
 
 class PastTense(Mutator):
     name = "past_tense"
+    param_names = ()
     description = "rule-based past-tense reformulation ('How do I X?' -> 'How did people X in the past?')"
 
     def mutate(self, attempt: Attempt) -> list[Attempt]:
@@ -272,6 +297,7 @@ def launder_text(text: str) -> tuple[str, list[str]]:
 
 class Launder(Mutator):
     name = "launder"
+    param_names = ("frame", "variant")
     description = "intent laundering: neutralise trigger words from a lexicon and wrap in a neutral framing (frame=false to skip)"
 
     def mutate(self, attempt: Attempt) -> list[Attempt]:
@@ -293,6 +319,7 @@ class Launder(Mutator):
 
 class Identity(Mutator):
     name = "identity"
+    param_names = ()
     description = "no change (the un-mutated baseline)"
 
     def mutate(self, attempt: Attempt) -> list[Attempt]:
