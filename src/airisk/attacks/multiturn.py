@@ -4,7 +4,8 @@
 exchanges later rolled back). Each attack stores ONE attempt per seed: the final (or first
 successful) exchange, with the transcript in ``Completion.raw["transcript"]`` and the number of
 target queries it took in the item's metadata. Budgets: ``turns`` (conversation length) and the
-campaign's query budget; attacks stop early on the judge's first ``violating`` verdict.
+campaign's query budget; they always stop at the judge's first ``violating`` verdict (so the stored
+exchange is the successful one).
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ class ScriptedEscalation(Attack):
             for rung in ladder:
                 text = rung.replace("{topic}", topic).replace("{text}", seed.prompt)
                 completion, judgment = await dialogue.send(text)
-                if not completion.ok or (judgment is not None and judgment.label == "violating" and ctx.stop_on_success):
+                if not completion.ok or (judgment is not None and judgment.label == "violating"):
                     break
         except AttackError as e:  # budget ran out mid-ladder: keep what we have
             if not dialogue.transcript:
@@ -149,7 +150,7 @@ class Crescendo(Attack):
                 completion, judgment = await dialogue.send(text, turn=turn)
                 if not completion.ok:
                     break
-                if judgment is not None and judgment.label == "violating" and ctx.stop_on_success:
+                if judgment is not None and judgment.label == "violating":
                     break
                 refused = (judgment is not None and judgment.refusal == "full_refusal") or looks_like_refusal(completion.text)
                 if refused and backtracks < max_back and turn < turns:
@@ -187,7 +188,7 @@ class PAIR(Attack):
         last_prompt = last_response = verdict = None
         score: float | None = None
         transcript: list[dict[str, Any]] = []
-        best: tuple[Dialogue, Completion, Judgment | None] | None = None
+        last: tuple[Dialogue, Completion, Judgment | None] | None = None
         queries = 0
         try:
             for it in range(1, iters + 1):
@@ -203,23 +204,23 @@ class PAIR(Attack):
                 queries = dialogue.queries
                 transcript.extend(dialogue.transcript)
                 dialogue.transcript = transcript
-                best = (dialogue, completion, judgment)
+                last = (dialogue, completion, judgment)
                 if not completion.ok:
                     break
                 last_prompt, last_response = prompt, completion.text
                 verdict = judgment.label if judgment else "error"
                 score = judgment.probability if judgment else None
-                if judgment is not None and judgment.label == "violating" and ctx.stop_on_success:
+                if judgment is not None and judgment.label == "violating":
                     break
         except AttackError as e:
-            if best is None:
+            if last is None:
                 return [error_result(seed, self.label, [s.model_dump() for s in steps], e, queries=queries)]
-            d, c, j = best
+            d, c, j = last
             return [_result(seed, self.label, steps, d, c, j, attack_error={"kind": e.kind, "reason": str(e)})]
-        if best is None:
+        if last is None:
             return [error_result(seed, self.label, [s.model_dump() for s in steps],
                                  AttackError("query budget is zero", kind="budget"))]
-        d, c, j = best
+        d, c, j = last
         return [_result(seed, self.label, steps, d, c, j)]
 
 
