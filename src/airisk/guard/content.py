@@ -40,7 +40,9 @@ class ContentPolicy(BaseModel):
 
     default_threshold: float = Field(0.5, gt=0, le=1)  # per-hazard probability that blocks
     thresholds: dict[str, float] = Field(default_factory=dict)  # hazard code -> threshold
-    harm_threshold: float = Field(0.5, gt=0, le=1)  # P(violating) of a response that blocks it
+    # P(violating) of a response that blocks it; None = the scorer's own calibrated threshold
+    # (OfflineJudge.threshold), or 0.5 for scorers without one
+    harm_threshold: float | None = Field(None, gt=0, le=1)
     check_input: bool = True
     check_output: bool = True
     escalate: bool = False  # send uncertain scores to an LLM judge
@@ -112,6 +114,13 @@ class ContentGuard:
             self._scorer = OfflineJudge()
         return self._scorer
 
+    @property
+    def harm_threshold(self) -> float:
+        if self.policy.harm_threshold is not None:
+            return self.policy.harm_threshold
+        t = getattr(self.scorer, "threshold", None)
+        return float(t) if isinstance(t, (int, float)) and 0 < t < 1 else 0.5
+
     def _threshold(self, hazard: str) -> float:
         return self.policy.thresholds.get(hazard, self.policy.default_threshold)
 
@@ -153,10 +162,10 @@ class ContentGuard:
             d.harm = float(self.scorer.score([np_.text], [nr.text])[0])
             d.scores = {k: float(v) for k, v in self.scorer.hazard_scores([nr.text])[0].items()}
             d.hazards = self._over(d.scores)
-            if d.harm >= self.policy.harm_threshold:
+            if d.harm >= self.harm_threshold:
                 d.verdict = "BLOCK"
                 d.rule_ids.append("content.output.harm")
-                d.reasons.append(f"response scores P(violating)={d.harm:.2f} (threshold {self.policy.harm_threshold:.2f})")
+                d.reasons.append(f"response scores P(violating)={d.harm:.2f} (threshold {self.harm_threshold:.2f})")
             if d.hazards:
                 d.verdict = "BLOCK"
                 d.rule_ids += [f"content.output.{h}" for h in d.hazards]
