@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
+from airisk.errors import DatasetNotFound
 from airisk.judges import encoder
 from airisk.judges.labels import LabelledExample, load_labelled, read_label_file, split_of
 from airisk.judges.offline import (
@@ -87,6 +88,8 @@ class TrainReport(BaseModel):
             "training data: " + "; ".join(f"{d['source']} train {d['n_train']} / val {d['n_val']}" for d in self.data),
             "validation (held-out prompts):",
         ]
+        if not self.metrics:
+            lines.append("  (no held-out examples: every group fell in the train split)")
         for m in self.metrics:
             acc = f"{m.accuracy:.3f}" if m.accuracy is not None else "  -  "
             extra = ", ".join(f"{k}={_fmt(v)}" for k, v in m.details.items() if not isinstance(v, dict))
@@ -252,7 +255,11 @@ def _hazard_texts(codes: list[str], harm_examples: list[LabelledExample]) -> lis
 
     rows: list[tuple[str, str, list[str]]] = []
     for name in HAZARD_DATASETS:
-        for it in load_dataset(name).items:
+        try:
+            items = load_dataset(name).items
+        except DatasetNotFound:  # e.g. an organisation training on its own labels only
+            continue
+        for it in items:
             benign = it.expected == "comply"
             if benign:
                 rows.append((it.prompt, f"{name}:{it.id}", []))
@@ -343,8 +350,9 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
 
     # hazard head
     metrics: list[SourceMetrics] = []
+    hz = _hazard_texts(codes, examples) if hazard else []
+    hazard = bool(hz) and any(hs for _, _, hs in hz)
     if hazard:
-        hz = _hazard_texts(codes, examples)
         say(f"embedding {len(hz)} hazard texts ...")
         hx = embed([_clip(t, mt) for t, _, _ in hz])
         hy = np.array([[c in hs for c in codes] for _, _, hs in hz], dtype=bool)
@@ -385,7 +393,10 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
                     sub = [i for i in idx if val_r[i].metadata.get("prompt_label") == pl]
                     metrics.append(refusal_metrics(f"  xstest/{pl} prompts", [val_r[i].refusal for i in sub], probs[sub]))
     if pairwise_hh:
-        metrics.append(_hh_pairwise(shim, embed, mt, limit, say))
+        try:
+            metrics.append(_hh_pairwise(shim, embed, mt, limit, say))
+        except DatasetNotFound as e:
+            say(f"HH pairwise check skipped: {e}")
 
     # write
     arrays = {**harm_head.arrays("harm"), **refusal_head.arrays("refusal"), **hazard_head.arrays("hazard")}
@@ -471,7 +482,7 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
 
     ap = argparse.ArgumentParser(prog="python -m airisk.judges.train", description=__doc__.splitlines()[0])
-    ap.add_argument("--sources", help=f"comma-separated labelled sets (default: {','.join(DEFAULT_SOURCES)})")
+    ap.add_argument("--sources", help=f"comma-separated labelled sets (default: {','.join(DEFAULT_SOURCES)}; \"\" for none)")
     ap.add_argument("--labels-file", type=Path, help="your own label file (.jsonl/.csv, docs/labels.md)")
     ap.add_argument("--out-dir", type=Path, help=f"where to write the weights (default: {WEIGHTS_DIR})")
     ap.add_argument("--seed", type=int, default=0)
@@ -479,7 +490,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-hh", action="store_true", help="skip the HH pairwise check")
     ap.add_argument("--no-hazard", action="store_true", help="skip the hazard head (writes a flagged placeholder)")
     args = ap.parse_args(argv)
-    srcs = [s.strip() for s in args.sources.split(",") if s.strip()] if args.sources else None
+    srcs = [s.strip() for s in args.sources.split(",") if s.strip()] if args.sources is not None else None
     report = train(sources=srcs, labels_file=args.labels_file, out_dir=args.out_dir, seed=args.seed, limit=args.limit,
                    pairwise_hh=not args.no_hh, hazard=not args.no_hazard, log=lambda m: print(m, flush=True))
     print(report.summary())
