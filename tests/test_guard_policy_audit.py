@@ -198,7 +198,7 @@ def test_edit_detected(log):
 def test_payload_edit_with_recomputed_own_hash_detected(log):
     lg, db = log
     # a careful attacker recomputes the edited record's own hash: the next record's link breaks
-    from airisk.guard.audit import _fields, record_hash
+    from airisk.guard.audit import record_hash
     rows = lg.query(limit=10)
     r = rows[2]
     r["payload"] = '{"i":99}'

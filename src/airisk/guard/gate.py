@@ -32,7 +32,7 @@ from typing import Any, Callable
 import jsonschema
 
 from airisk.errors import ConfigError
-from airisk.guard.actions import SEVERITY, Action, Decision, Finding, combine
+from airisk.guard.actions import SEVERITY, Action, Decision, combine
 from airisk.guard.detectors.paths import GlobSet
 from airisk.guard.detectors.python_code import PythonAnalyzer
 from airisk.guard.detectors.scopes import CheckTimeout, Findings, ScopeChecker
