@@ -14,7 +14,7 @@ import re
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from airisk.attacks.base import Attempt, AttackContext, AttackError, Chain, attempt_id, check_params
 from airisk.types import Completion, Conversation, Item, Judgment, Message

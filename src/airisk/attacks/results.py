@@ -12,7 +12,6 @@ Attack success rate (ASR) = successes / valid pairs, with a 95% Wilson interval.
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
 from typing import Any
 
 from pydantic import BaseModel, Field
