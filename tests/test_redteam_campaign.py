@@ -303,3 +303,9 @@ def test_batching_judge_groups_concurrent_requests_and_survives_bad_judges():
 
     out = asyncio.run(short())
     assert all(j.label == "error" and "0 judgments for 3" in j.error for j in out)
+
+
+def test_without_baseline_there_is_no_uplift(store):
+    rid = run(store, Bot(complies_only_with_base64), "base64", include_baseline=False)
+    s = summarize(store, rid)
+    assert s.attacks == ["base64"] and s.uplift == [] and s.rate("base64").k == 4
