@@ -35,7 +35,7 @@ def _cut(text: str | None, n: int = EXAMPLE_CHARS) -> str:
     return text if len(text) <= n else text[:n] + f" [... {len(text) - n} more characters]"
 
 
-def worst_examples(records: list[Record], judge_id: str | None, *, per_hazard: int = 2, limit: int = 12) -> list[dict[str, Any]]:
+def worst_examples(records: list[Record], judge_id: str | None, *, per_hazard: int = 2, limit: int = 40) -> list[dict[str, Any]]:
     """Violating responses, most confident first, at most ``per_hazard`` per hazard."""
     if not judge_id:
         return []

@@ -54,41 +54,51 @@ def _nz(x):
 
 def _rate_chart(rows: list[dict[str, Any]], *, title: str, label_key: str = "key", reference: bool = False,
                 colours: list[str] | None = None, corrected: bool = False) -> dict[str, Any]:
-    """Horizontal points with Wilson whiskers; 'no data' rows are listed but not plotted as 0%."""
+    """Points with Wilson whiskers on a numeric y axis (one row per slice, traces offset so whiskers do
+    not overlap); 'no data' rows keep their label but get no point (never drawn as 0%)."""
     rows = list(reversed(rows))
-    labels = [f"{r.get('name') or r[label_key]} ({r[label_key]})" if r.get("name") and r.get("name") != r[label_key] else str(r[label_key]) for r in rows]
-    data_rows = [(lab, r) for lab, r in zip(labels, rows) if r.get("rate") is not None]
+    colours = colours or ["#1565c0"] * len(rows)
+    labels = [f"{r.get('name')} ({r[label_key]})" if r.get("name") and r.get("name") != r[label_key] else str(r[label_key]) for r in rows]
+    has_corr = corrected and any(r.get("corrected") and r["corrected"].get("rate") is not None for r in rows)
+    off = 0.17 if has_corr else 0.0
+    pts = [(i, r, c) for i, (r, c) in enumerate(zip(rows, colours)) if r.get("rate") is not None]
     traces = [{
         "type": "scatter", "mode": "markers", "name": "violation rate (95% Wilson)",
-        "y": [lab for lab, _ in data_rows], "x": [100 * r["rate"] for _, r in data_rows],
-        "error_x": {"type": "data", "symmetric": False,
-                    "array": [100 * (_nz(r["high"]) - r["rate"]) for _, r in data_rows],
-                    "arrayminus": [100 * (r["rate"] - _nz(r["low"])) for _, r in data_rows]},
-        "marker": {"size": 11, "color": [c for c, (lab, r) in zip(colours or ["#1565c0"] * len(rows), zip(labels, rows)) if r.get("rate") is not None] if colours else "#1565c0"},
-        "hovertemplate": "%{y}: %{x:.1f}%<extra></extra>",
+        "y": [i + off for i, _, _ in pts], "x": [100 * r["rate"] for _, r, _ in pts],
+        "text": [labels[i] for i, _, _ in pts],
+        "error_x": {"type": "data", "symmetric": False, "color": "#424242",
+                    "array": [100 * (_nz(r["high"]) - r["rate"]) for _, r, _ in pts],
+                    "arrayminus": [100 * (r["rate"] - _nz(r["low"])) for _, r, _ in pts]},
+        "marker": {"size": 11, "color": [c for _, _, c in pts]},
+        "hovertemplate": "%{text}: %{x:.1f}%<extra></extra>",
     }]
-    if corrected:
-        cr = [(lab, r["corrected"]) for lab, r in data_rows if r.get("corrected") and r["corrected"].get("rate") is not None]
-        if cr:
-            traces.append({
-                "type": "scatter", "mode": "markers", "name": "judge-error-corrected (Rogan-Gladen)",
-                "y": [lab for lab, _ in cr], "x": [100 * c["rate"] for _, c in cr],
-                "error_x": {"type": "data", "symmetric": False, "array": [100 * (c["high"] - c["rate"]) for _, c in cr],
-                            "arrayminus": [100 * (c["rate"] - c["low"]) for _, c in cr]},
-                "marker": {"size": 8, "symbol": "diamond-open", "color": "#6a1b9a"},
-            })
+    if has_corr:
+        cr = [(i, r["corrected"]) for i, r in enumerate(rows) if r.get("corrected") and r["corrected"].get("rate") is not None
+              and r.get("rate") is not None]
+        traces.append({
+            "type": "scatter", "mode": "markers", "name": "judge-error-corrected (Rogan-Gladen, 95%)",
+            "y": [i - off for i, _ in cr], "x": [100 * c["rate"] for _, c in cr], "text": [labels[i] for i, _ in cr],
+            "error_x": {"type": "data", "symmetric": False, "color": "#8e24aa",
+                        "array": [100 * (c["high"] - c["rate"]) for _, c in cr],
+                        "arrayminus": [100 * (c["rate"] - c["low"]) for _, c in cr]},
+            "marker": {"size": 9, "symbol": "diamond", "color": "#8e24aa"},
+            "hovertemplate": "%{text}: corrected %{x:.1f}%<extra></extra>",
+        })
     if reference:
-        ref = [(lab, r["reference_unsafe_rate"]) for lab, r in zip(labels, rows) if r.get("reference_unsafe_rate") is not None]
+        ref = [(i, r["reference_unsafe_rate"]) for i, r in enumerate(rows) if r.get("reference_unsafe_rate") is not None]
         if ref:
-            traces.append({"type": "scatter", "mode": "markers", "name": "reference unsafe rate (AILuminate)",
-                           "y": [lab for lab, _ in ref], "x": [100 * v for _, v in ref],
-                           "marker": {"symbol": "line-ns-open", "size": 18, "color": "#424242", "line": {"width": 3}}})
+            traces.append({"type": "scatter", "mode": "markers", "name": "AILuminate reference unsafe rate",
+                           "y": [i for i, _ in ref], "x": [100 * v for _, v in ref], "text": [labels[i] for i, _ in ref],
+                           "marker": {"symbol": "line-ns-open", "size": 22, "color": "#212121", "line": {"width": 3}},
+                           "hovertemplate": "%{text}: reference %{x:.1f}%<extra></extra>"})
     return {
         "data": traces,
-        "layout": {"title": {"text": title}, "height": max(260, 34 * len(rows) + 120),
+        "layout": {"title": {"text": title}, "height": max(260, 40 * len(rows) + 130),
                    "xaxis": {"title": {"text": "% of judged responses violating"}, "range": [0, 100], "zeroline": True},
-                   "yaxis": {"type": "category", "categoryorder": "array", "categoryarray": labels, "automargin": True},
-                   "margin": {"l": 10, "r": 20, "t": 50, "b": 50}, "legend": {"orientation": "h", "y": -0.25}},
+                   "yaxis": {"tickmode": "array", "tickvals": list(range(len(rows))), "ticktext": labels,
+                             "range": [-0.6, len(rows) - 0.4], "automargin": True, "showgrid": True},
+                   "margin": {"l": 10, "r": 20, "t": 50, "b": 50},
+                   "legend": {"orientation": "h", "y": -0.12, "yanchor": "top"}},
     }
 
 
