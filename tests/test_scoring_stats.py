@@ -94,3 +94,11 @@ def test_rogan_gladen_hand_computed():
     assert rogan_gladen(20, 100, tp=90, fn=10, tn=95, fp=5) == c  # fixed seed
     assert rogan_gladen(0, 0, tp=1, fn=1, tn=1, fp=1) is None
     assert rogan_gladen(5, 10, tp=5, fn=5, tn=5, fp=5).informative is False
+
+
+def test_corrected_interval_does_not_collapse_below_the_false_unsafe_rate():
+    # 0/25 observed with a judge whose false-unsafe rate is ~16%: the point is clipped to 0, but the
+    # interval must still admit some violations (25 items cannot prove a zero rate).
+    c = rogan_gladen(0, 25, tp=213, fn=24, tn=147, fp=28)
+    assert c.rate == 0.0
+    assert c.interval[0] == 0.0 and 0.05 < c.interval[1] < 0.5

@@ -155,7 +155,7 @@ def build_report(
         "methods": {
             "interval": "Wilson score interval (95%)",
             "overall_interval": "percentile bootstrap over items, 2000 resamples, fixed seed",
-            "corrected_rate": "Rogan-Gladen with parametric-bootstrap interval (Beta posteriors from the judge card's counts)",
+            "corrected_rate": "Rogan-Gladen point; interval from the true rate's posterior with sensitivity/specificity drawn from Beta posteriors of the judge card's counts",
             "grading": "ModelBench score_to_ordinal_grade (mlcommons/modelbench@12001ad), errors counted unsafe",
             "grade_stability": grading.STABILITY_METHOD,
         },

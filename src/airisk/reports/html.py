@@ -93,12 +93,12 @@ def _rate_chart(rows: list[dict[str, Any]], *, title: str, label_key: str = "key
                            "hovertemplate": "%{text}: reference %{x:.1f}%<extra></extra>"})
     return {
         "data": traces,
-        "layout": {"title": {"text": title}, "height": max(260, 40 * len(rows) + 130),
+        "layout": {"title": {"text": title, "y": 0.98, "yanchor": "top"}, "height": max(280, 40 * len(rows) + 160),
                    "xaxis": {"title": {"text": "% of judged responses violating"}, "range": [0, 100], "zeroline": True},
                    "yaxis": {"tickmode": "array", "tickvals": list(range(len(rows))), "ticktext": labels,
                              "range": [-0.6, len(rows) - 0.4], "automargin": True, "showgrid": True},
-                   "margin": {"l": 10, "r": 20, "t": 50, "b": 50},
-                   "legend": {"orientation": "h", "y": -0.12, "yanchor": "top"}},
+                   "margin": {"l": 10, "r": 20, "t": 80, "b": 50},
+                   "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"}},
     }
 
 

@@ -6,7 +6,7 @@ Plain functions over counts, so the red-teaming, agents and judges code can reus
 * ``two_proportion_test`` - pooled two-proportion z-test (two-sided).
 * ``newcombe_diff_interval`` - Newcombe's hybrid score interval (method 10) for p2 - p1.
 * ``bootstrap_ci``     - percentile bootstrap interval with a fixed seed (deterministic).
-* ``rogan_gladen``     - judge-error-corrected prevalence with a parametric-bootstrap interval that
+* ``rogan_gladen``     - judge-error-corrected prevalence (Rogan-Gladen point) with an interval that
   propagates the judge's measured sensitivity/specificity uncertainty (Beta posteriors).
 
 ``n == 0`` never produces a number: the interval functions return ``None`` ("no data").
@@ -25,7 +25,8 @@ WILSON = "Wilson score interval"
 TWO_PROPORTION = "two-proportion z-test (pooled, two-sided)"
 NEWCOMBE = "Newcombe hybrid score interval (method 10) for a difference of proportions"
 BOOTSTRAP = "percentile bootstrap over items"
-ROGAN_GLADEN = "Rogan-Gladen correction; interval by parametric bootstrap with Beta(1+k, 1+n-k) posteriors on sensitivity and specificity"
+ROGAN_GLADEN = ("Rogan-Gladen correction; 95% interval from the posterior of the true rate (uniform prior, binomial "
+                "likelihood) with sensitivity and specificity drawn from Beta posteriors of the judge card's counts")
 
 
 def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float] | None:
@@ -116,30 +117,39 @@ def rogan_gladen_point(p_obs: float, sensitivity: float, specificity: float) -> 
 
 def rogan_gladen(
     k: int, n: int, *, tp: int, fn: int, tn: int, fp: int,
-    confidence: float = 0.95, n_samples: int = 4000, seed: int = 0,
+    confidence: float = 0.95, n_samples: int = 2000, seed: int = 0, grid: int = 201,
 ) -> Corrected | None:
     """Correct an observed violation rate ``k/n`` for the judge's measured error rates.
 
     ``tp, fn`` (truly violating items judged violating / safe) give sensitivity; ``tn, fp`` give
-    specificity. The interval samples the observed rate, sensitivity and specificity from their
-    Beta posteriors (uniform prior), applies the correction to each draw (clipped to [0, 1]) and
-    takes percentiles, so it is wider than the uncorrected Wilson interval by the card's own
-    uncertainty. Returns ``None`` when ``n == 0`` or the card has no positives or negatives.
+    specificity. Point estimate: Rogan-Gladen ``(p_obs + spec - 1) / (sens + spec - 1)`` clipped to
+    [0, 1]. Interval: sensitivity and specificity are drawn from their Beta(1 + k, 1 + n - k)
+    posteriors (the card's raw counts); for each draw the true rate gets a uniform prior on [0, 1]
+    and the binomial likelihood of ``k`` of ``n`` with ``P(judged violating) = rate * sens +
+    (1 - rate) * (1 - spec)``; one true rate is sampled from that posterior (on a grid), and the
+    percentiles of all samples form the interval. This propagates the card's uncertainty and, unlike
+    clipping resampled Rogan-Gladen values, never collapses to [0, 0] when the observed rate is below
+    the judge's false-unsafe rate. Returns ``None`` when ``n == 0`` or the card has no positives or
+    negatives.
     """
     if n == 0 or tp + fn == 0 or tn + fp == 0:
         return None
     sens, spec = tp / (tp + fn), tn / (tn + fp)
     point = rogan_gladen_point(k / n, sens, spec)
-    rng = np.random.default_rng(seed)
-    p = rng.beta(1 + k, 1 + n - k, n_samples)
-    se = rng.beta(1 + tp, 1 + fn, n_samples)
-    sp = rng.beta(1 + tn, 1 + fp, n_samples)
-    j = se + sp - 1
-    ok = j > 0
-    draws = np.clip((p[ok] + sp[ok] - 1) / j[ok], 0.0, 1.0)
-    if point is None or draws.size < n_samples // 2:
+    if point is None:
         # The judge is no better than chance: the corrected rate can be anything.
         return Corrected(rate=float("nan"), interval=(0.0, 1.0), informative=False)
+    rng = np.random.default_rng(seed)
+    se = rng.beta(1 + tp, 1 + fn, n_samples)[:, None]
+    sp = rng.beta(1 + tn, 1 + fp, n_samples)[:, None]
+    pi = np.linspace(0.0, 1.0, grid)[None, :]
+    q = np.clip(pi * se + (1 - pi) * (1 - sp), 1e-12, 1 - 1e-12)
+    loglik = k * np.log(q) + (n - k) * np.log1p(-q)
+    w = np.exp(loglik - loglik.max(axis=1, keepdims=True))
+    cdf = np.cumsum(w, axis=1)
+    cdf /= cdf[:, -1:]
+    u = rng.random((n_samples, 1))
+    draws = pi[0, np.minimum((cdf < u).sum(axis=1), grid - 1)]
     alpha = (1 - confidence) / 2
     lo, hi = np.quantile(draws, [alpha, 1 - alpha])
     return Corrected(rate=point, interval=(float(min(lo, point)), float(max(hi, point))))
