@@ -135,3 +135,17 @@ def test_report_cli(store, tmp_path):
     assert r.exit_code == 0, r.output
     assert (tmp_path / "o" / "report.html").exists() and (tmp_path / "o" / "report.json").exists()
     assert "risk card" in r.output
+
+
+def test_broken_extension_is_reported_not_fatal(store, monkeypatch):
+    make(store, kind="redteam")
+    mod = types.ModuleType("airisk.attacks.report")
+
+    def boom(st, run_id):
+        raise RuntimeError("<b>bad</b>")
+
+    mod.build_section = boom
+    monkeypatch.setitem(sys.modules, "airisk.attacks.report", mod)
+    rep = build_report(store, "r")
+    assert rep["extensions"][0]["data"]["error"] == "RuntimeError: <b>bad</b>"
+    assert "&lt;b&gt;bad&lt;/b&gt;" in render_html(rep)

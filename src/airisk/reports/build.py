@@ -100,7 +100,14 @@ def extension_sections(store: Store, run_id: str, kind: str) -> list[dict[str, A
         if e.name in (mod_name, mod_name.rsplit(".", 1)[0]):
             return []
         raise
-    sec = mod.build_section(store, run_id)
+    try:
+        sec = mod.build_section(store, run_id)
+    except Exception as e:  # noqa: BLE001 - a broken extension must not hide the rest of the report
+        from markupsafe import escape
+
+        msg = f"{type(e).__name__}: {e}"
+        return [{"title": f"{mod_name} section unavailable", "html": f"<p class='warn'>{escape(msg)}</p>",
+                 "data": {"error": msg}, "module": mod_name}]
     if sec is None:
         return []
     return [{"title": str(sec.title), "html": str(sec.html), "data": dict(sec.data or {}), "module": mod_name}]
