@@ -252,11 +252,12 @@ def test_shipped_cards_are_valid():
 def test_shipped_cards_match_the_shipped_judges():
     """Retraining the offline judge changes its fingerprint: re-run the validations and ship new cards
     (commands in docs/judges.md), or scoring silently loses its error-rate correction."""
+    from airisk.judges.cards import SHIPPED_DIR
     from airisk.judges.factory import make_judge
 
     for spec, task, label_set in [("offline", "harm", "jbb-artifacts"), ("offline", "harm", "xstest-completions"),
                                   ("refusal", "refusal", "xstest-completions")]:
         fp = make_judge(spec).fingerprint
-        c = find_card(fp, task=task, label_set=label_set)
+        c = find_card(fp, task=task, label_set=label_set, dirs=[SHIPPED_DIR])
         assert c is not None, f"no shipped {task} card on {label_set} for judge {spec} ({fp})"
         assert c.label_set.split == "val"
