@@ -272,3 +272,12 @@ def test_lone_surrogates_never_cause_5xx(server):
             assert r.status_code < 500, (path, r.status_code, r.text[:200])
         assert c.get("/v1/audit", headers=h(ADMIN_KEY)).status_code == 200
         assert c.post("/v1/audit/verify", headers=h(ADMIN_KEY)).json()["ok"] is True
+
+
+def test_audit_query_parameters_are_bounded(server):
+    base, _ = server
+    with httpx.Client(base_url=base, headers=h(ADMIN_KEY)) as c:
+        assert c.get("/v1/audit", params={"offset": 10**20}).status_code == 422
+        assert c.get("/v1/audit", params={"limit": 0}).status_code == 422
+        assert c.get("/v1/audit?principal=%ED%A0%80%00").status_code < 500  # invalid UTF-8 and NUL
+        assert c.get("/v1/audit", params={"offset": 5, "limit": 2}).status_code == 200

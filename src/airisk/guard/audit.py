@@ -223,6 +223,8 @@ class AuditLog:
 
     def query(self, *, limit: int = 100, offset: int = 0, kind: str | None = None, verdict: str | None = None,
               principal: str | None = None, since_seq: int | None = None) -> list[dict[str, Any]]:
+        limit, offset = max(0, min(int(limit), 2**62)), max(0, min(int(offset), 2**62))  # SQLite integers are 64-bit
+        kind, verdict, principal = (redact(x) if isinstance(x, str) else x for x in (kind, verdict, principal))
         q = select(AuditRecord).order_by(AuditRecord.seq)
         if kind:
             q = q.where(AuditRecord.kind == kind)

@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import httpx
 import yaml
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -353,11 +353,11 @@ def create_app(config: ServiceConfig | dict | None = None, *, gate: ActionGate |
         return ContentResponse(**d.to_dict(), audit_id=rec.record_id)
 
     @app.get("/v1/audit")
-    async def audit_query(limit: int = 100, offset: int = 0, kind: str | None = None, verdict: str | None = None,
-                          principal: str | None = None, c: Caller = Depends(admin)) -> dict[str, Any]:
-        limit = max(1, min(limit, 1000))
-        offset = max(0, offset)
-        rows = await run_in_threadpool(audit.query, limit=limit, offset=offset, kind=kind, verdict=verdict, principal=principal)
+    async def audit_query(limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=2**53),
+                          kind: str | None = Query(None, max_length=40), verdict: str | None = Query(None, max_length=16),
+                          principal: str | None = Query(None, max_length=200), c: Caller = Depends(admin)) -> dict[str, Any]:
+        rows = await run_in_threadpool(audit.query, limit=limit, offset=offset, kind=_clean(kind), verdict=_clean(verdict),
+                                       principal=_clean(principal))
         return {"records": rows, "limit": limit, "offset": offset}
 
     @app.post("/v1/audit/verify")
