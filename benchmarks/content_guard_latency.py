@@ -47,6 +47,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--torch-threads", type=int, default=1, help="0 = torch default (the service uses 1)")
+    ap.add_argument("--xstest-decisions", action="store_true",
+                    help="also print input-stage verdicts on all XSTest prompts by expected label (default policy)")
     a = ap.parse_args(argv)
     from airisk.guard.content import set_inference_threads
 
@@ -77,6 +79,15 @@ def main(argv=None) -> int:
     print(f"messages={len(prompts)} torch_threads={torch.get_num_threads()} (input-stage BLOCKs: {blocked})")
     print(f"input  check ms: p50={pct(lin, .5):.2f} p90={pct(lin, .9):.2f} p99={pct(lin, .99):.2f} mean={statistics.fmean(lin):.2f}")
     print(f"output check ms: p50={pct(lout, .5):.2f} p90={pct(lout, .9):.2f} p99={pct(lout, .99):.2f} mean={statistics.fmean(lout):.2f}")
+    if a.xstest_decisions:
+        from collections import Counter
+
+        from airisk.datasets import load_dataset
+        from airisk.guard.policy import load_policy
+
+        g = ContentGuard(scorer=scorer, policy=load_policy("builtin:default").content)
+        counts = Counter((it.expected, g.check_input(it.prompt).verdict) for it in load_dataset("xstest").items)
+        print("XSTest input stage (expected, verdict):", dict(sorted(counts.items())))
     return 0
 
 
