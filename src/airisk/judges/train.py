@@ -12,7 +12,8 @@ embeddings trains in seconds once texts are embedded. Validation is always on he
 (``labels.split_of(group)``), reported per source.
 
 Determinism: texts are de-duplicated, sorted and embedded in fixed batches (int8 activation scales
-depend on the batch, so order matters); sklearn's lbfgs solvers are deterministic; the npz is written
+depend on the batch, so order matters, and validation figures through the judge's own batching differ
+slightly: docs/offline-judge.md); sklearn's lbfgs solvers are deterministic; the npz is written
 with fixed zip timestamps. Same data + same seed -> same weights sha256.
 """
 
@@ -489,10 +490,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--limit", type=int, help="first N examples per source (quick runs)")
     ap.add_argument("--no-hh", action="store_true", help="skip the HH pairwise check")
     ap.add_argument("--no-hazard", action="store_true", help="skip the hazard head (writes a flagged placeholder)")
+    ap.add_argument("--fp32", action="store_true", help="unquantised encoder: ~3x slower, embeddings independent of batch-mates")
     args = ap.parse_args(argv)
     srcs = [s.strip() for s in args.sources.split(",") if s.strip()] if args.sources is not None else None
     report = train(sources=srcs, labels_file=args.labels_file, out_dir=args.out_dir, seed=args.seed, limit=args.limit,
-                   pairwise_hh=not args.no_hh, hazard=not args.no_hazard, log=lambda m: print(m, flush=True))
+                   pairwise_hh=not args.no_hh, hazard=not args.no_hazard, config={"quantized": False} if args.fp32 else None, log=lambda m: print(m, flush=True))
     print(report.summary())
 
 
