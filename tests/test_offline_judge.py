@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from airisk import plugins
+from airisk.errors import ConfigError
 from airisk.judges import encoder
 from airisk.judges.offline import METADATA_FILE, WEIGHTS_DIR, WEIGHTS_FILE, OfflineJudge, file_sha256, lexical_features
 from airisk.judges.refusal import RefusalJudge
@@ -150,8 +151,10 @@ def test_construction_options_and_plugin_entry_points(judge):
     assert plugins.load("judges", "refusal") is RefusalJudge
     j = make_judge("offline:threshold=0.7")
     assert isinstance(j, OfflineJudge) and j.threshold == 0.7 and j.fingerprint != judge.fingerprint
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="threshold"):
         OfflineJudge(threshold=1.5)
+    with pytest.raises(ConfigError):
+        make_judge("offline:threshold=high")
     d = judge.describe()
     assert d["weights_sha256"] == judge.model.sha256 and d["model"] == encoder.MODEL_NAME
 

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from airisk.errors import ConfigError
 from airisk.judges import encoder
 from airisk.judges.base import Judge
 from airisk.types import Conversation, Judgment, stable_hash
@@ -294,12 +295,16 @@ class OfflineJudge(Judge):
             store = Store(store)
         self.store = store
         self.model = OfflineModel.load(Path(weights) if weights else None)
-        t = float(threshold) if threshold not in (None, "") else float(self.model.config.get("threshold", 0.5))
+        try:
+            t = float(threshold) if threshold not in (None, "") else float(self.model.config.get("threshold", 0.5))
+            self.max_windows, self.batch_size = int(max_windows), int(batch_size)
+        except ValueError as e:
+            raise ConfigError(f"{self.id} judge: {e}") from None
         if not 0.0 < t < 1.0:
-            raise ValueError(f"threshold must be between 0 and 1, got {t}")
+            raise ConfigError(f"{self.id} judge: threshold must be between 0 and 1 (exclusive), got {t}")
+        if self.max_windows < 1 or self.batch_size < 1:
+            raise ConfigError(f"{self.id} judge: max_windows and batch_size must be >= 1")
         self.threshold = t
-        self.max_windows = int(max_windows)
-        self.batch_size = int(batch_size)
         self.stats = {"cache_hits": 0, "scored": 0, "errors": 0}
         self._memo: dict[str, dict[str, Any]] = {}
 
