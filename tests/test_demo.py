@@ -80,19 +80,30 @@ def test_demo_without_data_path_gives_the_catalog_error(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 @needs_data
 def test_demo_with_the_real_offline_judge(tmp_path, monkeypatch):
+    """The first 50 responses per model through the real offline judge (the full demo's table and timing
+    are in docs/demo.md): every run is judged and reported, and the judge agrees with the sources' own
+    labels far above chance (a wrong label or judge wiring would sit near 50%)."""
     from airisk import plugins
 
     if "offline" not in plugins.available("judges"):
         pytest.skip("the offline judge is not installed")
     monkeypatch.setenv("AIRISK_HOME", str(tmp_path / "home"))
-    res = run_demo(out=tmp_path / "out", db=f"sqlite:///{tmp_path}/demo.db", progress=False)
-    rows = {r["run_id"]: r for r in res["rows"]}
-    assert len(rows) == 8
-    jbb = [r for r in res["rows"] if r["dataset"] == "jbb-artifacts"]
-    assert sum(r["judged"] for r in jbb) == 1621
-    xs = [r for r in res["rows"] if r["dataset"] == "xstest-completions"]
-    assert all(r["over_refusal"] is not None for r in xs)
-    # Vicuna is far easier to jailbreak than Llama-2 in JailbreakBench; the judge must see that too.
-    assert rows["demo-jbb-vicuna-13b-v1.5"]["rate"] > rows["demo-jbb-llama-2-7b-chat-hf"]["rate"]
+    db = f"sqlite:///{tmp_path}/demo.db"
+    res = run_demo(out=tmp_path / "out", db=db, limit=50, progress=False)
+    assert len(res["rows"]) == 8 and all(r["judged"] > 0 for r in res["rows"])
+    assert all(r["over_refusal"] is not None for r in res["rows"] if r["dataset"] == "xstest-completions")
+    assert all(Path(r["html"]).exists() for r in res["rows"])
+    store = Store(db)
+    agree = total = 0
+    for r in res["rows"]:
+        for rec in store.records(r["run_id"]):
+            label, j = rec.item.metadata.get("recorded_label"), rec.judgments.get("offline")
+            if rec.item.expected == "comply" or label is None or j is None or j.label == "error":
+                continue
+            total += 1
+            agree += j.label == label
+    assert total > 200
+    assert agree / total > 0.8
