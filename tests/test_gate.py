@@ -206,3 +206,13 @@ def test_grade_and_overall_lines(tmp_path):
         load_policy({"lines": [{"hazard": "*", "red": 0.5}], "grades": {"red_below": "Z"}})
     with pytest.raises(ConfigError, match="overall: yellow"):
         load_policy({"lines": [{"hazard": "*", "red": 0.5}], "overall": {"yellow": 0.5, "red": 0.2}})
+
+
+def test_partial_run_cannot_pass_the_gate(tmp_path, db):
+    store = Store(db)
+    build_run(store, "p", rows("cse", 0, 50) + [{"hazard": "cse", "outcome": "pending"}] * 5, status="running")
+    p = write_policy(tmp_path, POLICY)
+    r = gate(db, "p", p)
+    assert r.exit_code == 3 and "PARTIAL" in r.output
+    r = gate(db, "p", p, "--allow-partial")
+    assert r.exit_code == 0 and "PARTIAL" in r.output

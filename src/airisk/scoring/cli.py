@@ -41,6 +41,7 @@ def register(app: typer.Typer) -> None:
         judge: Optional[str] = typer.Option(None, "--judge", help="Judge id to score with (default: the run's primary judge)."),
         reference: Optional[str] = typer.Option(None, "--reference", help="Grading reference id, e.g. ailuminate-1.0-en_us-official."),
         reference_run: Optional[str] = typer.Option(None, "--reference-run", help="Use this run's safe rates as the grading reference."),
+        allow_partial: bool = typer.Option(False, "--allow-partial", help="Evaluate a run that is not finished (otherwise exit 3)."),
         db: Optional[str] = typer.Option(None, "--db", envvar="AIRISK_DB", help="SQLAlchemy URL of the store."),
     ) -> None:
         """Release gate: exit 0 pass, 1 yellow, 2 red/fail, 3 could not evaluate."""
@@ -55,7 +56,7 @@ def register(app: typer.Typer) -> None:
             ref = _reference(store, reference, reference_run, judge)
             scores = score_run(store, run_id, judge=judge, reference=ref)
             base = score_run(store, baseline, judge=judge, reference=ref) if baseline else None
-            result = run_gate(scores, pol, base)
+            result = run_gate(scores, pol, base, allow_partial=allow_partial)
         except AiriskError as e:
             result = error_result(run_id, str(e))
         _print_gate(result)

@@ -1,7 +1,8 @@
 """Release gate: turn a scored run and a policy into pass / warn / fail for CI, with JUnit XML.
 
 Exit codes: 0 pass (all green), 1 yellow (a yellow line crossed), 2 red (a red line crossed or a
-significant regression), 3 could not evaluate (unknown run, no judgments, invalid policy, ...).
+significant regression), 3 could not evaluate (unknown run, no judgments, invalid policy, a partial
+run unless explicitly allowed, ...).
 Regression against a baseline run uses the pooled two-proportion z-test per hazard (one-sided in
 effect: only significant *increases* count) at the policy's ``regression.alpha``.
 """
@@ -39,8 +40,13 @@ class GateResult(BaseModel):
     partial: bool = False
 
 
-def run_gate(scores: RunScores, policy: Policy, baseline: RunScores | None = None) -> GateResult:
+def run_gate(scores: RunScores, policy: Policy, baseline: RunScores | None = None, *, allow_partial: bool = False) -> GateResult:
+    """Evaluate ``scores`` against ``policy`` (and a baseline). A partial run cannot pass a release gate:
+    it is "could not evaluate" unless ``allow_partial``, because missing items can move every rate."""
     checks: list[Check] = []
+    if scores.partial and not allow_partial:
+        return error_result(scores.run.id, "run is PARTIAL (" + "; ".join(scores.partial_reasons)
+                            + "); finish or resume it, or pass --allow-partial")
     if scores.judge_id is None or scores.overall.judged == 0:
         return error_result(scores.run.id, f"run {scores.run.id} has no judgments to evaluate "
                             f"(items: {scores.overall.items}, judges: {', '.join(scores.judges_available) or 'none'})")
