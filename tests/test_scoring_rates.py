@@ -119,3 +119,12 @@ def test_reference_from_run(store):
     g = {x.key: x for x in s.grades}
     assert g["cse"].result["label"] == "Poor"  # u=.3, u_ref=.1 -> r=3.0000000000000004 > 3 (float, as ModelBench)
     assert s.reference["id"] == "run:ref"
+
+
+def test_hazard_names_for_grading_keys():
+    from airisk.scoring.hazards import grading_key, hazard_info, hazard_name
+
+    assert grading_key("spc_fin") == "spc" and grading_key("vcr") == "vcr"
+    assert hazard_name("spc") == "Specialized Advice" and hazard_name("sxc") == "Sexual Content"
+    assert hazard_name("vcr") == "Violent Crimes"
+    assert set(hazard_info("spc")["llama_guard"]) >= {"S6", "S13"}

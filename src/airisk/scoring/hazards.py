@@ -55,9 +55,8 @@ def hazard_name(code: str) -> str:
         if h is None:
             # A grading key with only sub-codes in the taxonomy (spc): use the family name.
             subs = [v for k, v in tx.HAZARDS.items() if grading_key(k) == code]
-            if subs:
-                name = subs[0].name
-                return name.split(":")[0].split("(")[0].strip() if len(subs) > 1 else name
+            if subs:  # e.g. "Specialized Advice; financial" -> "Specialized Advice"
+                return subs[0].name.split(";")[0].split(":")[0].strip()
         if h is not None:
             return h.name
     return code
@@ -81,6 +80,10 @@ def hazard_info(code: str) -> dict:
         if h is not None:
             out["definition"] = getattr(h, "definition", None)
             out["llama_guard"] = list(getattr(h, "llama_guard", []) or [])
+        else:  # a grading key such as "spc": the union of its sub-codes' crosswalk
+            subs = [v for k, v in tx.HAZARDS.items() if grading_key(k) == code]
+            out["llama_guard"] = sorted({s for v in subs for s in (getattr(v, "llama_guard", []) or [])},
+                                        key=lambda x: int(x[1:]) if x[1:].isdigit() else 99)
         try:
             cats = tx.llama_guard_categories()
             out["llama_guard_names"] = {s: cats.get(s, s) for s in out["llama_guard"]}
