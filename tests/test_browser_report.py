@@ -61,3 +61,47 @@ def test_report_renders_and_hostile_response_does_not_execute(tmp_path):
     assert HOSTILE in visible  # shown as text
     assert errors == []
     assert external == []
+
+
+DATA = Path(os.environ.get("AIRISK_DATA_PATH") or "/nonexistent")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (DATA / "jailbreakbench").is_dir() or not (DATA / "xstest").is_dir(),
+                    reason="AIRISK_DATA_PATH unset or missing jailbreakbench/xstest")
+def test_demo_report_in_chromium_with_an_injected_hostile_response(tmp_path, monkeypatch):
+    """The demo's own reports (real offline judge, 10 responses per model) render in Chromium; a hostile
+    response injected into one demo run stays text."""
+    from airisk import plugins
+    from airisk.reports.demo import run_demo
+    from airisk.types import Completion, Item, Judgment
+
+    if "offline" not in plugins.available("judges"):
+        pytest.skip("the offline judge is not installed")
+    monkeypatch.setenv("AIRISK_HOME", str(tmp_path / "home"))
+    db = f"sqlite:///{tmp_path}/demo.db"
+    res = run_demo(out=tmp_path / "out", db=db, limit=10, progress=False)
+    run_id = next(r["run_id"] for r in res["rows"] if r["model"] == "gpt-4-0125-preview")
+    store = Store(db)
+    store.add_items(run_id, [Item(id="hostile", prompt="p", hazard="cse", locale="en_US")], start_seq=10_000)
+    store.save_responses(run_id, [("hostile", Completion(text=HOSTILE))])
+    store.save_judgments(run_id, [("hostile", Judgment(label="violating", probability=1.0, judge_id="offline",
+                                                       judge_fingerprint="x"))])
+    html = write_report(store, run_id, tmp_path / "out" / run_id, judge="offline")["html"]
+
+    def check(page, errors, requests):
+        page.wait_for_selector("#chart-hazards .main-svg", timeout=20_000)
+        n_svg = page.evaluate("() => document.querySelectorAll('.js-plotly-plot svg.main-svg').length")
+        page.click("#examples summary")
+        return n_svg, page.inner_text("#examples"), page.evaluate("() => typeof window.__pwned"), list(errors), \
+            [u for u in requests if not u.startswith(("file:", "data:"))]
+
+    n_svg, visible, pwned, errors, external = open_page(html, check)
+    assert n_svg >= 2 and pwned == "undefined" and HOSTILE in visible and errors == [] and external == []
+
+    def check_index(page, errors, requests):
+        page.wait_for_selector("#chart-index .main-svg", timeout=20_000)
+        return page.inner_text("#index-table"), list(errors)
+
+    table, errors = open_page(res["index"], check_index)
+    assert "gpt-4-0125-preview" in table and "mistralinstruct" in table and errors == []
