@@ -14,6 +14,8 @@ from rich.table import Table
 from airisk.errors import AiriskError
 
 console = Console()
+if not console.is_terminal:
+    console.width = max(console.width, 120)  # readable tables in CI logs
 
 
 def _pct(x: float | None, nd: int = 1) -> str:

@@ -64,7 +64,7 @@ def run_gate(scores: RunScores, policy: Policy, baseline: RunScores | None = Non
     if not decided:
         return error_result(scores.run.id, "no hazard of the run could be evaluated against the policy (all 'no data')", checks)
     worst = max(decided, key=lambda c: ZONE_ORDER[c.zone]).zone
-    reasons = [c.why for c in checks if c.zone == worst and worst != "green"]
+    reasons = [c.why if c.why.startswith(c.name) else f"{c.name}: {c.why}" for c in checks if c.zone == worst and worst != "green"]
     if scores.partial:
         reasons.append("note: the run is PARTIAL (" + "; ".join(scores.partial_reasons) + ")")
     status = {"green": "pass", "yellow": "yellow", "red": "red"}[worst]
