@@ -63,7 +63,7 @@ def scenario(name: str, n: int, latency: float, concurrency: int, server_args: l
     try:
         with tempfile.TemporaryDirectory() as tmp:
             store = Store(f"sqlite:///{Path(tmp) / 'bench.db'}")
-            system = make_system({"type": "openai", "model": "mock", "base_url": url, "timeout": timeout})
+            system = make_system({"type": "openai", "model": "mock-model", "base_url": url, "timeout": timeout})
             items = make_items(n)
 
             async def go() -> str:

@@ -254,3 +254,15 @@ async def test_rate_limiter_spaces_requests():
         await lim.acquire()
     # 2 free from the burst, then 10 more at 10/s: one simulated second.
     assert abs(clock["t"] - 1.0) < 1e-6
+
+
+async def test_preflight_uses_models_route_when_it_lists_the_model():
+    with running_server(responder=lambda b: "x", model="listed-model") as url:
+        listed = make_system({"type": "openai", "model": "listed-model", "base_url": url})
+        await listed.preflight()
+        assert running_server.last_state.requests == 0  # no chat completion was needed
+        unlisted = make_system({"type": "openai", "model": "alias", "base_url": url})
+        await unlisted.preflight()
+        assert running_server.last_state.requests == 1  # fell back to one minimal completion
+        await listed.aclose()
+        await unlisted.aclose()

@@ -97,16 +97,28 @@ class OpenAISystem(System):
         return body
 
     async def preflight(self) -> None:
-        """One cheap request so a wrong URL or key fails before the run, with one clear message."""
+        """Fail before the run, with one clear message, if the endpoint, key or model is wrong.
+
+        ``GET /models`` answers without running the model, so it is tried first; when the route
+        is missing or does not list our model (some gateways list aliases only), one minimal
+        chat completion decides.
+        """
+        try:
+            models = await self.client.models.list()
+            if any(m.id == self.params["model"] for m in models.data):
+                return
+        except openai.AuthenticationError as e:
+            raise self._auth_error(e) from None
+        except openai.APIConnectionError as e:
+            raise PreflightError(f"cannot reach {self.params['base_url']}: {_root_cause(e)}") from None
+        except (openai.APIStatusError, openai.APIResponseValidationError, json.JSONDecodeError, TypeError, AttributeError):
+            pass  # no usable /models route: fall back to a chat completion
         try:
             await self.client.chat.completions.create(
                 **{**self._body([Message(role="user", content="ping")]), "max_tokens": 1}
             )
         except openai.AuthenticationError as e:
-            raise PreflightError(
-                f"{self.params['base_url']} rejected the API key from ${self.params['api_key_env']} "
-                f"(HTTP {e.status_code}); set {self.params['api_key_env']} to a valid key"
-            ) from None
+            raise self._auth_error(e) from None
         except openai.NotFoundError:
             raise PreflightError(
                 f"{self.params['base_url']}: model '{self.params['model']}' or the chat-completions route was not found (HTTP 404)"
@@ -117,6 +129,12 @@ class OpenAISystem(System):
             return  # reachable and authorised; transient trouble is the engine's business
         except openai.BadRequestError as e:
             raise PreflightError(f"{self.params['base_url']} refused a minimal request: {e.message}") from None
+
+    def _auth_error(self, e: openai.APIStatusError) -> PreflightError:
+        return PreflightError(
+            f"{self.params['base_url']} rejected the API key from ${self.params['api_key_env']} "
+            f"(HTTP {e.status_code}); set {self.params['api_key_env']} to a valid key"
+        )
 
     async def generate(self, messages: list[Message], *, item: Item | None = None) -> Completion:
         t0 = time.perf_counter()

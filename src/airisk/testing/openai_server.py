@@ -285,10 +285,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--stall", type=float, default=60.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--api-key", default=None)
+    ap.add_argument("--model", default="mock-model", help="model id listed by /v1/models")
     a = ap.parse_args(argv)
     responder = replay_responder(a.replay) if a.replay else rule_responder(a.rule)
     app, _ = build_app(
-        responder, latency=a.latency, api_key=a.api_key,
+        responder, latency=a.latency, api_key=a.api_key, model=a.model,
         faults=Faults(p500=a.fail_500, p429=a.fail_429, ptimeout=a.fail_timeout, pmalformed=a.fail_malformed,
                       retry_after=a.retry_after, stall_s=a.stall, seed=a.seed),
     )
