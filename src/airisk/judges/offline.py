@@ -40,7 +40,7 @@ from airisk.judges import encoder
 from airisk.judges.base import Judge
 from airisk.types import Conversation, Judgment, stable_hash
 
-FEATURE_VERSION = "pair-v3"
+FEATURE_VERSION = "pair-v4"  # v4: int8 embeddings computed one text per pass (batch-independent)
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 WEIGHTS_FILE = "offline_judge.npz"
 METADATA_FILE = "offline_judge.json"
