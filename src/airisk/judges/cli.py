@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from airisk.errors import ConfigError
 
@@ -207,7 +207,8 @@ def card_list() -> None:
     """All cards found ($AIRISK_HOME/judge_cards first, then the shipped ones)."""
     from airisk.judges.cards import iter_cards
 
-    t = Table("judge", "fingerprint", "task", "labels", "split", "n", "accuracy", "kappa", "false-safe", "false-unsafe")
+    t = Table("fingerprint", "task", "labels", "split", "n", "accuracy", "kappa", "false-safe", "false-unsafe")
+    t.columns.insert(0, Column("judge", no_wrap=True))
     for c in iter_cards():
         t.add_row(escape(c.judge_id), c.judge_fingerprint, c.task, escape(c.label_set.name), escape(str(c.label_set.split)),
                   str(c.n), c.accuracy.fmt(), c.kappa.fmt(pct=False), c.false_safe_rate.fmt(), c.false_unsafe_rate.fmt())
