@@ -48,7 +48,11 @@ def postgres_url():
             shutil.chown(tmp, user="postgres")
         except (LookupError, PermissionError):
             pytest.skip("running as root and no 'postgres' user to run the server")
-        prefix = ["runuser", "-u", "postgres", "--"]
+        runuser = shutil.which("runuser") or next(
+            (p for p in ("/usr/sbin/runuser", "/sbin/runuser") if os.path.exists(p)), None)
+        if runuser is None:
+            pytest.skip("running as root and no runuser to start the server as 'postgres'")
+        prefix = [runuser, "-u", "postgres", "--"]
     try:
         subprocess.run(prefix + [initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
                        check=True, capture_output=True, timeout=120)
@@ -56,8 +60,8 @@ def postgres_url():
                                  f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
                        check=True, capture_output=True, timeout=120)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, FileNotFoundError) as e:
-        out = getattr(e, "stderr", b"") or b""
-        pytest.skip(f"could not start PostgreSQL: {out.decode(errors='replace')[-300:]}")
+        out = (getattr(e, "stderr", b"") or b"").decode(errors="replace") or str(e)
+        pytest.skip(f"could not start PostgreSQL: {out[-300:]}")
     url = f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
     import sqlalchemy
 
