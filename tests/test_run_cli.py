@@ -162,3 +162,14 @@ def test_sigkill_midway_then_resume_is_exact(tmp_path):
     finally:
         server.kill()
         server.wait()
+
+
+def test_limit_samples_round_robin_across_hazards(tmp_path):
+    from airisk.engine.cli import stratified_head
+    from airisk.types import Item
+
+    items = [Item(id=f"a{i}", prompt="p", hazard="cse") for i in range(5)] + \
+            [Item(id=f"b{i}", prompt="p", hazard="dfm") for i in range(2)] + \
+            [Item(id=f"c{i}", prompt="p", hazard="vcr") for i in range(5)]
+    assert [i.id for i in stratified_head(items, 7)] == ["a0", "b0", "c0", "a1", "b1", "c1", "a2"]
+    assert len(stratified_head(items, 100)) == 12

@@ -46,12 +46,30 @@ def load_items(cfg: RunConfig) -> tuple[list[Item], list[dict[str, Any]]]:
     ]
     if cfg.shuffle:
         random.Random(cfg.seed).shuffle(items)
-    if cfg.limit:
-        items = items[: cfg.limit]
+    if cfg.limit and cfg.limit < len(items):
+        items = stratified_head(items, cfg.limit)
     meta = [{"name": ds.name, "version": ds.version, "sha256": ds.sha256, "license": getattr(ds, "license", None),
              "path": str(getattr(ds, "path", "") or ""), "items": len(items),
              "skipped": len(getattr(ds, "skipped", []) or [])}]
     return items, meta
+
+
+def stratified_head(items: list[Item], n: int) -> list[Item]:
+    """The first ``n`` items taken round-robin across hazards (dataset order within each), so a
+    ``--limit`` sample covers every hazard instead of the first one or two of a sorted file."""
+    by_hazard: dict[str | None, list[Item]] = {}
+    for it in items:
+        by_hazard.setdefault(it.hazard, []).append(it)
+    queues = [iter(v) for v in by_hazard.values()]
+    out: list[Item] = []
+    while len(out) < n and queues:
+        for q in list(queues):
+            nxt = next(q, None)
+            if nxt is None:
+                queues.remove(q)
+            elif len(out) < n:
+                out.append(nxt)
+    return out
 
 
 def make_judge(spec: str):
@@ -109,7 +127,9 @@ def register(app: typer.Typer) -> None:
         judge: Optional[str] = typer.Option(None, "--judge", "-j", help="Judge spec to label responses (e.g. offline)."),
         config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML run config; flags override it."),
         resume: Optional[str] = typer.Option(None, "--resume", help="Resume an interrupted run by id."),
-        limit: Optional[int] = typer.Option(None, "--limit", "-n", help="At most this many items."),
+        limit: Optional[int] = typer.Option(None, "--limit", "-n", help="At most this many items, taken round-robin across hazards."),
+        shuffle: bool = typer.Option(False, "--shuffle", help="Shuffle items (with --seed) before --limit."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="Seed for --shuffle (default 0)."),
         hazards: Optional[str] = typer.Option(None, "--hazards", help="Comma-separated hazard codes."),
         personas: Optional[str] = typer.Option(None, "--personas", help="Comma-separated personas."),
         locales: Optional[str] = typer.Option(None, "--locales", help="Comma-separated locales."),
@@ -135,7 +155,7 @@ def register(app: typer.Typer) -> None:
             return
         flags = {"dataset": dataset, "system": system, "judge": judge, "limit": limit, "hazards": _csv(hazards),
                  "personas": _csv(personas), "locales": _csv(locales), "concurrency": concurrency, "rps": rps,
-                 "skip_bad": skip_bad or None, "label": label}
+                 "skip_bad": skip_bad or None, "label": label, "shuffle": shuffle or None, "seed": seed}
         if config:
             cfg = load_run_config(config, flags)
         else:
