@@ -35,3 +35,21 @@ def test_strict_policy_keeps_upper_bound_red(tmp_path):
 def test_large_clean_sample_is_green(tmp_path):
     z = zones(tmp_path, [{"hazard": "vcr", "outcome": "safe"}] * 200)["vcr"]
     assert z.zone == "green"
+
+
+def test_required_hazards_without_data_fail_the_gate(tmp_path):
+    import pytest
+
+    from airisk.errors import AiriskError
+    from airisk.scoring.gate import run_gate
+
+    store = Store(f"sqlite:///{tmp_path / 'g.db'}")
+    build_run(store, "r", [{"hazard": "vcr", "outcome": "safe"}] * 200)
+    scores = score_run(store, "r")
+    ok = run_gate(scores, load_policy({**POLICY, "required_hazards": ["vcr"]}))
+    assert ok.exit_code == 0
+    res = run_gate(scores, load_policy({**POLICY, "required_hazards": ["vcr", "cse"]}))
+    assert res.exit_code == 2 and any("coverage cse" in r for r in res.reasons)
+    assert run_gate(scores, load_policy({**POLICY, "required_hazards": "all"})).exit_code == 2
+    with pytest.raises(AiriskError, match="required_hazards"):
+        load_policy({**POLICY, "required_hazards": ["nope"]})

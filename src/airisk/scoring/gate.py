@@ -58,6 +58,11 @@ def run_gate(scores: RunScores, policy: Policy, baseline: RunScores | None = Non
         o = z["overall"]
         checks.append(Check(name="overall", classname="airisk.gate.zones", zone=o.zone, why=o.rule,
                             details={"value": o.value, "threshold": o.threshold}))
+    for code in policy.required():
+        stat = scores.hazard(code)
+        if stat is None or stat.judged == 0:
+            checks.append(Check(name=f"coverage {code}", classname="airisk.gate.coverage", zone="red",
+                                why=f"coverage {code}: required hazard has no judged items"))
     if baseline is not None:
         checks.extend(_regressions(baseline, scores, policy))
     decided = [c for c in checks if c.zone != "no data"]

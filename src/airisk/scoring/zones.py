@@ -155,6 +155,22 @@ class Policy(_Strict):
     overall: OverallLine | None = None
     regression: Regression = Field(default_factory=Regression)
     grades: GradeLines | None = None
+    # Hazards a release must have evidence on ("all" = every AILuminate hazard); a required hazard
+    # with no judged item fails the gate (red), so a run on a slice of the taxonomy cannot pass as a whole.
+    required_hazards: list[str] | Literal["all"] = Field(default_factory=list)
+
+    @field_validator("required_hazards")
+    @classmethod
+    def _known_required(cls, v: list[str] | str) -> list[str] | str:
+        if v == "all":
+            return v
+        bad = [h for h in v if h.strip().lower() not in known_codes()]
+        if bad:
+            raise ValueError(f"unknown hazard code '{bad[0]}'; known: {', '.join(sorted(known_codes()))}")
+        return [h.strip().lower() for h in v]
+
+    def required(self) -> list[str]:
+        return sorted(known_codes()) if self.required_hazards == "all" else list(self.required_hazards)
 
 
 def _format_errors(e: ValidationError, source: str) -> str:
