@@ -1,10 +1,10 @@
 """The run engine: send every item of a run to a system, store every answer, resume after a crash.
 
 Work is done by a fixed pool of ``concurrency`` workers pulling from a queue, so the number of
-requests in flight is bounded without creating a task per item. Answers are written in small
-batches by a single writer; a run killed at any moment loses at most the unflushed batch, and a
-resume asks only for items with no stored response (the store's unique keys make double writes
-impossible).
+requests in flight is bounded without creating a task per item. Answers are written by a single
+writer with group commit, and a worker takes its next item only once its answer is stored: a run
+killed at any moment loses at most one answer per worker, and a resume asks only for items with no
+stored response (the store's unique keys make double writes impossible).
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ from airisk.store import Store
 from airisk.systems.base import System
 from airisk.types import Completion, Conversation, Item, Judgment, stable_hash
 
-FLUSH_EVERY = 64  # answers per write
-FLUSH_INTERVAL_S = 0.25  # ...or this often, whichever comes first
 
 
 def new_run_id() -> str:
@@ -86,23 +84,42 @@ async def execute(
 
     reporter = ProgressReporter(len(pending), f"run {run_id}", enabled=progress)
     queue: asyncio.Queue[Item | None] = asyncio.Queue()
-    buffer: list[tuple[str, Completion]] = []
+    loop = asyncio.get_running_loop()
+    # Group commit: workers hand answers to one writer and wait until they are durable before
+    # taking another item, so a kill at any instant loses at most one answer per worker and a
+    # resume re-asks at most `concurrency` requests. The writer takes whatever has accumulated
+    # while the previous write ran, so writes stay batched at any rate.
+    buffer: list[tuple[str, Completion, asyncio.Future]] = []
     cache_buffer: dict[str, dict[str, Any]] = {}
+    wake = asyncio.Event()
+    workers_done = False
     errors: Counter[str] = Counter()
     counts = Counter()
-    flush_lock = asyncio.Lock()
     t0 = time.perf_counter()
     cpu0 = time.process_time()
 
-    async def flush() -> None:
-        async with flush_lock:
+    async def writer() -> None:
+        while True:
+            await wake.wait()
+            wake.clear()
             if not buffer:
-                return
+                if workers_done:
+                    return
+                continue
             batch, cbatch = buffer[:], dict(cache_buffer)
             buffer.clear()
             cache_buffer.clear()
-            # Off the event loop: a slow disk must not stall requests in flight.
-            await asyncio.to_thread(_write, store, run_id, batch, cbatch)
+            try:
+                # Off the event loop: a slow disk must not stall requests in flight.
+                await asyncio.to_thread(_write, store, run_id, [(i, c) for i, c, _ in batch], cbatch)
+            except BaseException as e:
+                for _, _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(e)
+                raise
+            for _, _, fut in batch:
+                if not fut.done():
+                    fut.set_result(None)
 
     async def worker() -> None:
         while True:
@@ -116,32 +133,35 @@ async def execute(
                 c = await call_with_retries(system, it.to_messages(), item=it, policy=policy, limiter=limiter)
                 if cacheable and c.ok:
                     cache_buffer[keys[it.id]] = c.model_dump(exclude={"cached", "attempts"}, exclude_none=True)
-            buffer.append((it.id, c))
+            stored = loop.create_future()
+            buffer.append((it.id, c, stored))
+            wake.set()
+            await stored
             counts["cached" if c.cached else "answered"] += 1
             if not c.ok:
                 errors[c.error_kind or "error"] += 1
             reporter.advance(1, errors=0 if c.ok else 1)
-            if len(buffer) >= FLUSH_EVERY:
-                await flush()
-
-    async def ticker() -> None:
-        while True:
-            await asyncio.sleep(FLUSH_INTERVAL_S)
-            await flush()
 
     for it in pending:
         queue.put_nowait(it)
     n_workers = max(1, min(concurrency, len(pending)))
     for _ in range(n_workers):
         queue.put_nowait(None)
-    tick = asyncio.create_task(ticker())
+    writer_task = asyncio.create_task(writer())
     status = "interrupted"
     try:
         await asyncio.gather(*(worker() for _ in range(n_workers)))
         status = "completed"
     finally:
-        tick.cancel()
-        await asyncio.shield(flush())
+        workers_done = True
+        wake.set()
+        if status == "completed":
+            await writer_task
+        else:
+            writer_task.cancel()
+            if buffer:  # interrupted (Ctrl-C): keep what was answered
+                await asyncio.shield(asyncio.to_thread(_write, store, run_id, [(i, c) for i, c, _ in buffer],
+                                                       dict(cache_buffer)))
         reporter.close()
         elapsed = time.perf_counter() - t0
         done = sum(counts.values())
