@@ -34,13 +34,7 @@ COMMAND_MODULES = (
 )
 
 for _mod in COMMAND_MODULES:
-    try:
-        module = importlib.import_module(_mod)
-    except ModuleNotFoundError as e:  # a capability not built yet
-        if e.name != _mod:
-            raise
-        continue
-    module.register(app)
+    importlib.import_module(_mod).register(app)
 
 
 def main() -> None:
