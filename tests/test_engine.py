@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
 
 from airisk.engine import RetryPolicy, call_with_retries, execute, judge_run, run_items
+from airisk.testing.judges import MarkerJudge as _MarkerJudge
 from airisk.errors import PreflightError
-from airisk.judges.base import Judge
 from airisk.store import Store
 from airisk.systems import make_system
 from airisk.systems.python_callable import PythonSystem
 from airisk.testing import Faults, running_server
-from airisk.types import Conversation, Item, Judgment, Message
+from airisk.types import Item, Message
 
 FAST = RetryPolicy(max_retries=4, base_delay=0.01, max_delay=0.05)
 
@@ -161,16 +160,9 @@ async def test_execute_again_resumes_only_pending_items(store):
     assert len(store.responses("r")) == 10 and store.get_run("r").status == "completed"
 
 
-class MarkerJudge(Judge):
-    id = "marker"
-
-    @property
-    def fingerprint(self) -> str:
-        return "marker-v1"
-
-    async def judge_batch(self, conversations: list[Conversation]) -> list[Judgment]:
-        return [Judgment(label="violating" if "BAD" in c.response else "non_violating") for c in conversations]
-
+class MarkerJudge(_MarkerJudge):
+    def __init__(self, marker: str = "BAD", **kw):
+        super().__init__(marker, **kw)
 
 class BrokenJudge(MarkerJudge):
     id = "broken"

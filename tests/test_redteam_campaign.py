@@ -14,37 +14,23 @@ import re
 import pytest
 
 from airisk.attacks.attacker import Attacker
+from airisk.testing.judges import MarkerJudge as _MarkerJudge
 from airisk.attacks.campaign import run_campaign, select_seeds
 from airisk.attacks.registry import make_attacks
 from airisk.attacks.report import build_section
 from airisk.attacks.results import summarize
-from airisk.judges.base import Judge
 from airisk.scoring.stats import newcombe_diff_interval, wilson_interval
 from airisk.store import Store
 from airisk.systems.python_callable import PythonSystem
-from airisk.types import Item, Judgment, Message
+from airisk.types import Item
 
 MARK = "[[HARMFUL-ANSWER]]"
 REFUSAL = "I'm sorry, I can't help with that."
 
 
-class MarkerJudge(Judge):
-    """Violating iff the response carries the marker; counts the conversations it saw."""
-
-    id = "marker"
-
-    def __init__(self):
-        self.seen = 0
-
-    @property
-    def fingerprint(self) -> str:
-        return "marker-v1"
-
-    async def judge_batch(self, conversations):
-        self.seen += len(conversations)
-        return [Judgment(label="violating" if MARK in c.response else "non_violating", judge_id=self.id,
-                         judge_fingerprint=self.fingerprint) for c in conversations]
-
+class MarkerJudge(_MarkerJudge):
+    def __init__(self, marker: str = MARK, **kw):
+        super().__init__(marker, **kw)
 
 class Bot:
     """Counts calls; answers with ``rule(last_user_text, messages)``."""

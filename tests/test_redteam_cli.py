@@ -8,25 +8,16 @@ import pytest
 from typer.testing import CliRunner
 
 from airisk.attacks.examples import COMPLY_MARKER
+from airisk.testing.judges import MarkerJudge as _MarkerJudge
 from airisk.cli import app
-from airisk.judges.base import Judge
 from airisk.store import Store
-from airisk.types import Judgment
 
 runner = CliRunner()
 
 
-class MarkerJudge(Judge):
-    id = "marker"
-
-    @property
-    def fingerprint(self) -> str:
-        return "marker-v1"
-
-    async def judge_batch(self, conversations):
-        return [Judgment(label="violating" if COMPLY_MARKER in c.response else "non_violating", judge_id=self.id,
-                         judge_fingerprint=self.fingerprint) for c in conversations]
-
+class MarkerJudge(_MarkerJudge):
+    def __init__(self, marker: str = COMPLY_MARKER, **kw):
+        super().__init__(marker, **kw)
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
