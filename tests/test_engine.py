@@ -164,6 +164,7 @@ class MarkerJudge(_MarkerJudge):
     def __init__(self, marker: str = "BAD", **kw):
         super().__init__(marker, **kw)
 
+
 class BrokenJudge(MarkerJudge):
     id = "broken"
 

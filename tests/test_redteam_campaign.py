@@ -32,6 +32,7 @@ class MarkerJudge(_MarkerJudge):
     def __init__(self, marker: str = MARK, **kw):
         super().__init__(marker, **kw)
 
+
 class Bot:
     """Counts calls; answers with ``rule(last_user_text, messages)``."""
 

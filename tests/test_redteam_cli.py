@@ -19,6 +19,7 @@ class MarkerJudge(_MarkerJudge):
     def __init__(self, marker: str = COMPLY_MARKER, **kw):
         super().__init__(marker, **kw)
 
+
 @pytest.fixture
 def env(tmp_path, monkeypatch):
     import airisk.judges.factory as factory

@@ -27,6 +27,7 @@ class MarkerJudge(_MarkerJudge):
     def __init__(self, marker: str = MARK, **kw):
         super().__init__(marker, **kw)
 
+
 class WornDownBot:
     """Refuses trigger words until the conversation has 4 user turns; then complies (context dilution).
     Also complies with a 'routine professional question' (what PAIR's toy attacker ends up asking).

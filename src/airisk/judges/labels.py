@@ -25,6 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from airisk.datasets import catalog, mappings
+from airisk.datasets.readers import RowErrors, iter_csv, iter_jsonl
 from airisk.errors import DataError, DatasetNotFound
 
 HarmLabel = Literal["violating", "non_violating"]
@@ -274,29 +275,13 @@ _KNOWN_FIELDS = {"id", "prompt", "response", "label", "refusal", "hazard", "grou
 
 
 def _rows(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
+    """(physical line where the record starts, record) via the datasets' strict readers."""
     suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        with path.open(encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataError(f"invalid JSON ({e.msg})", path=str(path), line=n) from None
-                if not isinstance(row, dict):
-                    raise DataError("each line must be a JSON object", path=str(path), line=n)
-                yield n, row
-    elif suffix == ".csv":
-        with path.open(encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f)
-            if not reader.fieldnames:
-                raise DataError("empty CSV (no header)", path=str(path), line=1)
-            # line = physical line where the record ends; a header is line 1
-            for row in reader:
-                yield reader.line_num, {k: v for k, v in row.items() if k is not None}
-    else:
+    if suffix not in (".jsonl", ".csv"):
         raise DataError("label files must end in .jsonl or .csv", path=str(path))
+    text = path.read_text(encoding="utf-8")  # strict: bad encoding is reported by the caller
+    errors = RowErrors(path, skip_bad=False)
+    return iter_jsonl(text, errors) if suffix == ".jsonl" else iter_csv(text, errors)
 
 
 def _known_hazards() -> set[str]:

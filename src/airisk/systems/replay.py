@@ -8,12 +8,11 @@ with whitespace collapsed. Items with no recorded answer are stored as errors of
 
 from __future__ import annotations
 
-import csv
-import json
 import re
 from pathlib import Path
 from typing import Any
 
+from airisk.datasets.readers import RowErrors, iter_csv, iter_jsonl, read_text
 from airisk.errors import ConfigError, DataError
 from airisk.systems.base import PermanentError, System
 from airisk.types import Completion, Item, Message, stable_hash
@@ -27,32 +26,16 @@ def _norm(text: str) -> str:
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
+    """Recorded rows with the physical line each starts on (``_line``); errors name file and line."""
     if not path.exists():
         raise ConfigError(f"replay system: file not found: {path}")
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(f"not valid UTF-8 (byte {e.start})", path=str(path)) from None
-    records: list[dict[str, Any]] = []
-    if path.suffix.lower() in (".jsonl", ".json"):
-        for n, line in enumerate(raw.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"invalid JSON: {e.msg}", path=str(path), line=n) from None
-            if not isinstance(rec, dict):
-                raise DataError("each line must be a JSON object", path=str(path), line=n)
-            rec["_line"] = n
-            records.append(rec)
-    elif path.suffix.lower() in (".csv", ".tsv"):
-        reader = csv.DictReader(raw.splitlines(keepends=True), delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-        for rec in reader:
-            rec["_line"] = reader.line_num
-            records.append(rec)
-    else:
+    suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".csv"):
         raise ConfigError(f"replay system: unsupported file type {path.suffix!r} (use .jsonl or .csv)")
+    errors = RowErrors(path, skip_bad=False)
+    text = read_text(path)
+    rows = iter_jsonl(text, errors) if suffix == ".jsonl" else iter_csv(text, errors)
+    records = [{**rec, "_line": line} for line, rec in rows]
     for rec in records:
         if not any(k in rec and rec[k] is not None for k in _RESPONSE_KEYS) and "error" not in rec:
             raise DataError(f"no response column (one of {', '.join(_RESPONSE_KEYS)})", path=str(path),
