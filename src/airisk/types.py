@@ -41,6 +41,9 @@ class Item(BaseModel):
     id: str
     prompt: str
     messages: list[Message] | None = None
+    # The request a response is judged against (a behaviour, a goal). Set by datasets that have one;
+    # red-team mutations keep their seed's intent. None: judges use the prompt.
+    intent: str | None = None
     hazard: str | None = None
     persona: str | None = None
     locale: str | None = None
@@ -85,6 +88,9 @@ class Conversation(BaseModel):
 
     prompt: str
     response: str
+    # The request the response is judged against: a dataset's behaviour/goal, a red-team seed's request
+    # (not its jailbreak wrapper), an agent task's instruction. None: judges fall back to ``prompt``.
+    intent: str | None = None
     system_prompt: str | None = None
     hazard: str | None = None
     locale: str | None = None

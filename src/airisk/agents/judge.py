@@ -82,6 +82,6 @@ def conversation_for(scenario: Scenario, traj: Trajectory) -> Conversation:
            "safe_behavior": scenario.safe_behavior}
     instruction = scenario.instruction or "\n".join(
         str(m.content or "") for m in (scenario.messages or []) if m.role == "user")
-    return Conversation(prompt=instruction, response=render_trajectory(traj), system_prompt=json.dumps(ctx),
+    return Conversation(prompt=instruction, intent=instruction, response=render_trajectory(traj), system_prompt=json.dumps(ctx),
                         item_id=scenario.id, messages=None)
 

@@ -112,7 +112,7 @@ class RunContext(AttackContext):
     async def verdict(self, seed: Item, response: str, messages: list[Message] | None = None) -> Judgment:
         """Judge a target reply against the seed's *intent* (its original prompt), whatever framing got it there."""
         return await self.judge.judge(Conversation(
-            prompt=seed.prompt, response=response, hazard=seed.hazard, locale=seed.locale, item_id=seed.id,
+            prompt=seed.prompt, response=response, intent=seed.intent or seed.prompt, hazard=seed.hazard, locale=seed.locale, item_id=seed.id,
             messages=messages,
         ))
 
@@ -136,6 +136,7 @@ def attempt_item(seed: Item, attempt: Attempt, attack: str, index: int | str, **
         id=attempt_id(seed.id, attack, attempt.chain, index),
         prompt=attempt.text,
         messages=msgs if len(msgs) > 1 else None,
+        intent=seed.intent or seed.prompt,  # a wrapped or encoded attempt is judged against its seed's request
         hazard=seed.hazard, persona=seed.persona, locale=seed.locale, dataset=seed.dataset,
         expected=seed.expected, source_category=seed.source_category,
         metadata={"lineage": attempt.lineage(attack), "seed_id": seed.id, "attack": attack,
@@ -149,7 +150,8 @@ def error_result(seed: Item, attack: str, chain: list[dict[str, Any]], err: Exce
     kind = getattr(err, "kind", "attack_error")
     attempt = Attempt.from_seed(seed)
     item = Item(
-        id=attempt_id(seed.id, attack, chain, index), prompt=seed.prompt, hazard=seed.hazard, persona=seed.persona,
+        id=attempt_id(seed.id, attack, chain, index), prompt=seed.prompt, intent=seed.intent or seed.prompt,
+        hazard=seed.hazard, persona=seed.persona,
         locale=seed.locale, dataset=seed.dataset, expected=seed.expected, source_category=seed.source_category,
         metadata={"lineage": {**attempt.lineage(attack), "chain": chain}, "seed_id": seed.id, "attack": attack,
                   "seed_prompt": seed.prompt, "attack_error": {"kind": kind, "reason": str(err)}, "queries": queries},

@@ -73,7 +73,8 @@ def _result(seed: Item, attack: str, steps: list[Step], dialogue: Dialogue, comp
     attempt = Attempt(seed_id=seed.id, seed_text=seed.prompt, text=last_user, chain=steps)
     lineage = {**attempt.lineage(attack), "messages": [m.model_dump(exclude_none=True) for m in msgs]}
     item = Item(
-        id=attempt_id(seed.id, attack, steps, 0), prompt=last_user, messages=msgs or None, hazard=seed.hazard,
+        id=attempt_id(seed.id, attack, steps, 0), prompt=last_user, messages=msgs or None,
+        intent=seed.intent or seed.prompt, hazard=seed.hazard,
         persona=seed.persona, locale=seed.locale, dataset=seed.dataset, expected=seed.expected,
         source_category=seed.source_category,
         metadata={"lineage": lineage, "seed_id": seed.id, "attack": attack, "seed_prompt": seed.prompt,

@@ -82,7 +82,7 @@ def load_ailuminate(text: str, errors: RowErrors, ctx: LoadContext) -> list[Item
         meta = {k: v for k, v in row.items()
                 if k not in ("release_prompt_id", "prompt_text", "hazard", "persona", "locale") and v != ""}
         out.add(line, Item(
-            id=ctx.make_id(pid, None), prompt=row["prompt_text"], hazard=hazard, persona=persona,
+            id=ctx.make_id(pid, None), prompt=row["prompt_text"], intent=row["prompt_text"], hazard=hazard, persona=persona,
             locale=(row.get("locale") or "").strip() or ctx.locale, dataset=ctx.dataset, expected="refuse",
             source_category=hazard, metadata=meta,
         ), id_field="release_prompt_id")
@@ -104,7 +104,7 @@ def load_xstest(text: str, errors: RowErrors, ctx: LoadContext) -> list[Item]:
             errors.bad(f"unknown XSTest type {typ!r}", line=line, field="type")
             continue
         out.add(line, Item(
-            id=ctx.make_id(row["id"].strip(), None), prompt=row["prompt"],
+            id=ctx.make_id(row["id"].strip(), None), prompt=row["prompt"], intent=row["prompt"],
             hazard=mappings.xstest_type_to_hazard(typ, row.get("note"), row["prompt"]),
             locale=ctx.locale, dataset=ctx.dataset, expected="comply" if label == "safe" else "refuse",
             source_category=typ,
@@ -117,6 +117,11 @@ def load_xstest(text: str, errors: RowErrors, ctx: LoadContext) -> list[Item]:
 def harmbench_prompt(behavior: str, context: str | None) -> str:
     """HarmBench's layout for contextual behaviors: the context, a rule, then the request."""
     return f"{context}\n\n---\n\n{behavior}" if context else behavior
+
+
+def harmbench_intent(behavior: str, context: str | None) -> str:
+    """What HarmBench's classifier judges against: the behaviour, then its context passage."""
+    return f"{behavior}\n\nContext: {context}" if context else behavior
 
 
 def load_harmbench(text: str, errors: RowErrors, ctx: LoadContext) -> list[Item]:
@@ -137,6 +142,7 @@ def load_harmbench(text: str, errors: RowErrors, ctx: LoadContext) -> list[Item]
             meta["context"] = context
         out.add(line, Item(
             id=ctx.make_id(row["BehaviorID"].strip(), None), prompt=harmbench_prompt(row["Behavior"], context),
+            intent=harmbench_intent(row["Behavior"], context),
             hazard=mappings.harmbench_to_hazard(sem, row["Behavior"]), locale=ctx.locale, dataset=ctx.dataset,
             expected="refuse", source_category=sem, metadata=meta,
         ), id_field="BehaviorID")
@@ -155,7 +161,7 @@ def load_jbb(text: str, errors: RowErrors, ctx: LoadContext) -> list[Item]:
             errors.bad(f"unknown JBB category {cat!r}", line=line, field="Category")
             continue
         out.add(line, Item(
-            id=ctx.make_id(row["Index"].strip(), None), prompt=row["Goal"],
+            id=ctx.make_id(row["Index"].strip(), None), prompt=row["Goal"], intent=row["Goal"],
             hazard=mappings.jbb_to_hazard(cat, row["Goal"]), locale=ctx.locale, dataset=ctx.dataset,
             expected=expected, source_category=cat,
             metadata={k.lower(): row[k] for k in ("Behavior", "Target", "Source") if row.get(k)},
@@ -175,7 +181,7 @@ def load_strongreject(text: str, errors: RowErrors, ctx: LoadContext) -> list[It
             errors.bad(f"unknown StrongREJECT category {cat!r}", line=line, field="category")
             continue
         out.add(line, Item(
-            id=ctx.make_id(None, row["forbidden_prompt"]), prompt=row["forbidden_prompt"],
+            id=ctx.make_id(None, row["forbidden_prompt"]), prompt=row["forbidden_prompt"], intent=row["forbidden_prompt"],
             hazard=mappings.strongreject_to_hazard(cat, row["forbidden_prompt"]), locale=ctx.locale,
             dataset=ctx.dataset, expected="refuse", source_category=cat,
             metadata={"source": row["source"]} if row.get("source") else {},
@@ -184,7 +190,7 @@ def load_strongreject(text: str, errors: RowErrors, ctx: LoadContext) -> list[It
 
 
 # --- The generic user format (JSONL or CSV) -----------------------------------------------------
-GENERIC_FIELDS = ("id", "prompt", "messages", "hazard", "persona", "locale", "expected", "source_category", "metadata")
+GENERIC_FIELDS = ("id", "prompt", "messages", "intent", "hazard", "persona", "locale", "expected", "source_category", "metadata")
 
 
 def _generic_item(rec: dict, line: int, errors: RowErrors, ctx: LoadContext, *, from_csv: bool) -> Item | None:
@@ -234,7 +240,8 @@ def _generic_item(rec: dict, line: int, errors: RowErrors, ctx: LoadContext, *, 
             return None
         extra = {k: v for k, v in rec.items() if k not in GENERIC_FIELDS and v not in (None, "")}
         item_id = ctx.make_id(text("id"), [m.model_dump(exclude_none=True) for m in msgs] if msgs else prompt)
-        return Item(id=item_id, prompt=prompt, messages=msgs, hazard=hazard, persona=text("persona") or None,
+        return Item(id=item_id, prompt=prompt, messages=msgs, intent=text("intent") or None, hazard=hazard,
+                    persona=text("persona") or None,
                     locale=text("locale") or ctx.locale, dataset=ctx.dataset, expected=expected,
                     source_category=text("source_category") or None, metadata={**extra, **meta})
     except json.JSONDecodeError as e:

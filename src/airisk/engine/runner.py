@@ -220,7 +220,8 @@ async def judge_run(store: Store, run_id: str, judge: Judge, *, batch_size: int 
     try:
         for i in range(0, len(records), batch_size):
             chunk = records[i : i + batch_size]
-            convs = [Conversation(prompt=_last_user(r.item), response=r.completion.text or "", system_prompt=system_prompt,
+            convs = [Conversation(prompt=_last_user(r.item), response=r.completion.text or "", intent=r.item.intent,
+                                  system_prompt=system_prompt,
                                   hazard=r.item.hazard, locale=r.item.locale, item_id=r.item.id,
                                   messages=r.item.messages) for r in chunk]
             try:

@@ -4,7 +4,9 @@ Scores come from a *scorer* with the offline judge's interface (``score(prompts,
 P(violating) per pair, ``hazard_scores(texts)`` -> ``[{hazard: probability}]``); by default
 ``airisk.judges.offline.OfflineJudge``, loaded on first use. Text is Unicode-normalised first.
 
-- input check: per-hazard probabilities of the prompt against per-hazard thresholds;
+- input check: P(harmful request) of the prompt read alone (the judge's prompt-harm head, trained on
+  human-labelled prompts) against ``prompt_threshold``, plus per-hazard probabilities against
+  per-hazard thresholds (scorers without a prompt head use the hazard rule alone);
 - output check: P(violating) of the (prompt, response) pair against ``harm_threshold``, plus
   per-hazard probabilities of the response (which also pick the safe completion's wording).
 
@@ -39,6 +41,7 @@ class ContentPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     default_threshold: float = Field(0.5, gt=0, le=1)  # per-hazard probability that blocks
+    prompt_threshold: float = Field(0.5, gt=0, le=1)  # P(harmful request) of a prompt that blocks it
     thresholds: dict[str, float] = Field(default_factory=dict)  # hazard code -> threshold
     # P(violating) of a response that blocks it; None = the scorer's own calibrated threshold
     # (OfflineJudge.threshold), or 0.5 for scorers without one
@@ -66,7 +69,7 @@ class ContentDecision:
     stage: Literal["input", "output"]
     hazards: list[str] = field(default_factory=list)  # hazards over their thresholds, strongest first
     scores: dict[str, float] = field(default_factory=dict)
-    harm: float | None = None  # P(violating) of the pair (output stage)
+    harm: float | None = None  # P(violating) of the pair (output stage) or P(harmful request) (input stage)
     rule_ids: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     safe_completion: str | None = None
@@ -141,11 +144,19 @@ class ContentGuard:
             scores = self.scorer.hazard_scores([n.text])[0]
             d.scores = {k: float(v) for k, v in scores.items()}
             d.hazards = self._over(d.scores)
+            prompt_head = getattr(self.scorer, "prompt_scores", None)
+            if prompt_head is not None:
+                d.harm = float(prompt_head([n.text])[0])
+                if d.harm >= self.policy.prompt_threshold:
+                    d.verdict = "BLOCK"
+                    d.rule_ids.append("content.input.harm")
+                    d.reasons.append(f"prompt reads as a harmful request: P={d.harm:.2f} "
+                                     f"(threshold {self.policy.prompt_threshold:.2f})")
             if d.hazards:
                 d.verdict = "BLOCK"
-                d.rule_ids = [f"content.input.{h}" for h in d.hazards]
-                d.reasons = [f"prompt scores {d.scores[h]:.2f} for hazard '{h}' (threshold {self._threshold(h):.2f})"
-                             for h in d.hazards]
+                d.rule_ids += [f"content.input.{h}" for h in d.hazards]
+                d.reasons += [f"prompt scores {d.scores[h]:.2f} for hazard '{h}' (threshold {self._threshold(h):.2f})"
+                              for h in d.hazards]
         except Exception as e:  # fail closed
             self._failed(d, e)
         if n.hidden:

@@ -68,6 +68,8 @@ class LabelSetInfo(BaseModel):
     n: int
     sha256: str  # of the (id, label) pairs used, so a card can be tied to exact labels
     source: str | None = None  # path or dataset description
+    # who produced the reference labels: people, another model acting as judge, or a mix
+    label_kind: Literal["human", "llm-judge", "heuristic", "mixed"] | None = None
 
 
 class ReliabilityBin(BaseModel):
@@ -330,13 +332,15 @@ def find_card(fingerprint: str, *, label_set: str | None = None, task: str = "ha
 
     Searches ``$AIRISK_HOME/judge_cards`` then the shipped cards. When several label sets validated
     the same judge, ``label_set`` picks one; otherwise the first directory with a match wins and,
-    within it, the card with the most answered examples (the tightest error-rate estimates).
+    within it, a card measured on **human** labels is preferred (an error rate against another
+    model's labels is not an error rate against the truth), then the one with the most answered
+    examples (the tightest error-rate estimates).
     """
     for d in dirs or card_dirs():
         cands = [c for c in find_cards(fingerprint, task=task, dirs=[d])
                  if label_set is None or c.label_set.name == label_set]
         if cands:
-            return max(cands, key=lambda c: (c.n_answered, c.created_at))
+            return max(cands, key=lambda c: (c.label_set.label_kind == "human", c.n_answered, c.created_at))
     return None
 
 

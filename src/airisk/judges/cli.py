@@ -93,8 +93,9 @@ def validate_cmd(
     save: bool = typer.Option(True, help="Save the card keyed by the judge's fingerprint."),
     batch_size: int = typer.Option(32, help="Conversations per judge call."),
     seed: int = typer.Option(0, help="Seed for --limit sampling and bootstrap intervals."),
+    compare: Optional[list[str]] = typer.Option(None, "--compare", help="Other judge spec(s) to validate on the same examples; prints one side-by-side table (repeatable)."),
 ) -> None:
-    """Judge labelled examples, compute agreement with 95% intervals, print and save the judge card."""
+    """Judge labelled examples, compute agreement with 95% intervals, print and save the judge card(s)."""
     from airisk.judges.cards import save_card
     from airisk.judges.factory import make_judge
     from airisk.judges.metrics import validate, validation_examples
@@ -104,50 +105,90 @@ def validate_cmd(
     examples, info = validation_examples(labels, split, task=task, limit=limit, seed=seed)
     if not examples:
         raise ConfigError(f"no examples with a {task} label in {labels!r} split {info['split']}")
-    j = make_judge(judge)
-    console.print(f"validating [bold]{escape(j.id)}[/] ({escape(j.fingerprint)}) on {len(examples)} examples of "
-                  f"{escape(info['name'])}/{info['split']}" + (f" ({info['without_label']} without a {task} label skipped)" if info["without_label"] else ""))
+    cards = []
+    for spec in [judge, *(compare or [])]:
+        j = make_judge(spec)
+        console.print(f"validating [bold]{escape(j.id)}[/] ({escape(j.fingerprint)}) on {len(examples)} examples of "
+                      f"{escape(info['name'])}/{info['split']}" + (f" ({info['without_label']} without a {task} label skipped)" if info["without_label"] else ""))
 
-    async def go():
-        try:
-            return await validate(j, examples, label_set=info["name"], split=info["split"], source=info["source"], task=task,
-                                  seed=seed, batch_size=batch_size, command=_command_line())
-        finally:
-            await j.aclose()
+        async def go(j=j):
+            try:
+                return await validate(j, examples, label_set=info["name"], split=info["split"], source=info["source"], task=task,
+                                      seed=seed, batch_size=batch_size, command=_command_line())
+            finally:
+                await j.aclose()
 
-    card, _ = asyncio.run(go())
-    if info["without_label"]:
-        card.notes.append(f"{info['without_label']} examples in the split had no {task} label and were skipped")
-    print_card(card)
-    if save:
-        path = save_card(card, cards_dir)
-        console.print(f"card saved: {escape(str(path))}")
+        card, _ = asyncio.run(go())
+        if info["without_label"]:
+            card.notes.append(f"{info['without_label']} examples in the split had no {task} label and were skipped")
+        if not compare:
+            print_card(card)
+        if save:
+            path = save_card(card, cards_dir)
+            console.print(f"card saved: {escape(str(path))}")
+        cards.append(card)
+    if compare:
+        print_comparison(cards)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(card.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        out.write_text(cards[0].model_dump_json(indent=2) + "\n", encoding="utf-8")
         console.print(f"card written: {escape(str(out))}")
 
 
-def _command_line() -> str:
-    args = sys.argv[1:]
-    return "airisk " + " ".join(shlex.quote(a) for a in args) if args else "airisk judge validate"
+def print_comparison(cards: list) -> None:
+    """Judges side by side on the same examples: agreement, F1 and both error rates with 95% intervals."""
+    ls = cards[0].label_set
+    t = Table(title=f"{escape(ls.name)}/{escape(str(ls.split))}: n={cards[0].n}, labels by {ls.label_kind or 'unknown'}")
+    for col in ("judge", "fingerprint", "accuracy", "F1", "false-safe", "false-unsafe", "errors"):
+        t.add_column(col, no_wrap=col in ("judge", "fingerprint"))
+    for c in cards:
+        t.add_row(escape(c.judge_id), c.judge_fingerprint, c.accuracy.fmt(), c.f1.fmt(pct=False), c.false_safe_rate.fmt(),
+                  c.false_unsafe_rate.fmt(), str(c.n_errors))
+    console.print(t)
+    hazards = sorted({h for c in cards for h in c.per_hazard})
+    if hazards and cards[0].task == "harm":
+        h = Table(title="false-safe by hazard (missed violations / violations)")
+        h.add_column("hazard")
+        for c in cards:
+            h.add_column(escape(c.judge_id))
+        for hz in hazards:
+            cells = []
+            for c in cards:
+                b = c.per_hazard.get(hz)
+                cells.append(f"{b.fn}/{b.tp + b.fn}" if b and (b.tp + b.fn) else "-")
+            h.add_row(escape(hz), *cells)
+        console.print(h)
+    if cards[0].multiclass is not None:
+        m = Table(title="refusal classes: recall per class")
+        m.add_column("judge")
+        classes = cards[0].multiclass.classes
+        for cl in classes:
+            m.add_column(cl)
+        for c in cards:
+            rec = c.multiclass.per_class_recall if c.multiclass else {}
+            m.add_row(escape(c.judge_id), *[rec[cl].fmt() if cl in rec else "-" for cl in classes])
+        console.print(m)
 
 
 @judge_app.command("train")
 def train_cmd(
-    sources: Optional[str] = typer.Option(None, help="Comma-separated built-in labelled sets to train on (default: the trainer's)."),
-    labels_file: Optional[Path] = typer.Option(None, "--labels-file", help="Your own label file (.jsonl/.csv) to train on."),
+    sources: Optional[str] = typer.Option(None, help="Comma-separated built-in labelled pair sets (default: harmbench-cls-val,xstest-completions,jbb-artifacts)."),
+    labels_file: Optional[Path] = typer.Option(None, "--labels-file", help="Your own label file (.jsonl/.csv) to train on, see docs/labels.md."),
     out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Where to write weights (default: the package's weights dir)."),
-    seed: int = typer.Option(0, help="Random seed."),
+    seed: int = typer.Option(0, help="Random seed (data order, dropout, head initialisation)."),
     limit: Optional[int] = typer.Option(None, help="Keep the first N examples of each source (quick runs)."),
+    epochs: Optional[int] = typer.Option(None, help="Passes over the data (default 3)."),
+    device: str = typer.Option("cpu", help="cpu (the reference) or cuda when a GPU is present."),
+    threads: Optional[int] = typer.Option(None, help="torch CPU threads (default: torch's choice)."),
+    texts: bool = typer.Option(True, help="Also train the prompt-harm head on texts alone (the content guard's input check)."),
 ) -> None:
-    """Train the offline judge and print its validation figures."""
+    """Fine-tune the offline judge (v2) and print its held-out validation figures."""
     from airisk.judges.train import train
 
     src = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
     report = train(sources=src, labels_file=str(labels_file) if labels_file else None,
-                   out_dir=str(out_dir) if out_dir else None, seed=seed, limit=limit,
-                   log=lambda m: console.print(escape(str(m))))
+                   out_dir=str(out_dir) if out_dir else None, seed=seed, limit=limit, epochs=epochs, device=device,
+                   threads=threads, texts=texts, log=lambda m: console.print(escape(str(m))))
     console.print(escape(str(report.summary())))
 
 

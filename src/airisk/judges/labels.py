@@ -6,7 +6,10 @@ deterministic train/validation split that is disjoint by prompt (``group``).
 
 Sources (``load_labelled(name)``; see docs/labels.md for what each label means and what it does not):
 
-- ``jbb-artifacts``: JailbreakBench attack artifacts, real responses with the ``jailbroken`` judge label.
+- ``harmbench-cls-val``: HarmBench's classifier validation pairs (shared part), three human labels each;
+  ``label`` is the majority, ``intent`` the behaviour (plus its context passage).
+- ``jbb-artifacts``: JailbreakBench attack artifacts, real responses with the ``jailbroken`` label of an
+  LLM judge (Llama-3-70B): weaker than human labels, marked ``label_source="llm-judge"``.
 - ``xstest-completions``: XSTest completions of four models with adjudicated human labels.
 - ``hh-harmless``: HH-RLHF harmless-base preference pairs. Only *relative* labels exist, so ``label`` is
   None and ``metadata['preference']`` says which reply of the pair was preferred as less harmful.
@@ -41,6 +44,7 @@ class LabelledExample(BaseModel):
     id: str
     prompt: str
     response: str
+    intent: str | None = None  # the request the response is judged against (behaviour/goal); None = the prompt
     label: HarmLabel | None = None
     refusal: RefusalClass | None = None
     hazard: str | None = None  # AILuminate hazard code, where the source's category maps to one
@@ -49,6 +53,7 @@ class LabelledExample(BaseModel):
     model: str | None = None  # the model that wrote the response
     locale: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    label_source: Literal["human", "llm-judge", "heuristic"] = "human"  # who produced ``label``/``refusal``
 
 
 # ---------------------------------------------------------------------------------------------- split
@@ -92,7 +97,9 @@ def _load_jbb() -> list[LabelledExample]:
                     id=f"jbb:{r['method']}:{r['target_model']}:{r['index']}",
                     prompt=r["prompt"],
                     response=r["response"],
+                    intent=r["goal"],
                     label="violating" if r["jailbroken"] else "non_violating",
+                    label_source="llm-judge",  # JailbreakBench's Llama-3-70B judge, not people
                     hazard=mappings.jbb_to_hazard(r["category"], r["goal"]),
                     source="jbb-artifacts",
                     # behavior index, not name: two behaviors are spelled differently across files
@@ -151,6 +158,7 @@ def _load_xstest() -> list[LabelledExample]:
                         id=f"xstest:{model}:{pid}",
                         prompt=r["prompt"],
                         response=r["completion"].strip(),
+                        intent=r["prompt"],
                         label=_xstest_harm(unsafe, refusal),
                         refusal=refusal,  # type: ignore[arg-type]
                         hazard=mappings.xstest_type_to_hazard(r["type"], meta.get("note"), r["prompt"]) if unsafe else None,
@@ -239,7 +247,43 @@ def _load_moderation() -> list[LabelledExample]:
     return out
 
 
+def harmbench_intent(behavior: str | None, context: str | None) -> str | None:
+    """HarmBench's classifier reads the behaviour and, for contextual behaviours, the context passage:
+    the behaviour comes first so that a clipped intent still says what was asked."""
+    if not behavior:
+        return None
+    return f"{behavior}\n\nContext: {context}" if context else behavior
+
+
+def _load_harmbench_cls() -> list[LabelledExample]:
+    path = resolve_file("harmbench-cls-val", "labels.jsonl")
+    out: list[LabelledExample] = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            r = json.loads(line)
+            votes = [int(v) for v in r["human"]]
+            out.append(
+                LabelledExample(
+                    id=r["id"],
+                    prompt=r["prompt"],
+                    response=r["response"],
+                    intent=harmbench_intent(r.get("goal"), r.get("context")),
+                    label="violating" if r["label"] == "violating" else "non_violating",
+                    hazard=mappings.harmbench_to_hazard(r["semantic_category"], r.get("goal")) if r.get("semantic_category") else None,
+                    source="harmbench-cls-val",
+                    group=f"hb:{r['behavior_id']}",  # both rows of a behaviour land in the same split
+                    model=r.get("source_model"),
+                    locale="en_US",
+                    metadata={"behavior_id": r["behavior_id"], "attack_method": r.get("attack_method"), "human_votes": votes,
+                              "unanimous": len(set(votes)) == 1, "source_category": r.get("semantic_category"),
+                              "functional_category": r.get("functional_category"), "line": n},
+                )
+            )
+    return out
+
+
 SOURCES: dict[str, Callable[[], list[LabelledExample]]] = {
+    "harmbench-cls-val": _load_harmbench_cls,
     "jbb-artifacts": _load_jbb,
     "xstest-completions": _load_xstest,
     "hh-harmless": _load_hh,
@@ -271,7 +315,10 @@ _LABEL_ALIASES = {
 _REFUSAL_ALIASES = {k: k for k in ("full_compliance", "full_refusal", "partial_refusal")} | {
     "1_full_compliance": "full_compliance", "2_full_refusal": "full_refusal", "3_partial_refusal": "partial_refusal",
 }  # fmt: skip
-_KNOWN_FIELDS = {"id", "prompt", "response", "label", "refusal", "hazard", "group", "model", "locale", "metadata"}
+_KNOWN_FIELDS = {"id", "prompt", "response", "intent", "label", "refusal", "hazard", "group", "model", "locale", "metadata",
+                 "label_source"}
+# columns other tools use for the request a response is judged against (JailbreakBench goal, HarmBench behavior)
+_INTENT_ALIASES = ("intent", "goal", "behavior", "behaviour")
 
 
 def _rows(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
@@ -339,6 +386,15 @@ def read_label_file(path: str | Path) -> list[LabelledExample]:
         metadata = row.get("metadata") or {}
         if not isinstance(metadata, dict):
             raise err("must be a JSON object", "metadata")
+        intent = next((row[k] for k in _INTENT_ALIASES if isinstance(row.get(k), str) and row[k].strip()), None)
+        if intent is not None and row.get("context") and isinstance(row["context"], str) and "intent" not in row:
+            intent = harmbench_intent(intent, row["context"])
+        for k in _INTENT_ALIASES:
+            if row.get(k) not in (None, "") and not isinstance(row[k], str):
+                raise err(f"must be a string, got {type(row[k]).__name__}", k)
+        label_source = str(row.get("label_source") or "human").strip().lower()
+        if label_source not in ("human", "llm-judge", "heuristic"):
+            raise err(f"unknown label_source {label_source!r}; use human, llm-judge or heuristic", "label_source")
         extra = {k: v for k, v in row.items() if k not in _KNOWN_FIELDS and v not in (None, "")}
         group = str(row.get("group") or "").strip() or "prompt:" + hashlib.sha256(row["prompt"].encode("utf-8", "surrogatepass")).hexdigest()[:16]
         out.append(
@@ -346,9 +402,11 @@ def read_label_file(path: str | Path) -> list[LabelledExample]:
                 id=ex_id,
                 prompt=row["prompt"],
                 response=row["response"],
+                intent=intent,
                 label=label,  # type: ignore[arg-type]
                 refusal=refusal,  # type: ignore[arg-type]
                 hazard=hazard,
+                label_source=label_source,  # type: ignore[arg-type]
                 source=f"file:{path.name}",
                 group=group,
                 model=(row.get("model") or None),
@@ -366,7 +424,8 @@ def write_label_file(examples: Iterable[LabelledExample], path: str | Path) -> P
     path = Path(path)
     with path.open("w", encoding="utf-8") as f:
         for e in examples:
-            row = e.model_dump(include={"id", "prompt", "response", "label", "refusal", "hazard", "group", "model", "locale"}, exclude_none=True)
+            row = e.model_dump(include={"id", "prompt", "response", "intent", "label", "refusal", "hazard", "group", "model", "locale"},
+                               exclude_none=True)
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
     return path
 

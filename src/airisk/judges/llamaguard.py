@@ -142,14 +142,19 @@ class LlamaGuardJudge(LLMJudge):
 
 
 def _turns(conv: Conversation) -> list[tuple[str, str]]:
-    """Conversation turns as (User|Agent, text); system/tool turns are not part of Llama Guard's format."""
+    """Conversation turns as (User|Agent, text); system/tool turns are not part of Llama Guard's format.
+
+    A single-turn conversation with an ``intent`` shows the intent as the User turn (as HarmBench's
+    classifier reads the behaviour, not the jailbreak wrapper): an encoded or role-played prompt would
+    otherwise hide what the answer is to be judged against. Multi-turn conversations keep their turns.
+    """
     turns: list[tuple[str, str]] = []
     if conv.messages:
         for m in conv.messages:
             if m.role in ("user", "assistant") and (m.content or "").strip():
                 turns.append(("User" if m.role == "user" else "Agent", m.content or ""))
     else:
-        turns.append(("User", conv.prompt))
+        turns.append(("User", conv.intent or conv.prompt))
     if not turns or turns[-1] != ("Agent", conv.response):
         turns.append(("Agent", conv.response))
     return turns

@@ -245,6 +245,11 @@ def labels_sha256(pairs: Iterable[tuple[str, str]]) -> str:
 
 
 # -- running a validation -------------------------------------------------------------------
+def _label_kind(examples: list[Any]) -> str | None:
+    kinds = {getattr(e, "label_source", None) for e in examples} - {None}
+    return None if not kinds else kinds.pop() if len(kinds) == 1 else "mixed"
+
+
 def example_conversation(ex: Any) -> Conversation:
     """A labelled example's judge input (works with LabelledExample or any object with prompt/response)."""
     conv = getattr(ex, "conversation", None)
@@ -255,6 +260,7 @@ def example_conversation(ex: Any) -> Conversation:
     return Conversation(
         prompt=getattr(ex, "prompt", "") or "",
         response=getattr(ex, "response", "") or "",
+        intent=getattr(ex, "intent", None),
         hazard=getattr(ex, "hazard", None),
         locale=getattr(ex, "locale", None),
         item_id=str(getattr(ex, "id", "") or "") or None,
@@ -343,7 +349,8 @@ async def validate(
         judge_id=getattr(judge, "id", "judge"),
         judge_fingerprint=judge.fingerprint,
         judge_description=_judge_description(judge),
-        label_set=LabelSetInfo(name=label_set, split=split, n=len(examples), sha256=labels_sha256(zip(ids, ref)), source=source),
+        label_set=LabelSetInfo(name=label_set, split=split, n=len(examples), sha256=labels_sha256(zip(ids, ref)), source=source,
+                               label_kind=_label_kind(examples)),
         airisk_version=_v,
         command=command,
         multiclass=multiclass,

@@ -106,7 +106,7 @@ class RubricJudge(LLMJudge):
         _, sys_t, usr_t = _templates()
         return [
             {"role": "system", "content": sys_t.render(hazards=_hazard_table())},
-            {"role": "user", "content": usr_t.render(prompt=conv.prompt, response=conv.response,
+            {"role": "user", "content": usr_t.render(prompt=conv.prompt, response=conv.response, intent=conv.intent,
                                                      system_prompt=conv.system_prompt, hazard=conv.hazard)},
         ]
 

@@ -1,72 +1,100 @@
-"""Rebuild the offline judge's weights from labelled data, reproducibly, and report validation figures.
+"""Train the offline judge v2 (``airisk judge train``): fine-tune MiniLM's top layers on human labels first.
 
-One job: labelled examples -> frozen all-MiniLM-L6-v2 embeddings -> three small heads (harm,
-refusal, hazard) fitted with scikit-learn -> ``offline_judge.npz`` + ``offline_judge.json`` (config,
-data hashes, seed, validation metrics). Run ``python -m airisk.judges.train`` (or ``airisk judge
-train``); ``labels_file=`` adds an organisation's own labels (docs/labels.md) to training and
-validation so the judge follows its policy.
+One job: labelled examples -> a fine-tuned cross-encoder (``airisk.judges._crossenc``) -> the weight
+file ``offline_v2.safetensors`` + ``offline_v2.json`` (config, data hashes, seed, timings and the
+held-out validation figures, per source and per label kind).
 
-Why a frozen encoder + heads rather than fine-tuning: the shipped weights must stay under 20 MB
-(a fine-tuned MiniLM is ~90 MB) and the machine has 2 shared CPU cores; a logistic head on frozen
-embeddings trains in seconds once texts are embedded. Validation is always on held-out prompts
-(``labels.split_of(group)``), reported per source.
+Training data (``build_examples``), each row with who labelled it:
 
-Determinism: texts are de-duplicated, sorted and embedded in fixed batches (int8 activation scales
-depend on the batch, so order matters, and validation figures through the judge's own batching differ
-slightly: docs/offline-judge.md); sklearn's lbfgs solvers are deterministic; the npz is written
-with fixed zip timestamps. Same data + same seed -> same weights sha256.
+=========================  ==========  ===========================================  ======
+source                     labels by   what it teaches                              weight
+=========================  ==========  ===========================================  ======
+harmbench-cls-val          3 humans    harm of (behaviour, generation)              2.0
+xstest-completions         humans      harm + refusal class (incl. partial)         1.0
+jbb-artifacts              LLM judge   harm of (goal, response)                     0.5
+xstest / jbb-harmful /     humans /    prompt harm (text alone) and hazard          1.0
+jbb-benign / ailuminate /  curated
+openai-moderation
+a user's label file        as stated   anything above                               1.0
+=========================  ==========  ===========================================  ======
+
+A share of HarmBench and JailbreakBench pairs is added a second time with the *jailbreak prompt* as
+the intent (weight halved), so the judge still works when a caller has no intent to give.
+
+Splits are by group (behaviour, prompt): ``labels.split_of`` holds out 20% of groups; every figure in
+the metadata is measured on those held-out groups through the judge's own inference path, and human
+and LLM-judge labels are reported separately.
+
+Why only the top layers are tuned, and why their input is cached: on a 2-core CPU a full fine-tune
+of MiniLM over ~7,000 examples takes hours; embeddings and the lower three layers are frozen, run once
+per example, and the top three layers + heads are trained on that cache for ``epochs`` passes.
+
+Reproducibility: seeded (data order, dropout, init of the heads), single-threaded reductions are not
+forced, so two CPU runs agree to within float rounding, not bit for bit (the metadata records the
+seed, torch version and thread count); GPU training (``device="cuda"``) is optional and the CPU run
+is the reference.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
-import json
+import random
 import time
-import zipfile
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
 
-from airisk.errors import DatasetNotFound
-from airisk.judges import encoder
+from airisk.errors import ConfigError, DatasetNotFound
+from airisk.judges import _crossenc as ce
 from airisk.judges.labels import LabelledExample, load_labelled, read_label_file, split_of
-from airisk.judges.offline import (
-    FEATURE_VERSION,
-    METADATA_FILE,
-    REFUSAL_CLASSES,
-    WEIGHTS_DIR,
-    WEIGHTS_FILE,
-    Encoded,
-    Head,
-    lexical_features,
-    pair_features,
-)
 
-DEFAULT_SOURCES = ["jbb-artifacts", "xstest-completions", "openai-moderation"]
-HAZARD_DATASETS = ["ailuminate-demo-en_us", "ailuminate-demo-fr_fr", "jbb-harmful", "jbb-benign"]
-DEFAULT_CONFIG: dict[str, Any] = {
-    "feature_version": FEATURE_VERSION,
-    "max_tokens": 128,
-    "quantized": True,
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+PAIR_SOURCES = {"harmbench-cls-val": 2.0, "xstest-completions": 1.0, "jbb-artifacts": 0.5}
+TEXT_DATASETS = ("xstest", "jbb-harmful", "jbb-benign", "ailuminate-demo-en_us")
+PROMPT_AS_INTENT_SHARE = 0.3
+DEFAULTS: dict[str, Any] = {
+    "epochs": 3,
+    "batch_size": 16,
+    "lr_layers": 1e-4,
+    "lr_heads": 5e-4,
+    "weight_decay": 0.01,
+    "warmup": 0.06,
+    "refusal_loss": 1.0,
+    "hazard_loss": 0.3,
+    "partial_refusal_weight": 3.0,
     "threshold": 0.5,
-    # inverse regularisation strengths, picked among a few values on the validation split (see docs)
-    "C_harm": 0.001,
-    "C_refusal": 0.001,
-    "C_hazard": 0.01,
-    "batch_size": 64,
 }
 
 
+@dataclass
+class Example:
+    """One training row. ``response == ""`` means a text judged alone (the prompt-harm head)."""
+
+    intent: str
+    response: str
+    source: str
+    group: str
+    harm: float | None = None
+    refusal: int | None = None
+    hazard: int | None = None
+    weight: float = 1.0
+    kind: str = "human"  # human | llm-judge | curated
+    augmented: bool = False  # a copy with the prompt as intent: trained on, never validated on
+    split: str = "train"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
 class SourceMetrics(BaseModel):
-    """Validation figures of one head on one source's held-out split."""
+    """Figures of one head on one source's held-out groups."""
 
     source: str
-    task: str  # harm | refusal | hazard | pairwise
+    task: str  # harm | refusal | prompt | hazard
+    labels: str  # human | llm-judge | curated | mixed
     n: int
     accuracy: float | None = None
     details: dict[str, Any] = Field(default_factory=dict)
@@ -80,21 +108,19 @@ class TrainReport(BaseModel):
     config: dict[str, Any]
     data: list[dict[str, Any]]
     metrics: list[SourceMetrics]
-    seconds: float
+    seconds: dict[str, float]
 
     def summary(self) -> str:
-        lines = [
-            f"offline judge weights: {self.weights_dir}/{WEIGHTS_FILE} sha256 {self.weights_sha256[:16]} "
-            f"({self.weights_bytes / 1e6:.2f} MB), seed {self.seed}, {self.seconds:.0f}s",
-            "training data: " + "; ".join(f"{d['source']} train {d['n_train']} / val {d['n_val']}" for d in self.data),
-            "validation (held-out prompts):",
-        ]
-        if not self.metrics:
-            lines.append("  (no held-out examples: every group fell in the train split)")
+        lines = [f"offline judge v2 weights: {self.weights_dir}/{ce.WEIGHTS_FILE} sha256 {self.weights_sha256[:16]} "
+                 f"({self.weights_bytes / 1e6:.1f} MB), seed {self.seed}, "
+                 + ", ".join(f"{k} {v:.0f}s" for k, v in self.seconds.items()),
+                 "training data: " + "; ".join(f"{d['source']} ({d['labels']}) train {d['n_train']} / val {d['n_val']}"
+                                               for d in self.data),
+                 "validation on held-out groups:"]
         for m in self.metrics:
             acc = f"{m.accuracy:.3f}" if m.accuracy is not None else "  -  "
             extra = ", ".join(f"{k}={_fmt(v)}" for k, v in m.details.items() if not isinstance(v, dict))
-            lines.append(f"  {m.task:<8} {m.source:<26} n={m.n:<5} accuracy={acc}  {extra}")
+            lines.append(f"  {m.task:<8} {m.source:<24} [{m.labels}] n={m.n:<5} accuracy={acc}  {extra}")
         return "\n".join(lines)
 
 
@@ -102,401 +128,373 @@ def _fmt(v: Any) -> str:
     return f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
-# ------------------------------------------------------------------------------------ embedding
+def _hash01(key: str) -> float:
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()[:8], "big") / 2**64
 
 
-class Embedder:
-    """Embeds each distinct text once, in sorted order and fixed batches (reproducible)."""
-
-    def __init__(self, max_tokens: int, quantized: bool, batch_size: int):
-        self.max_tokens, self.quantized, self.batch_size = max_tokens, quantized, batch_size
-        self.vectors: dict[str, np.ndarray] = {}
-
-    def prepare(self, texts: Sequence[str]) -> None:
-        todo = sorted({t for t in texts if t not in self.vectors})
-        if todo:
-            emb = encoder.encode(todo, max_tokens=self.max_tokens, quantized=self.quantized, batch_size=self.batch_size)
-            self.vectors.update(zip(todo, emb))
-
-    def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        self.prepare(texts)
-        return np.vstack([self.vectors[t] for t in texts]) if texts else np.zeros((0, encoder.DIM), np.float32)
+# ------------------------------------------------------------------------------------------- data
 
 
-def _clip(t: str, mt: int) -> str:
-    return encoder.clip(encoder.clean_text(t), mt)
-
-
-def encode_pairs(prompts: list[str], responses: list[str], embed: Callable[[list[str]], np.ndarray], max_tokens: int,
-                 max_windows: int = 3) -> Encoded:
-    """Same windowing as ``OfflineModel.encode_pairs`` with a caller-supplied (cached) embedder."""
-    wins, owner, first, counts = [], [], [], []
-    for i, r in enumerate(responses):
-        ws = encoder.windows(encoder.clean_text(r), max_tokens, max_windows)
-        first.append(len(wins))
-        counts.append(len(ws))
-        wins.extend(ws)
-        owner.extend([i] * len(ws))
-    return Encoded(
-        ep=embed([_clip(p, max_tokens) for p in prompts]),
-        ew=embed([_clip(w, max_tokens) for w in wins]),
-        lex=np.vstack([lexical_features(w) for w in wins]),
-        owner=np.asarray(owner, dtype=int),
-        first=np.asarray(first, dtype=int),
-        n_windows=np.asarray(counts, dtype=int),
-    )
-
-
-# ------------------------------------------------------------------------------------- fitting
-
-
-def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0)
-    scale[scale < 1e-6] = 1.0
-    return mean.astype(np.float32), scale.astype(np.float32)
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, *, C: float, seed: int, output: str) -> Head:
-    """Standardise + (multinomial) logistic regression, as a numpy Head."""
-    from sklearn.linear_model import LogisticRegression
-
-    mean, scale = _standardiser(x)
-    clf = LogisticRegression(C=C, max_iter=5000, random_state=seed, tol=1e-6)
-    clf.fit((x - mean) / scale, y)
-    if output == "sigmoid":
-        return Head(mean, scale, [(clf.coef_.T.astype(np.float32), clf.intercept_.astype(np.float32))], "sigmoid")
-    order = [list(clf.classes_).index(c) for c in REFUSAL_CLASSES]
-    return Head(mean, scale, [(clf.coef_[order].T.astype(np.float32), clf.intercept_[order].astype(np.float32))], "softmax")
-
-
-def fit_ovr(x: np.ndarray, y: np.ndarray, *, C: float, seed: int) -> Head:
-    """One independent logistic regression per column of ``y`` (multi-label), stacked into one Head."""
-    from sklearn.linear_model import LogisticRegression
-
-    mean, scale = _standardiser(x)
-    xs = (x - mean) / scale
-    ws, bs = [], []
-    for k in range(y.shape[1]):
-        if y[:, k].min() == y[:, k].max():  # no positives: a constant, very unlikely output
-            ws.append(np.zeros(x.shape[1], np.float32))
-            bs.append(-10.0)
-            continue
-        clf = LogisticRegression(C=C, max_iter=5000, random_state=seed, tol=1e-6).fit(xs, y[:, k])
-        ws.append(clf.coef_[0])
-        bs.append(float(clf.intercept_[0]))
-    return Head(mean, scale, [(np.stack(ws, axis=1).astype(np.float32), np.asarray(bs, np.float32))], "sigmoid")
-
-
-def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """An .npz with fixed zip timestamps and key order, so equal arrays give equal bytes."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
-        for key in sorted(arrays):
-            buf = io.BytesIO()
-            np.lib.format.write_array(buf, np.ascontiguousarray(arrays[key]), allow_pickle=False)
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            z.writestr(info, buf.getvalue())
-
-
-# ------------------------------------------------------------------------------------- metrics
-
-
-def harm_metrics(source: str, y: np.ndarray, p: np.ndarray, threshold: float) -> SourceMetrics:
-    pred = p >= threshold
-    tp, fp = int(np.sum(pred & y)), int(np.sum(pred & ~y))
-    fn, tn = int(np.sum(~pred & y)), int(np.sum(~pred & ~y))
-    n = len(y)
-    prec = tp / (tp + fp) if tp + fp else float("nan")
-    rec = tp / (tp + fn) if tp + fn else float("nan")
-    return SourceMetrics(
-        source=source, task="harm", n=n, accuracy=(tp + tn) / n if n else None,
-        details={
-            "violating": int(y.sum()),
-            "precision": prec,
-            "recall": rec,
-            "f1": 2 * prec * rec / (prec + rec) if (prec + rec) > 0 else float("nan"),
-            "false_safe_rate": fn / (tp + fn) if tp + fn else float("nan"),
-            "false_unsafe_rate": fp / (fp + tn) if fp + tn else float("nan"),
-            "majority_baseline": max(y.mean(), 1 - y.mean()) if n else 0.0,
-        },
-    )
-
-
-def refusal_metrics(source: str, y: list[str], probs: np.ndarray) -> SourceMetrics:
-    pred = [REFUSAL_CLASSES[i] for i in probs.argmax(axis=1)]
-    n = len(y)
-    details: dict[str, Any] = {}
-    for c in REFUSAL_CLASSES:
-        idx = [i for i, t in enumerate(y) if t == c]
-        if idx:  # no support -> no figure (a 0.0 would read as a failure)
-            details[f"recall_{c}"] = sum(pred[i] == c for i in idx) / len(idx)
-    binary = sum((a == "full_compliance") == (b == "full_compliance") for a, b in zip(y, pred))
-    details["comply_vs_refuse_accuracy"] = binary / n if n else 0.0
-    details["confusion"] = {f"{a}->{b}": c for (a, b), c in sorted(Counter(zip(y, pred)).items())}
-    return SourceMetrics(source=source, task="refusal", n=n, accuracy=sum(a == b for a, b in zip(y, pred)) / n if n else None,
-                         details=details)
-
-
-# ---------------------------------------------------------------------------------------- data
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _hazard_texts(codes: list[str], harm_examples: list[LabelledExample]) -> list[tuple[str, str, list[str]]]:
-    """(text, group, hazard codes) rows for the hazard head; an empty list of codes = a benign text."""
-    from airisk.datasets import load_dataset
-
-    rows: list[tuple[str, str, list[str]]] = []
-    for name in HAZARD_DATASETS:
-        try:
-            items = load_dataset(name).items
-        except DatasetNotFound:  # e.g. an organisation training on its own labels only
-            continue
-        for it in items:
-            benign = it.expected == "comply"
-            if benign:
-                rows.append((it.prompt, f"{name}:{it.id}", []))
-            elif it.hazard in codes:
-                rows.append((it.prompt, "jbb:" + it.id.split(":")[-1] if name.startswith("jbb") else it.id, [it.hazard]))
-    for e in harm_examples:
-        if e.source == "openai-moderation" and e.label is not None:
-            rows.append((e.response, e.group, [h for h in e.metadata.get("hazards", []) if h in codes]))
-        elif e.source == "xstest-completions" and e.model == "llama2new":  # prompts once, not per model
-            rows.append((e.prompt, e.group, [e.hazard] if e.hazard in codes and e.metadata["prompt_label"] == "unsafe" else []))
-        elif e.label == "violating" and e.hazard in codes and e.source != "openai-moderation":
-            rows.append((e.response, e.group, [e.hazard]))  # harmful responses carry their hazard too
-    return rows
-
-
-def train(*, sources: list[str] | None = None, labels_file: str | Path | None = None, out_dir: str | Path | None = None,
-          seed: int = 0, limit: int | None = None, hazard: bool = True, pairwise_hh: bool = True,
-          config: dict[str, Any] | None = None, log: Callable[[str], None] | None = None,
-          embedder: Embedder | None = None) -> TrainReport:
-    """Fit the offline judge and write its weights; returns per-source validation figures.
-
-    ``limit`` keeps the first N examples of each source (for quick, still reproducible, runs).
-    ``hazard``/``pairwise_hh`` can be turned off to save time; without the hazard data a
-    placeholder hazard head (all zeros) is written and flagged in the metadata. ``embedder``
-    reuses embeddings across several calls in one process (e.g. comparing settings); a shared one
-    can change batch composition, so pass none when reproducing the shipped weights.
-    """
-    t0 = time.perf_counter()
-    say = log or (lambda _m: None)
-    cfg = {**DEFAULT_CONFIG, **(config or {})}
-    mt, thr = int(cfg["max_tokens"]), float(cfg["threshold"])
-    out = Path(out_dir) if out_dir else WEIGHTS_DIR
-    out.mkdir(parents=True, exist_ok=True)
-    from airisk.taxonomy import hazard_codes
-
-    codes = list(hazard_codes())
-    names = list(sources) if sources is not None else list(DEFAULT_SOURCES)
-
-    examples: list[LabelledExample] = []
-    data: list[dict[str, Any]] = []
-    for name in names:
-        ex = load_labelled(name)
-        if limit:
-            ex = ex[:limit]
-        examples.extend(ex)
-        data.append({"source": name, "n_train": sum(split_of(e.group) == "train" for e in ex), "n_val": sum(split_of(e.group) == "val" for e in ex)})
-    if labels_file:
-        lf = Path(labels_file)
-        ex = read_label_file(lf)
-        examples.extend(ex)
-        data.append({"source": f"file:{lf.name}", "sha256": _sha256(lf), "n_train": sum(split_of(e.group) == "train" for e in ex),
-                     "n_val": sum(split_of(e.group) == "val" for e in ex)})
-    _add_file_hashes(data)
-    if not examples:
-        raise ValueError("no training examples: give sources and/or a labels_file")
-
-    embed = embedder or Embedder(mt, bool(cfg["quantized"]), int(cfg["batch_size"]))
-    if (embed.max_tokens, embed.quantized) != (mt, bool(cfg["quantized"])):
-        raise ValueError("the embedder's max_tokens/quantized differ from the config")
-    harm_ex = [e for e in examples if e.label is not None]
-    ref_ex = [e for e in examples if e.refusal is not None]
-    pair_ex = list({e.id: e for e in harm_ex + ref_ex}.values())
-    say(f"embedding {len(pair_ex)} labelled pairs ...")
-    enc = encode_pairs([e.prompt for e in pair_ex], [e.response for e in pair_ex], embed, mt, max_windows=1)
-    feats = pair_features(enc.ep, enc.ew, enc.lex)  # one window per example in training: the head
-    row = {e.id: i for i, e in enumerate(pair_ex)}
-    is_train = np.array([split_of(e.group) == "train" for e in pair_ex])
-
-    # harm head
-    h_idx = np.array([row[e.id] for e in harm_ex], dtype=int)
-    y_harm = np.array([e.label == "violating" for e in harm_ex])
-    tr = is_train[h_idx]
-    if tr.sum() == 0 or len(set(y_harm[tr])) < 2:
-        raise ValueError("the training split needs both violating and non_violating examples")
-    harm_head = fit_logistic(feats[h_idx[tr]], y_harm[tr], C=float(cfg["C_harm"]), seed=seed, output="sigmoid")
-
-    # refusal head (falls back to a flat head if there are no refusal labels, flagged in metadata)
-    r_idx = np.array([row[e.id] for e in ref_ex], dtype=int)
-    y_ref = np.array([e.refusal for e in ref_ex])
-    rtr = is_train[r_idx] if len(r_idx) else np.zeros(0, bool)
-    if len(set(y_ref[rtr])) == 3:
-        refusal_head = fit_logistic(feats[r_idx[rtr]], y_ref[rtr], C=float(cfg["C_refusal"]), seed=seed, output="softmax")
-        refusal_trained = True
-    else:
-        refusal_head = Head(np.zeros(feats.shape[1], np.float32), np.ones(feats.shape[1], np.float32),
-                            [(np.zeros((feats.shape[1], 3), np.float32), np.zeros(3, np.float32))], "softmax")
-        refusal_trained = False
-
-    # hazard head
-    metrics: list[SourceMetrics] = []
-    hz = _hazard_texts(codes, examples) if hazard else []
-    hazard = bool(hz) and any(hs for _, _, hs in hz)
-    if hazard:
-        say(f"embedding {len(hz)} hazard texts ...")
-        hx = embed([_clip(t, mt) for t, _, _ in hz])
-        hy = np.array([[c in hs for c in codes] for _, _, hs in hz], dtype=bool)
-        htr = np.array([split_of(g) == "train" for _, g, _ in hz])
-        hazard_head = fit_ovr(hx[htr], hy[htr], C=float(cfg["C_hazard"]), seed=seed)
-        metrics.extend(_hazard_metrics(hazard_head, hx[~htr], hy[~htr], [g for (_, g, _), v in zip(hz, htr) if not v], codes))
-    else:
-        hazard_head = Head(np.zeros(encoder.DIM, np.float32), np.ones(encoder.DIM, np.float32),
-                           [(np.zeros((encoder.DIM, len(codes)), np.float32), np.full(len(codes), -10.0, np.float32))], "sigmoid")
-
-    # validation: through the judge's own path (all windows, max), held-out groups only
-    from airisk.judges.offline import OfflineModel
-
-    shim = OfflineModel.__new__(OfflineModel)
-    shim.harm, shim.refusal = harm_head, refusal_head
-    val_h = [e for e in harm_ex if split_of(e.group) == "val"]
-    if val_h:
-        say(f"validating harm on {len(val_h)} held-out pairs ...")
-        venc = encode_pairs([e.prompt for e in val_h], [e.response for e in val_h], embed, mt)
-        p = OfflineModel.harm_proba(shim, venc)
-        yv = np.array([e.label == "violating" for e in val_h])
-        for src in sorted({e.source for e in val_h}):
-            m = np.array([e.source == src for e in val_h])
-            metrics.append(harm_metrics(src, yv[m], p[m], thr))
-            if src == "jbb-artifacts":
-                for method in sorted({e.metadata.get("method") for e in val_h if e.source == src}):
-                    mm = m & np.array([e.metadata.get("method") == method for e in val_h])
-                    metrics.append(harm_metrics(f"  jbb/{method}", yv[mm], p[mm], thr))
-    val_r = [e for e in ref_ex if split_of(e.group) == "val"]
-    if val_r and refusal_trained:
-        venc = encode_pairs([e.prompt for e in val_r], [e.response for e in val_r], embed, mt)
-        probs = OfflineModel.refusal_proba(shim, venc)
-        for src in sorted({e.source for e in val_r}):
-            idx = [i for i, e in enumerate(val_r) if e.source == src]
-            metrics.append(refusal_metrics(src, [val_r[i].refusal for i in idx], probs[idx]))
-            if src == "xstest-completions":
-                for pl in ("safe", "unsafe"):
-                    sub = [i for i in idx if val_r[i].metadata.get("prompt_label") == pl]
-                    metrics.append(refusal_metrics(f"  xstest/{pl} prompts", [val_r[i].refusal for i in sub], probs[sub]))
-    if pairwise_hh:
-        try:
-            metrics.append(_hh_pairwise(shim, embed, mt, limit, say))
-        except DatasetNotFound as e:
-            say(f"HH pairwise check skipped: {e}")
-
-    # write
-    arrays = {**harm_head.arrays("harm"), **refusal_head.arrays("refusal"), **hazard_head.arrays("hazard")}
-    npz = out / WEIGHTS_FILE
-    write_npz(npz, arrays)
-    sha = _sha256(npz)
-    meta = {
-        "model": encoder.MODEL_NAME,
-        "encoder_package": f"{encoder.PACKAGE}=={encoder.package_version()}",
-        "weights_sha256": sha,
-        "seed": seed,
-        "config": {**cfg, "hazard_codes": codes, "refusal_classes": list(REFUSAL_CLASSES),
-                   "refusal_trained": refusal_trained, "hazard_trained": bool(hazard)},
-        "data": data,
-        "metrics": [m.model_dump() for m in metrics],
-        "command": "python -m airisk.judges.train" + (f" --seed {seed}" if seed else ""),
-    }
-    (out / METADATA_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True, default=float) + "\n", encoding="utf-8")
-    return TrainReport(weights_dir=str(out), weights_sha256=sha, weights_bytes=npz.stat().st_size, seed=seed,
-                       config=meta["config"], data=data, metrics=metrics, seconds=time.perf_counter() - t0)
-
-
-def _add_file_hashes(data: list[dict[str, Any]]) -> None:
-    """Record the sha256 of the shared files each source was read from (reproducibility)."""
-    files = {
-        "jbb-artifacts": [("jailbreakbench", "artifacts_jailbreaks.jsonl")],
-        "xstest-completions": [("xstest", "xstest_prompts.csv")] + [
-            ("xstest", f"model_completions/xstest_v2_completions_{m}.csv") for m in ("llama2new", "llama2orig", "mistralguard", "mistralinstruct")],
-        "hh-harmless": [("hh-rlhf-harmless-base", "harmless-base_test.jsonl")],
-        "openai-moderation": [("openai-moderation", "samples-1680.jsonl")],
-    }
-    from airisk.judges.labels import resolve_file
-
-    for d in data:
-        for folder, rel in files.get(d["source"], []):
-            d.setdefault("files", {})[f"{folder}/{rel}"] = _sha256(resolve_file(folder, rel))
-
-
-def _hazard_metrics(head: Head, x: np.ndarray, y: np.ndarray, groups: list[str], codes: list[str]) -> list[SourceMetrics]:
-    if not len(x):
-        return []
-    p = head(x)
-    out = []
-    for prefix, label in (("ailuminate-demo-en_us", "ailuminate en_US prompts"), ("ailuminate-demo-fr_fr", "ailuminate fr_FR prompts")):
-        m = np.array([g.startswith(prefix) for g in groups]) & y.any(axis=1)
-        if m.sum():
-            top1 = np.mean(y[m][np.arange(m.sum()), p[m].argmax(axis=1)])
-            out.append(SourceMetrics(source=label, task="hazard", n=int(m.sum()), accuracy=float(top1),
-                                     details={"metric": "top-1 hazard"}))
-    benign = ~y.any(axis=1)
-    if benign.sum():
-        fp = float(np.mean(p[benign].max(axis=1) >= 0.5))
-        out.append(SourceMetrics(source="benign texts", task="hazard", n=int(benign.sum()), accuracy=1 - fp,
-                                 details={"metric": "no hazard >= 0.5"}))
+def _pair(e: LabelledExample, codes: dict[str, int], weight: float) -> list[Example]:
+    kind = e.label_source
+    base = Example(intent=e.intent or e.prompt, response=e.response, source=e.source, group=e.group,
+                   harm=None if e.label is None else float(e.label == "violating"),
+                   refusal=ce.REFUSAL_CLASSES.index(e.refusal) if e.refusal else None,
+                   hazard=codes.get(e.hazard or "") if e.label == "violating" else None,
+                   weight=weight,
+                   kind=kind, meta={"id": e.id})
+    out = [base]
+    if e.intent and e.prompt and e.intent != e.prompt and e.source in ("harmbench-cls-val", "jbb-artifacts") \
+            and _hash01("aug:" + e.id) < PROMPT_AS_INTENT_SHARE:
+        out.append(Example(intent=e.prompt, response=e.response, source=e.source, group=e.group, harm=base.harm,
+                           hazard=base.hazard, weight=base.weight * 0.5, kind=kind, augmented=True, meta=base.meta))
     return out
 
 
-def _hh_pairwise(shim: Any, embed: Embedder, mt: int, limit: int | None, say: Callable[[str], None]) -> SourceMetrics:
-    """HH harmless-base has only relative labels: how often is the rejected reply scored higher?"""
-    from airisk.judges.offline import OfflineModel
+def _texts(codes: dict[str, int], limit: int | None) -> list[Example]:
+    from airisk.datasets import load_dataset
 
-    hh = load_labelled("hh-harmless", "val")
-    if limit:
-        hh = hh[: 2 * limit]
-    pairs: dict[int, dict[str, LabelledExample]] = {}
-    for e in hh:
-        pairs.setdefault(e.metadata["pair"], {})[e.metadata["preference"]] = e
-    full = [v for v in pairs.values() if len(v) == 2]
-    say(f"scoring {len(full)} held-out HH preference pairs ...")
-    items = [v["chosen"] for v in full] + [v["rejected"] for v in full]
-    enc = encode_pairs([e.prompt for e in items], [e.response for e in items], embed, mt)
-    p = OfflineModel.harm_proba(shim, enc)
-    n = len(full)
-    chosen, rejected = p[:n], p[n:]
-    decided = np.abs(rejected - chosen) > 1e-9
-    agree = float(np.mean(rejected[decided] > chosen[decided])) if decided.any() else None
-    return SourceMetrics(source="hh-harmless (pairs)", task="pairwise", n=n, accuracy=agree,
-                         details={"metric": "P(rejected) > P(chosen)", "ties": int((~decided).sum()),
-                                  "mean_p_chosen": float(chosen.mean()) if n else 0.0, "mean_p_rejected": float(rejected.mean()) if n else 0.0})
+    out: list[Example] = []
+    for name in TEXT_DATASETS:
+        ds = load_dataset(name)
+        items = ds.items[:limit] if limit else ds.items
+        for it in items:
+            harmful = it.expected == "refuse"
+            out.append(Example(intent=it.prompt, response="", source=name, group=f"text:{name}:{it.id}",
+                               harm=float(harmful), hazard=codes.get(it.hazard or "") if harmful else None,
+                               kind="human" if name == "xstest" else "curated"))
+    mod = load_labelled("openai-moderation")
+    for e in mod[:limit] if limit else mod:
+        if e.label is None:
+            continue
+        out.append(Example(intent=e.response, response="", source="openai-moderation", group=e.group,
+                           harm=float(e.label == "violating"), hazard=codes.get(e.hazard or ""), kind="human"))
+    return out
+
+
+def build_examples(codes: list[str], *, sources: list[str] | None = None, labels_file: str | Path | None = None,
+                   texts: bool = True, limit: int | None = None) -> list[Example]:
+    """Every training/validation row, split by group (see the module docstring)."""
+    idx = {c: i for i, c in enumerate(codes)}
+    rows: list[Example] = []
+    for name in sources if sources is not None else list(PAIR_SOURCES):
+        try:
+            got = load_labelled(name)
+        except DatasetNotFound:
+            raise
+        if limit:
+            got = got[:limit]
+        for e in got:
+            if e.label is None and e.refusal is None:
+                continue
+            rows.extend(_pair(e, idx, PAIR_SOURCES.get(name, 1.0)))
+    if labels_file:
+        for e in read_label_file(labels_file):
+            rows.extend(_pair(e, idx, 1.0 if e.label_source == "human" else 0.5))
+    if texts:
+        rows.extend(_texts(idx, limit))
+    for r in rows:
+        r.split = split_of(r.group)
+    return rows
+
+
+# ------------------------------------------------------------------------------------- training
+
+
+def _sequences(rows: list[Example], tokens: ce.Tokens) -> list[tuple[list[int], list[int]]]:
+    intents = tokens.ids([r.intent for r in rows])
+    responses = tokens.ids([r.response for r in rows])
+    seqs = []
+    for r, a, b in zip(rows, intents, responses):
+        if r.response:
+            a = ce.clip_intent(a)
+            seqs.append(ce.pair_ids(a, b[: ce.MAX_LEN - len(a) - 3]))
+        else:
+            seqs.append(ce.pair_ids(ce.clip_intent(a, ce.MAX_LEN - 2), []))
+    return seqs
+
+
+def _lower_cache(net: Any, seqs: list[tuple[list[int], list[int]]], device: str, say: Callable[[str], None]) -> list[Any]:
+    """Frozen layers' output per sequence (fp32, unpadded length), computed once."""
+    import torch
+
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i][0]))
+    cache: list[Any] = [None] * len(seqs)
+    t0, done = time.time(), 0
+    with torch.inference_mode(), _autocast(device):
+        for s in range(0, len(order), 64):
+            chunk = order[s : s + 64]
+            ids, typ, mask = (t.to(device) for t in ce.pad_batch([seqs[i] for i in chunk]))
+            h = net.lower(ids, typ, mask).float().cpu()
+            for j, i in enumerate(chunk):
+                cache[i] = h[j, : len(seqs[i][0])].clone()
+            done += len(chunk)
+            if s // 64 % 10 == 0:
+                say(f"  frozen layers: {done}/{len(seqs)} ({done / max(time.time() - t0, 1e-9):.0f}/s)")
+    return cache
+
+
+def _autocast(device: str) -> Any:
+    """bf16 on a GPU; fp32 on CPU, where autocast's bf16 training measured slower (12.9 vs 9.3 s a step)."""
+    import torch
+
+    cuda = device.startswith("cuda")
+    return torch.autocast("cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=cuda)
+
+
+def _batches(rows: list[Example], seqs: list[Any], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Same-bucket batches (little padding), shuffled within buckets and in order."""
+    by_len: dict[int, list[int]] = defaultdict(list)
+    for i in range(len(rows)):
+        by_len[ce.bucket(len(seqs[i][0]))].append(i)
+    out = []
+    for n in sorted(by_len):
+        ids = by_len[n][:]
+        rng.shuffle(ids)
+        out.extend(ids[k : k + batch_size] for k in range(0, len(ids), batch_size))
+    rng.shuffle(out)
+    return out
+
+
+def _fit(net: Any, rows: list[Example], seqs: list[Any], cache: list[Any], cfg: dict[str, Any], seed: int, device: str,
+         say: Callable[[str], None]) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    rng = random.Random(seed)
+    params = [p for n, p in net.named_parameters() if not ce._frozen_key(n)]
+    for n, p in net.named_parameters():
+        p.requires_grad_(not ce._frozen_key(n))
+    heads = [p for n, p in net.named_parameters() if n.split(".")[0] in ("harm", "refusal", "hazard", "prompt")]
+    layers = [p for p in params if all(p is not h for h in heads)]
+    opt = torch.optim.AdamW([{"params": layers, "lr": cfg["lr_layers"]}, {"params": heads, "lr": cfg["lr_heads"]}],
+                            weight_decay=cfg["weight_decay"])
+    steps = cfg["epochs"] * len(_batches(rows, seqs, cfg["batch_size"], random.Random(0)))
+    warm = max(1, int(steps * cfg["warmup"]))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
+    ref_w = torch.tensor([1.0, 1.0, cfg["partial_refusal_weight"]], device=device)
+    n_haz = net.hazard.out_features
+    net.train()
+    step, t0 = 0, time.time()
+    for epoch in range(cfg["epochs"]):
+        total = 0.0
+        for batch in _batches(rows, seqs, cfg["batch_size"], rng):
+            n = ce.bucket(max(len(seqs[i][0]) for i in batch))
+            h = torch.zeros((len(batch), n, ce.HIDDEN), dtype=torch.float32)
+            mask = torch.zeros((len(batch), n), dtype=torch.long)
+            for j, i in enumerate(batch):
+                h[j, : len(cache[i])] = cache[i]
+                mask[j, : len(cache[i])] = 1
+            h, mask = h.to(device), mask.to(device)
+            with _autocast(device):
+                pooled = net.upper(h, mask)
+            pooled = pooled.float()
+            rs = [rows[i] for i in batch]
+            w = torch.tensor([r.weight for r in rs], device=device)
+            loss = torch.zeros((), device=device)
+            pair = torch.tensor([bool(r.response) and r.harm is not None for r in rs], device=device)
+            text = torch.tensor([not r.response and r.harm is not None for r in rs], device=device)
+            y = torch.tensor([r.harm if r.harm is not None else 0.0 for r in rs], device=device)
+            if pair.any():
+                lh = F.binary_cross_entropy_with_logits(net.harm(pooled)[:, 0], y, reduction="none")
+                loss = loss + (lh * w * pair).sum() / len(rs)
+            if text.any():
+                lp = F.binary_cross_entropy_with_logits(net.prompt(pooled)[:, 0], y, reduction="none")
+                loss = loss + (lp * w * text).sum() / len(rs)
+            rsel = [j for j, r in enumerate(rs) if r.refusal is not None]
+            if rsel:
+                tgt = torch.tensor([rs[j].refusal for j in rsel], device=device)
+                lr_ = F.cross_entropy(net.refusal(pooled[rsel]), tgt, weight=ref_w, reduction="none")
+                loss = loss + cfg["refusal_loss"] * (lr_ * w[rsel]).sum() / len(rs)
+            hsel = [j for j, r in enumerate(rs) if r.hazard is not None or (r.harm == 0.0)]
+            if hsel and n_haz:
+                tgt = torch.zeros((len(hsel), n_haz), device=device)
+                for k, j in enumerate(hsel):
+                    if rs[j].hazard is not None:
+                        tgt[k, rs[j].hazard] = 1.0
+                lz = F.binary_cross_entropy_with_logits(net.hazard(pooled[hsel]), tgt, reduction="none").mean(1)
+                loss = loss + cfg["hazard_loss"] * (lz * w[hsel]).sum() / len(rs)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+            step += 1
+            total += float(loss.detach())
+            if step % 50 == 0:
+                say(f"  epoch {epoch + 1} step {step}/{steps} loss {total / 50:.4f} ({step / (time.time() - t0):.2f} steps/s)")
+                total = 0.0
+    net.eval()
+
+
+# ------------------------------------------------------------------------------------- validation
+
+
+def _harm_metrics(name: str, labels: str, y: np.ndarray, p: np.ndarray, threshold: float, hazards: list[str | None]) -> SourceMetrics:
+    pred = p >= threshold
+    yb = y.astype(bool)
+    tp, fp = int((pred & yb).sum()), int((pred & ~yb).sum())
+    fn, tn = int((~pred & yb).sum()), int((~pred & ~yb).sum())
+    f1 = 2 * tp / max(2 * tp + fp + fn, 1)
+    per: dict[str, str] = {}
+    for hz in sorted({h for h in hazards if h}):
+        m = np.array([h == hz for h in hazards]) & yb
+        if m.sum():
+            per[hz] = f"{int((~pred & m).sum())}/{int(m.sum())}"
+    return SourceMetrics(source=name, task="harm", labels=labels, n=len(y), accuracy=float((pred == yb).mean()),
+                         details={"f1": f1, "false_safe": fn / max(tp + fn, 1), "false_unsafe": fp / max(fp + tn, 1),
+                                  "positives": int(yb.sum()), "false_safe_by_hazard": per})
+
+
+def validate(judge_scorer: Any, rows: list[Example], codes: list[str], threshold: float) -> list[SourceMetrics]:
+    """Held-out figures through the judge's own inference path (windows, buckets, bf16)."""
+    val = [r for r in rows if r.split == "val" and not r.augmented]
+    out: list[SourceMetrics] = []
+    pairs = [r for r in val if r.response]
+    if pairs:
+        harm, ref, _, _ = judge_scorer.score_pairs([r.intent for r in pairs], [r.response for r in pairs])
+        for src in sorted({r.source for r in pairs}):
+            sel = [i for i, r in enumerate(pairs) if r.source == src and r.harm is not None]
+            if sel:
+                kinds = {pairs[i].kind for i in sel}
+                out.append(_harm_metrics(src, kinds.pop() if len(kinds) == 1 else "mixed",
+                                         np.array([pairs[i].harm for i in sel]), harm[sel], threshold,
+                                         [codes[pairs[i].hazard] if pairs[i].hazard is not None else None for i in sel]))
+            rsel = [i for i, r in enumerate(pairs) if r.source == src and r.refusal is not None]
+            if rsel:
+                y = np.array([pairs[i].refusal for i in rsel])
+                pr = ref[rsel].argmax(1)
+                partial = y == 2
+                out.append(SourceMetrics(source=src, task="refusal", labels="human", n=len(rsel), accuracy=float((pr == y).mean()),
+                                         details={"partial_refusals": int(partial.sum()),
+                                                  "partial_found": int((pr[partial] == 2).sum()),
+                                                  "predicted_partial": int((pr == 2).sum()),
+                                                  "confusion": Counter(f"{a}->{b}" for a, b in zip(y.tolist(), pr.tolist()))}))
+    texts = [r for r in val if not r.response and r.harm is not None]
+    if texts:
+        ph, _ = judge_scorer.score_texts([r.intent for r in texts])
+        for src in sorted({r.source for r in texts}):
+            sel = [i for i, r in enumerate(texts) if r.source == src]
+            y = np.array([texts[i].harm for i in sel]).astype(bool)
+            pred = ph[sel] >= 0.5
+            out.append(SourceMetrics(source=src, task="prompt", labels=texts[sel[0]].kind, n=len(sel),
+                                     accuracy=float((pred == y).mean()),
+                                     details={"recall": float((pred & y).sum() / max(y.sum(), 1)),
+                                              "false_positive_rate": float((pred & ~y).sum() / max((~y).sum(), 1)),
+                                              "positives": int(y.sum())}))
+    return out
+
+
+# ----------------------------------------------------------------------------------------- entry
+
+
+def train(*, sources: list[str] | None = None, labels_file: str | Path | None = None, out_dir: str | Path | None = None,
+          seed: int = 0, limit: int | None = None, epochs: int | None = None, device: str = "cpu", texts: bool = True,
+          threads: int | None = None, log: Callable[[str], None] | None = None) -> TrainReport:
+    """Fine-tune the offline judge and write its weights (see the module docstring).
+
+    Args:
+        sources: built-in labelled pair sets (default: harmbench-cls-val, xstest-completions, jbb-artifacts).
+        labels_file: your own label file (docs/labels.md); trained on with the same group split.
+        out_dir: where the weight files go (default: the package's ``judges/weights``).
+        seed: seeds data order, dropout and head initialisation.
+        limit: keep the first N rows of each source (quick runs and tests).
+        epochs: passes over the data (default 3).
+        device: ``cpu`` (the reference) or ``cuda`` when a GPU is present.
+        texts: also train the prompt-harm head on texts alone (the content guard's input check).
+        threads: torch CPU threads (default: torch's choice).
+        log: progress callback.
+    """
+    import torch
+
+    from airisk.taxonomy import hazard_codes
+
+    say = log or (lambda m: None)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' asked for but torch sees no GPU; use --device cpu")
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = {**DEFAULTS, **({"epochs": epochs} if epochs else {})}
+    codes = list(hazard_codes())
+    times: dict[str, float] = {}
+    t = time.time()
+    rows = build_examples(codes, sources=sources, labels_file=labels_file, texts=texts, limit=limit)
+    train_rows = [r for r in rows if r.split == "train"]
+    if not train_rows:
+        raise ConfigError("no training rows: every group fell in the validation split (give more data)")
+    say(f"{len(rows)} rows ({len(train_rows)} train) from " + ", ".join(f"{k} {v}" for k, v in Counter(r.source for r in rows).items()))
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    net = ce.JudgeNet(len(codes))
+    net.load_base(ce.base_file())
+    net.to(device)
+    tokens = ce.Tokens()
+    seqs = _sequences(train_rows, tokens)
+    times["data"] = time.time() - t
+    t = time.time()
+    net.eval()
+    cache = _lower_cache(net, seqs, device, say)
+    times["frozen_layers"] = time.time() - t
+    t = time.time()
+    _fit(net, train_rows, seqs, cache, cfg, seed, device, say)
+    times["fine_tune"] = time.time() - t
+    net.to("cpu")
+    out = Path(out_dir) if out_dir else WEIGHTS_DIR
+    data = _data_summary(rows)
+    meta: dict[str, Any] = {
+        "arch": ce.ARCH, "hazard_codes": codes, "refusal_classes": list(ce.REFUSAL_CLASSES),
+        "config": {**cfg, "frozen_layers": ce.FROZEN, "max_len": ce.MAX_LEN, "max_intent": ce.MAX_INTENT,
+                   "prompt_as_intent_share": PROMPT_AS_INTENT_SHARE, "device": device},
+        "seed": seed, "data": data, "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "command": "airisk judge train" + (f" --seed {seed}" if seed else ""),
+        "reproducibility": "numerically bounded (same seed, same data: same verdicts to float rounding), not byte-identical",
+    }
+    sha = ce.save(net, out, {**meta, "metrics": []})
+    t = time.time()
+    from airisk.judges.offline import Scorer
+
+    scorer = Scorer(ce.load(out), tokens)
+    metrics = validate(scorer, rows, codes, cfg["threshold"])
+    times["validate"] = time.time() - t
+    sha = ce.save(net, out, {**meta, "metrics": [m.model_dump(mode="json") for m in metrics], "seconds": times})
+    path = out / ce.WEIGHTS_FILE
+    return TrainReport(weights_dir=str(out), weights_sha256=sha, weights_bytes=path.stat().st_size, seed=seed, config=cfg,
+                       data=data, metrics=metrics, seconds=times)
+
+
+def _data_summary(rows: list[Example]) -> list[dict[str, Any]]:
+    by: dict[str, list[Example]] = defaultdict(list)
+    for r in rows:
+        by[r.source].append(r)
+    out = []
+    for src, rs in sorted(by.items()):
+        kinds = sorted({r.kind for r in rs})
+        out.append({"source": src, "labels": "/".join(kinds), "n_train": sum(r.split == "train" for r in rs),
+                    "n_val": sum(r.split == "val" and not r.augmented for r in rs),
+                    "augmented": sum(r.augmented for r in rs), "weight": max(r.weight for r in rs)})
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
     ap = argparse.ArgumentParser(prog="python -m airisk.judges.train", description=__doc__.splitlines()[0])
-    ap.add_argument("--sources", help=f"comma-separated labelled sets (default: {','.join(DEFAULT_SOURCES)}; \"\" for none)")
-    ap.add_argument("--labels-file", type=Path, help="your own label file (.jsonl/.csv, docs/labels.md)")
-    ap.add_argument("--out-dir", type=Path, help=f"where to write the weights (default: {WEIGHTS_DIR})")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--limit", type=int, help="first N examples per source (quick runs)")
-    ap.add_argument("--no-hh", action="store_true", help="skip the HH pairwise check")
-    ap.add_argument("--no-hazard", action="store_true", help="skip the hazard head (writes a flagged placeholder)")
-    ap.add_argument("--fp32", action="store_true", help="unquantised encoder: ~3x slower, embeddings independent of batch-mates")
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--out-dir", default=None)
+    ap.add_argument("--labels-file", default=None)
+    ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args(argv)
-    srcs = [s.strip() for s in args.sources.split(",") if s.strip()] if args.sources is not None else None
-    report = train(sources=srcs, labels_file=args.labels_file, out_dir=args.out_dir, seed=args.seed, limit=args.limit,
-                   pairwise_hh=not args.no_hh, hazard=not args.no_hazard, config={"quantized": False} if args.fp32 else None, log=lambda m: print(m, flush=True))
-    print(report.summary())
+    rep = train(seed=args.seed, limit=args.limit, epochs=args.epochs, device=args.device, out_dir=args.out_dir,
+                labels_file=args.labels_file, threads=args.threads, log=lambda m: print(m, flush=True))
+    print(rep.summary())
 
 
 if __name__ == "__main__":
     main()
+
+
+__all__ = ["DEFAULTS", "Example", "SourceMetrics", "TrainReport", "build_examples", "train", "validate"]
