@@ -327,6 +327,49 @@ def _fit(net: Any, rows: list[Example], seqs: list[Any], cache: list[Any], cfg: 
     net.eval()
 
 
+def fit_hazard_head(net: Any, rows: list[Example], codes: list[str], tokens: ce.Tokens, seed: int,
+                    say: Callable[[str], None]) -> SourceMetrics | None:
+    """Refit the hazard head as one-vs-rest logistic regressions on the tuned network's pooled vectors.
+
+    Why a second stage: inside the joint loss the hazard head learns slowly (15 sparse one-vs-rest
+    targets at a small loss weight) and its probabilities stayed low; with the network frozen, a
+    convex fit per hazard is exact, fast and deterministic. Harmful rows with a hazard are positives
+    for it; benign rows are negatives for every hazard.
+    """
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    from airisk.judges.offline import Scorer
+
+    def pick(split: str) -> list[Example]:
+        return [r for r in rows if r.split == split and not r.augmented and (r.hazard is not None or r.harm == 0.0)]
+
+    train_rows, val_rows = pick("train"), pick("val")
+    if not any(r.hazard is not None for r in train_rows):
+        return None
+    scorer = Scorer(ce.Loaded(net, {}, "", "", codes), tokens)
+    x = scorer._run(_sequences(train_rows, tokens))
+    y = np.array([r.hazard if r.hazard is not None else -1 for r in train_rows])
+    w = np.zeros((len(codes), ce.HIDDEN), dtype=np.float32)
+    b = np.full(len(codes), -8.0, dtype=np.float32)  # a hazard never seen: never predicted
+    for k in range(len(codes)):
+        if (y == k).sum() >= 3:
+            lr = LogisticRegression(C=1.0, max_iter=2000, random_state=seed).fit(x, (y == k).astype(int))
+            w[k], b[k] = lr.coef_[0], lr.intercept_[0]
+    with torch.no_grad():
+        net.hazard.weight.copy_(torch.from_numpy(w))
+        net.hazard.bias.copy_(torch.from_numpy(b))
+    say(f"hazard head refit on {len(train_rows)} rows ({int((y >= 0).sum())} with a hazard)")
+    labelled = [r for r in val_rows if r.hazard is not None]
+    if not labelled:
+        return None
+    xv = scorer._run(_sequences(labelled, tokens))
+    pv = xv @ w.T + b
+    top1 = float((pv.argmax(1) == np.array([r.hazard for r in labelled])).mean())
+    return SourceMetrics(source="harmful rows with a hazard", task="hazard", labels="mixed", n=len(labelled),
+                         accuracy=top1, details={"metric": "top-1 hazard"})
+
+
 # ------------------------------------------------------------------------------------- validation
 
 
@@ -440,6 +483,9 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
     _fit(net, train_rows, seqs, cache, cfg, seed, device, say)
     times["fine_tune"] = time.time() - t
     net.to("cpu")
+    t = time.time()
+    hazard_metric = fit_hazard_head(net, rows, codes, tokens, seed, say)
+    times["hazard_head"] = time.time() - t
     out = Path(out_dir) if out_dir else WEIGHTS_DIR
     data = _data_summary(rows)
     meta: dict[str, Any] = {
@@ -455,7 +501,7 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
     from airisk.judges.offline import Scorer
 
     scorer = Scorer(ce.load(out), tokens)
-    metrics = validate(scorer, rows, codes, cfg["threshold"])
+    metrics = validate(scorer, rows, codes, cfg["threshold"]) + ([hazard_metric] if hazard_metric else [])
     times["validate"] = time.time() - t
     sha = ce.save(net, out, {**meta, "metrics": [m.model_dump(mode="json") for m in metrics], "seconds": times})
     path = out / ce.WEIGHTS_FILE
