@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from airisk.guard.actions import SEVERITY, Action
+from airisk.guard.runtime import audited
 from airisk.guard.shapes import (ROLES, Segment, ToolCall, Unverifiable, input_segments, message_texts,
                                  response_choices, sanitized_response, strings)
 
@@ -316,9 +317,7 @@ class Proxy:
         return {"Authorization": f"Bearer {os.environ[env]}"} if env and os.environ.get(env) else {}
 
     async def _audit(self, record: dict[str, Any], ctx: CallContext, verdict: str) -> str:
-        import asyncio
-
-        rec = await asyncio.wrap_future(self.audit.submit("proxy", record, principal=ctx.principal, verdict=verdict))
+        rec = await audited(self.audit.submit("proxy", record, principal=ctx.principal, verdict=verdict))
         return rec.record_id
 
     async def _tool_decisions(self, calls: list[ToolCall], ctx: CallContext) -> list[dict[str, Any]]:

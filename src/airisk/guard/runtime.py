@@ -26,6 +26,12 @@ from airisk.guard.content import ContentDecision, ContentGuard
 from airisk.guard.safe_completion import safe_completion
 
 
+def audited(fut):
+    """Await an audit future without ever cancelling it: a client that disconnects cancels the
+    request's task, and a cancelled future would leave the audit writer unable to resolve it."""
+    return asyncio.shield(asyncio.wrap_future(fut))
+
+
 class Checks:
     def __init__(self, gate: Any, content: ContentGuard, *, workers: int = 4, gate_deadline_s: float = 2.0,
                  content_deadline_s: float = 30.0):

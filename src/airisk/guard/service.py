@@ -53,7 +53,7 @@ from airisk.guard.audit import AuditLog
 from airisk.guard.content import ContentGuard, ContentPolicy, set_inference_threads
 from airisk.guard.gate import ActionGate
 from airisk.guard.proxy import CallContext, Proxy, ProxySpec, oai_error
-from airisk.guard.runtime import Checks
+from airisk.guard.runtime import Checks, audited
 
 
 # --- configuration ---------------------------------------------------------------------------
@@ -315,7 +315,7 @@ def create_app(config: ServiceConfig | dict | None = None, *, gate: ActionGate |
 
     async def rejected(scope, reason: str, size: int) -> None:
         path = scope.get("path", "")
-        await asyncio.wrap_future(audit.submit("rejected", {"path": _clean(path), "reason": reason, "bytes": size},
+        await audited(audit.submit("rejected", {"path": _clean(path), "reason": reason, "bytes": size},
                                                verdict="BLOCK"))
         m_decisions.labels("rejected", "BLOCK").inc()
 
@@ -405,7 +405,7 @@ def create_app(config: ServiceConfig | dict | None = None, *, gate: ActionGate |
         sid = f"{principal or '-'}:{req.session_id}" if req.session_id is not None else None
         d = await checks.decide(Action(tool=req.tool, arguments=req.arguments, principal=principal, role=role,
                                        session_id=sid, context=req.context))
-        rec = await asyncio.wrap_future(audit.submit("action", {"request": req.model_dump(exclude={"principal"}),
+        rec = await audited(audit.submit("action", {"request": req.model_dump(exclude={"principal"}),
                                                                "decision": d.to_dict()},
                                       principal=principal, verdict=d.verdict))
         m_decisions.labels("action", d.verdict).inc()
@@ -421,7 +421,7 @@ def create_app(config: ServiceConfig | dict | None = None, *, gate: ActionGate |
             d = await checks.check_input([req.prompt], ["prompt"])
         else:
             d = await checks.check_output(req.prompt, [req.response], ["response"])
-        rec = await asyncio.wrap_future(audit.submit(f"content_{d.stage}", {"request": req.model_dump(), "decision": d.to_dict()},
+        rec = await audited(audit.submit(f"content_{d.stage}", {"request": req.model_dump(), "decision": d.to_dict()},
                                       principal=c.principal, verdict=d.verdict))
         m_decisions.labels("content", d.verdict).inc()
         m_latency.labels("content").observe(time.perf_counter() - t0)
