@@ -115,13 +115,14 @@ def _reads_better(decoded: str, original: str, margin: float = 0.15, floor: floa
     return d >= floor and d >= english_score(original) + margin
 
 
-def _per_line(text: str, decode) -> str | None:
+def _per_line(text: str, decode, english: bool = True) -> str | None:
     """Apply ``decode`` line by line (mutators wrap an English instruction around the payload),
-    keeping a line's decoding only where it reads more like English; None if nothing changed."""
+    keeping a line's decoding only where it reads more like English (``english=False``: wherever
+    the decoder changed it, for decoders whose trigger is itself specific); None if nothing changed."""
     out, changed = [], False
     for line in text.split("\n")[:MAX_LINES]:
         dec = decode(line) if line.strip() else None
-        if dec and dec != line and _reads_better(dec, line):
+        if dec and dec != line and (not english or _reads_better(dec, line)):
             out.append(dec)
             changed = True
         else:
@@ -193,7 +194,7 @@ def _base64(text: str) -> str | None:
 DECODERS = (  # (name, whole-text decoder); the line-wise ones only keep lines that read better
     ("base64", _base64),
     ("leetspeak", lambda t: _per_line(t, _leet)),
-    ("spacing", lambda t: _per_line(t, _despace)),
+    ("spacing", lambda t: _per_line(t, _despace, english=False)),  # fires only on mostly one-letter tokens
     ("rot13", lambda t: _per_line(t, _rot13)),
     ("reversed", lambda t: _per_line(t, _reverse)),
 )
