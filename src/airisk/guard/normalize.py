@@ -115,19 +115,20 @@ def _reads_better(decoded: str, original: str, margin: float = 0.15, floor: floa
     return d >= floor and d >= english_score(original) + margin
 
 
-def _per_line(text: str, decode, english: bool = True) -> str | None:
+def _per_line(text: str, decode, english: bool = True) -> tuple[str, str] | None:
     """Apply ``decode`` line by line (mutators wrap an English instruction around the payload),
     keeping a line's decoding only where it reads more like English (``english=False``: wherever
-    the decoder changed it, for decoders whose trigger is itself specific); None if nothing changed."""
-    out, changed = [], False
+    the decoder changed it, for decoders whose trigger is itself specific). Returns (the whole text
+    with those lines decoded, the decoded lines alone), or None if nothing changed."""
+    out, payload = [], []
     for line in text.split("\n")[:MAX_LINES]:
         dec = decode(line) if line.strip() else None
         if dec and dec != line and (not english or _reads_better(dec, line)):
             out.append(dec)
-            changed = True
+            payload.append(dec)
         else:
             out.append(line)
-    return "\n".join(out) if changed else None
+    return ("\n".join(out), "\n".join(payload)) if payload else None
 
 
 def _leet(line: str) -> str:
@@ -176,8 +177,9 @@ def _b64_decode(run: str) -> str | None:
     return text if text and printable / len(text) > 0.95 else None
 
 
-def _base64(text: str) -> str | None:
+def _base64(text: str) -> tuple[str, str] | None:
     budget = [MAX_DECODED_CHARS]
+    payload: list[str] = []
 
     def sub(m: re.Match) -> str:
         if budget[0] <= 0:
@@ -186,9 +188,10 @@ def _base64(text: str) -> str | None:
         if dec is None or not any(c.isalpha() for c in dec):
             return m.group(0)
         budget[0] -= len(dec)
+        payload.append(dec)
         return dec
     out = _B64_RUN.sub(sub, text)
-    return out if out != text else None
+    return (out, "\n".join(payload)) if payload else None
 
 
 DECODERS = (  # (name, whole-text decoder); the line-wise ones only keep lines that read better
@@ -203,25 +206,33 @@ DECODERS = (  # (name, whole-text decoder); the line-wise ones only keep lines t
 def candidates(text: str, *, max_chars: int = MAX_DECODED_CHARS) -> tuple[Normalized, list[Candidate]]:
     """The Unicode-normalised text and every decoded reading of it worth classifying.
 
-    The first candidate is always the normalised text itself ("plain"). A decoded candidate is
-    also decoded once more by the other decoders (base64 of leetspeak, ROT13 inside base64 ...),
-    so two stacked encodings are undone; work is bounded by ``max_chars`` per candidate.
+    The first candidate is always the normalised text itself ("plain"). Each decoder that fires
+    adds two readings: the whole text with the encoded part decoded, and the decoded part alone
+    (a classifier can score a request lower when it sits under an instruction such as "decode
+    this and answer"). Each reading is decoded once more by the other decoders (base64 of
+    leetspeak, ROT13 inside base64 ...), so two stacked encodings are undone. At most
+    1 + 2*D + 4*D*(D-1) readings for D decoders, each cut to ``max_chars``.
     """
     n = normalize_text(text)
-    base = n.text[:max_chars]
     out = [Candidate(n.text, "plain")]
     seen = {n.text}
+
+    def add(t: str, how: str) -> bool:
+        if t and t.strip() and t not in seen:
+            seen.add(t)
+            out.append(Candidate(t, how))
+            return True
+        return False
+
     for name, dec in DECODERS:
-        d = dec(base)
-        if d is None or d in seen:
+        got = dec(n.text[:max_chars])
+        if got is None:
             continue
-        seen.add(d)
-        out.append(Candidate(d, name))
-        for name2, dec2 in DECODERS:  # one more layer
-            if name2 == name:
+        for reading in got:
+            if not add(reading, name):
                 continue
-            d2 = dec2(d[:max_chars])
-            if d2 is not None and d2 not in seen:
-                seen.add(d2)
-                out.append(Candidate(d2, f"{name}+{name2}"))
+            for name2, dec2 in DECODERS:  # one more layer
+                if name2 != name and (got2 := dec2(reading[:max_chars])) is not None:
+                    for r2 in got2:
+                        add(r2, f"{name}+{name2}")
     return n, out
