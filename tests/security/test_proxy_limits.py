@@ -40,6 +40,12 @@ class serve:
         self.srv.stop()
 
 
+def wait_ready(c, limit_s=60):
+    deadline = time.time() + limit_s
+    while c.get("/readyz").status_code != 200 and time.time() < deadline:
+        time.sleep(0.05)
+
+
 def h(key=KEY):
     return {"Authorization": f"Bearer {key}", "content-type": "application/json"}
 
@@ -69,7 +75,7 @@ class SlowGate(ActionGate):
 
     def decide(self, action):
         t0 = time.perf_counter()
-        while not self.stop.is_set() and time.perf_counter() - t0 < 20:
+        while action.tool == "shell" and not self.stop.is_set() and time.perf_counter() - t0 < 20:
             sum(range(10_000))
         return super().decide(action)
 
@@ -79,6 +85,7 @@ def test_runaway_gate_decision_fails_closed_and_healthz_stays_responsive(tmp_pat
     app = create_app(config(tmp_path, gate_deadline_s=0.5), gate=gate, content_guard=ContentGuard(scorer=MarkerScorer()))
     try:
         with serve(app) as base, httpx.Client(base_url=base, timeout=30) as c:
+            wait_ready(c)
             out = {}
 
             def call():
@@ -101,6 +108,39 @@ def test_runaway_gate_decision_fails_closed_and_healthz_stays_responsive(tmp_pat
             assert out["s"] < 3.0 and worst < 0.5, (out["s"], worst)
     finally:
         SlowGate.stop.set()
+
+
+def test_issue_doubling_snippet_cannot_stall_the_service(tmp_path):
+    """The issue's 173-byte snippet (24 doublings then os.system) took 5.45 s inside one regex
+    search that holds the GIL, so a thread deadline alone could not keep /healthz answering: the
+    decision is tried in a killable worker process first."""
+    code = "import os\na='x'\n" + "a=a+a\n" * 24 + "os.system(a)\n"
+    app = create_app(config(tmp_path, gate_deadline_s=1.0), content_guard=ContentGuard(scorer=MarkerScorer()))
+    with serve(app) as base, httpx.Client(base_url=base, timeout=60) as c:
+        wait_ready(c)  # the trial worker has started
+        out = {}
+
+        def call():
+            t = time.perf_counter()
+            out["r"] = c.post("/v1/guard/action", headers=h(), json={"tool": "python", "arguments": {"code": code}})
+            out["s"] = time.perf_counter() - t
+
+        th = threading.Thread(target=call)
+        th.start()
+        worst = 0.0
+        while th.is_alive():
+            t = time.perf_counter()
+            assert c.get("/healthz").status_code == 200
+            worst = max(worst, time.perf_counter() - t)
+            time.sleep(0.02)
+        th.join()
+        body = out["r"].json()
+        assert body["verdict"] == "BLOCK", body
+        assert out["s"] < 3.0 and worst < 0.5, (out["s"], worst)
+        # the service is still whole: an ordinary decision right after is fast and right
+        r = c.post("/v1/guard/action", headers=h(), json={"tool": "shell", "arguments": {"command": "ls"}})
+        assert r.json()["verdict"] == "ALLOW"
+        assert app.state.checks.trial.kills <= 1
 
 
 def test_slow_content_check_fails_closed(tmp_path):

@@ -34,8 +34,8 @@ def audited(fut):
 
 class Checks:
     def __init__(self, gate: Any, content: ContentGuard, *, workers: int = 4, gate_deadline_s: float = 2.0,
-                 content_deadline_s: float = 30.0):
-        self.gate, self.content = gate, content
+                 content_deadline_s: float = 30.0, trial: Any = None):
+        self.gate, self.content, self.trial = gate, content, trial  # trial: isolation.GateTrial or None
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="airisk-check")
         self.gate_deadline_s, self.content_deadline_s = gate_deadline_s, content_deadline_s
         self.ready = threading.Event()
@@ -54,6 +54,8 @@ class Checks:
             if "content.error" in d.rule_ids:
                 raise RuntimeError(d.reasons[0] if d.reasons else "content scorer failed")
             self.gate.decide(Action(tool="__warm_up__", arguments={}))
+            if self.trial is not None and (err := self.trial.prestart()):
+                raise RuntimeError(err)
         except Exception as e:  # not ready; checks still fail closed on their own
             self.warm_error = f"{type(e).__name__}: {str(e)[:300]}"
             return
@@ -75,6 +77,11 @@ class Checks:
         return await asyncio.wait_for(fut, deadline_s)
 
     async def decide(self, action: Action) -> Decision:
+        if self.trial is not None:
+            ok, why = await self.trial.trial(action, self.gate_deadline_s)
+            if not ok:
+                verdict = getattr(self.gate, "on_error", "BLOCK")
+                return Decision(verdict, ["gate.deadline"], [f"fail closed: {why}"], tool=action.tool)
         try:
             return await self._run(self.gate_deadline_s, self.gate.decide, action)
         except TimeoutError:
@@ -121,3 +128,5 @@ class Checks:
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.trial is not None:
+            self.trial.close()

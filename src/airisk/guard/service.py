@@ -34,7 +34,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import yaml
@@ -88,6 +88,11 @@ class ServiceConfig(BaseModel):
     max_json_depth: int = Field(64, ge=2, le=400)  # deeper request bodies get 400 before parsing
     check_workers: int = Field(4, ge=1, le=64)  # threads for gate/content checks (bounds runaway work)
     gate_deadline_s: float = Field(2.0, gt=0, le=600)  # a gate decision slower than this fails closed
+    # "process": first-sight decisions are tried in a killable worker process first (see
+    # airisk.guard.isolation), so even work that holds the GIL cannot stall the service;
+    # "thread": the deadline alone (cheaper, but a C-level runaway still blocks the event loop)
+    gate_isolation: Literal["process", "thread"] = "process"
+    gate_memory_mb: int | None = Field(2048, ge=64)  # address-space cap of the trial worker
     content_deadline_s: float = Field(30.0, gt=0, le=600)  # likewise for a content check
     warm_up: bool = True  # load and exercise the models at start-up (/readyz is 503 until done)
     proxy: ProxySpec = Field(default_factory=ProxySpec)
@@ -295,8 +300,17 @@ def create_app(config: ServiceConfig | dict | None = None, *, gate: ActionGate |
         content_guard = ContentGuard(policy=content_policy)
     audit = audit or AuditLog(cfg.audit_url, redact_content=content_guard.policy.redact_content)
     keys = [(bytes.fromhex(k.key_sha256), k) for k in cfg.api_keys]
+    trial = None
+    if cfg.gate_isolation == "process":
+        from airisk.guard.isolation import GateTrial
+
+        trial = GateTrial(gate.policy, memory_mb=cfg.gate_memory_mb)
     checks = Checks(gate, content_guard, workers=cfg.check_workers, gate_deadline_s=cfg.gate_deadline_s,
-                    content_deadline_s=cfg.content_deadline_s)
+                    content_deadline_s=cfg.content_deadline_s, trial=trial)
+    if trial is not None:
+        import weakref
+
+        weakref.finalize(checks, trial.close)
     if cfg.warm_up:
         checks.start_warm_up()
     else:
