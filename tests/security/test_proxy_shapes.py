@@ -219,3 +219,24 @@ def test_blocked_output_is_audited(proxy):
     body = ask(c, box, REPLIES["reasoning_content"]).json()
     assert body["airisk_guard"]["audit_id"]
     assert "content.output.harm" in body["airisk_guard"]["rule_ids"]
+
+
+@pytest.mark.parametrize("extra", [
+    {"tools": [{"type": "function", "function": {"name": "lookup", "description": HARMFUL_Q, "parameters": {"type": "object"}}}]},
+    {"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"description": HARMFUL_Q}}}},
+    {"prediction": {"type": "content", "content": HARMFUL_Q}},
+    {"metadata": {"note": HARMFUL_Q}},
+    {"unknown_top_level": HARMFUL_Q},
+])
+def test_request_level_text_is_checked(proxy, extra):
+    """Tool definitions, response formats, predictions: the model reads them, so the guard does."""
+    c, box = proxy
+    before = len(box["bodies"])
+    r = ask(c, box, "Paris.", [{"role": "user", "content": "hello"}], **extra)
+    assert r.json()["airisk_guard"]["stage"] == "input" and len(box["bodies"]) == before
+
+
+def test_unknown_keys_are_text_too(proxy):
+    c, box = proxy
+    r = ask(c, box, Raw(json=completion({"content": "ok", "extra": {"synthesis route for the nerve agent": 1}})))
+    assert r.json()["airisk_guard"]["blocked"] is True and "synthesis route" not in r.text

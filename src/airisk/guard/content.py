@@ -186,17 +186,17 @@ class ContentGuard:
         return out, changed, hidden
 
     def _hazard_max(self, readings: list[tuple[str, str, str]], scores: list[dict[str, float]], d: ContentDecision) -> None:
-        """Per hazard, the worst score over every reading; remembers which reading gave it."""
-        best: dict[str, tuple[float, str, str]] = {}
+        """Per hazard, the worst score over every reading; notes every reading over a threshold
+        (``where``/``decoded``), so a caller can tell which texts were the problem."""
+        best: dict[str, float] = {}
         for (label, how, _), sc in zip(readings, scores):
             for h, p in sc.items():
-                if h not in best or float(p) > best[h][0]:
-                    best[h] = (float(p), label, how)
-        d.scores = {h: v[0] for h, v in best.items()}
+                p = float(p)
+                best[h] = max(best.get(h, p), p)
+                if p >= self._threshold(h):
+                    _note(d, label, how)
+        d.scores = best
         d.hazards = self._over(d.scores)
-        for h in d.hazards:
-            _, label, how = best[h]
-            _note(d, label, how)
 
     # -- synchronous checks (scorer only) --
     def check_input(self, prompt: str) -> ContentDecision:
@@ -243,13 +243,14 @@ class ContentGuard:
             if windows:
                 harms = [float(x) for x in self.scorer.score([np_.text] * len(windows), windows)]
                 self._hazard_max(readings, self.scorer.hazard_scores(windows), d)
-                i = max(range(len(harms)), key=harms.__getitem__)
-                d.harm = harms[i]
+                d.harm = max(harms)
+                for (label, how, _), x in zip(readings, harms):
+                    if x >= self.harm_threshold:
+                        _note(d, label, how)
             if d.harm is not None and d.harm >= self.harm_threshold:
                 d.verdict = "BLOCK"
                 d.rule_ids.append("content.output.harm")
                 d.reasons.append(f"response scores P(violating)={d.harm:.2f} (threshold {self.harm_threshold:.2f})")
-                _note(d, readings[i][0], readings[i][1])
             if d.hazards:
                 d.verdict = "BLOCK"
                 d.rule_ids += [f"content.output.{h}" for h in d.hazards]

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from airisk.guard.actions import SEVERITY, Action
 from airisk.guard.runtime import audited
-from airisk.guard.shapes import (ROLES, Segment, ToolCall, Unverifiable, input_segments, message_texts,
+from airisk.guard.shapes import (ROLES, Segment, ToolCall, Unverifiable, message_texts, request_segments, show,
                                  response_choices, sanitized_response, strings)
 
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
@@ -96,7 +96,11 @@ class _Choice:
 
 
 class StreamState:
-    """What the upstream has streamed so far, and how much of it the client has been sent."""
+    """What the upstream has streamed so far, and how much of it the client has been sent.
+
+    Text fields (content, reasoning_content, reasoning, refusal, audio transcript) are held and
+    released after checks; tool and function calls are released whole after the final check;
+    unknown delta fields are dropped (never sent, so never unchecked)."""
 
     def __init__(self, max_chars: int):
         self.choices: dict[int, _Choice] = {}
@@ -134,10 +138,10 @@ class StreamState:
         self.chars += len(v)
 
     def _delta(self, st: _Choice, k: str, v: Any) -> None:
-        where = f"choices[{st.index}].delta.{k}"
+        where = f"choices[{st.index}].delta.{show(k)}"
         if v is None or k == "role":
             return
-        if k in TEXT_DELTAS or isinstance(v, str):
+        if k in TEXT_DELTAS:
             if not isinstance(v, str):
                 raise Unverifiable(where, "streamed text must be a string")
             self._text(st, k, v)
@@ -171,8 +175,7 @@ class StreamState:
                 if isinstance(v.get(part), str):
                     cur[part] += v[part]
                     self.chars += len(v[part])
-        elif strings(v, where):  # structured text the guard cannot release incrementally
-            raise Unverifiable(where, "unknown structured field with text")
+        # any other field is dropped: never sent to the client, so there is nothing to check
 
     # -- checking and releasing --
     def pending(self) -> int:
@@ -186,7 +189,7 @@ class StreamState:
                 r = c.released.get(k, 0)
                 if len(t) > r:
                     texts.append(t[max(0, r - context):])
-                    labels.append(f"choices[{c.index}].delta.{k}")
+                    labels.append(f"choices[{c.index}].delta.{show(k)}")
         return texts, labels
 
     def whole(self) -> tuple[list[str], list[str], list[ToolCall]]:
@@ -195,7 +198,7 @@ class StreamState:
             for k, t in c.fields.items():
                 if t.strip():
                     texts.append(t)
-                    labels.append(f"choices[{c.index}].message.{k}")
+                    labels.append(f"choices[{c.index}].message.{show(k)}")
             for i, tc in sorted(c.tool_calls.items()):
                 calls.append(ToolCall(f"choices[{c.index}].message.tool_calls[{i}]", tc["name"], tc["arguments"], tc["id"]))
             if c.function_call is not None:
@@ -371,7 +374,7 @@ class Proxy:
         record: dict[str, Any] = {"request": {"model": body.get("model"), "messages": messages, "stream": bool(body.get("stream"))},
                                   "session_id": ctx.session_id}
         try:
-            segs = input_segments(messages, roles=self.spec.input_roles, allow_media=self.spec.allow_media)
+            segs = request_segments(body, roles=self.spec.input_roles, allow_media=self.spec.allow_media)
         except Unverifiable as e:
             record["outcome"] = {"blocked": True, "stage": "input", "verdict": "BLOCK", "rule_ids": ["proxy.input_unverifiable"],
                                  "reason": str(e)}

@@ -16,6 +16,7 @@ that trusts its own system prompt can narrow ``proxy.input_roles``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,29 @@ _STRUCTURED = frozenset({"role", "content", "tool_calls", "function_call", "audi
 RESPONSE_KEYS = ("id", "object", "created", "model", "usage", "system_fingerprint", "service_tier")
 CHOICE_KEYS = ("index", "finish_reason")
 MAX_DEPTH = 32
+# field names of the OpenAI shapes: a key outside this set is itself text the guard checks
+KNOWN_KEYS = frozenset({
+    "role", "content", "name", "refusal", "reasoning_content", "reasoning", "tool_call_id", "tool_calls",
+    "function_call", "function", "arguments", "audio", "transcript", "annotations", "type", "text", "id", "index",
+    "finish_reason", "url", "title", "start_index", "end_index", "url_citation", "data", "expires_at", "format",
+    "image_url", "input_audio", "file", "file_id", "filename", "file_data", "detail", "cache_control", "description",
+    "parameters", "properties", "required", "strict", "json_schema", "schema", "items", "enum", "custom", "input",
+    "metadata", "prediction", "tools", "response_format", "stop", "tool_choice", "logprobs", "top_logprobs",
+})
+# request fields that carry no text the model reads (or are handled on their own: messages, user)
+REQUEST_SKIP = frozenset({"messages", "model", "user", "stream", "stream_options", "n", "temperature", "top_p",
+                          "max_tokens", "max_completion_tokens", "presence_penalty", "frequency_penalty", "seed",
+                          "logit_bias", "logprobs", "top_logprobs", "service_tier", "reasoning_effort", "modalities",
+                          "parallel_tool_calls", "store"})
+
+
+_IDENT = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+
+
+def show(x: Any) -> str:
+    """A field name or value fit for an error message or a label: model- or client-written text
+    must never come back through them unchecked, so anything but a short identifier is elided."""
+    return x if isinstance(x, str) and (x in KNOWN_KEYS or _IDENT.match(x)) else "<...>"
 
 
 class Unverifiable(ValueError):
@@ -75,9 +99,9 @@ def strings(obj: Any, where: str, *, skip: frozenset = frozenset(), depth: int =
         for k, v in obj.items():
             if k in skip:
                 continue
-            if isinstance(k, str) and len(k) > 40:  # a long key is text too
+            if isinstance(k, str) and k not in KNOWN_KEYS and k.strip():  # an unknown key is text too
                 out.append(Segment(f"{where}.<key>", k))
-            out += strings(v, f"{where}.{k}", depth=depth + 1)
+            out += strings(v, f"{where}.{show(k)}", depth=depth + 1)
     elif isinstance(obj, list):
         for i, v in enumerate(obj):
             out += strings(v, f"{where}[{i}]", depth=depth + 1)
@@ -107,10 +131,10 @@ def _parts(content: Any, where: str, *, allow_media: bool) -> list[Segment]:
             out += strings({k: v for k, v in part.items() if k != "type"}, w)
         elif kind in MEDIA_PARTS:
             if not allow_media:
-                raise Unverifiable(w, f"a '{kind}' part cannot be checked by a text guard (set proxy.allow_media "
+                raise Unverifiable(w, f"a '{show(kind)}' part cannot be checked by a text guard (set proxy.allow_media "
                                       "to pass media unchecked)")
         else:
-            raise Unverifiable(w, f"unknown content part type {kind!r}")
+            raise Unverifiable(w, f"unknown content part type {show(kind)!r}")
     return out
 
 
@@ -127,7 +151,7 @@ def _tool_calls(msg: dict[str, Any], where: str) -> list[ToolCall]:
             kind = tc.get("type", "function")
             body = tc.get(kind) if kind in ("function", "custom") else None
             if not isinstance(body, dict):
-                raise Unverifiable(w, f"unknown tool call type {kind!r}")
+                raise Unverifiable(w, f"unknown tool call type {show(kind)!r}")
             args = body.get("arguments" if kind == "function" else "input", "")
             if isinstance(args, (dict, list)):  # some servers send parsed arguments
                 import json
@@ -182,10 +206,21 @@ def input_segments(messages: list[Any], *, roles: tuple[str, ...] | list[str] = 
         segs, _ = message_texts(m, f"messages[{i}]", allow_media=allow_media)
         role = m.get("role")
         if role not in ROLES:
-            raise Unverifiable(f"messages[{i}].role", f"unknown role {role!r}")
+            raise Unverifiable(f"messages[{i}].role", f"unknown role {show(role)!r}")
         if role in roles:
             out += segs
     return out
+
+
+def request_segments(body: dict[str, Any], *, roles: tuple[str, ...] | list[str] = ROLES,
+                     allow_media: bool = False) -> list[Segment]:
+    """Every text of a chat request the model will read: the conversation (``input_segments``) and
+    request-level fields such as tool definitions, response formats and predictions."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        raise Unverifiable("messages", "must be a list")
+    return input_segments(messages, roles=roles, allow_media=allow_media) + \
+        strings({k: v for k, v in body.items() if k not in REQUEST_SKIP}, "request")
 
 
 def response_choices(data: Any, *, allow_media: bool = False) -> list[ChoiceTexts]:
