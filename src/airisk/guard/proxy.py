@@ -308,8 +308,10 @@ class CallContext:
 
 class Proxy:
     def __init__(self, *, upstream, spec: ProxySpec, checks, audit, client: Callable[[], httpx.AsyncClient],
-                 check_tool_calls: bool, clean: Callable[[Any], Any], on_decision: Callable[[str, str], None]):
+                 check_tool_calls: bool, clean: Callable[[Any], Any], on_decision: Callable[[str, str], None],
+                 settle: Callable[..., Any] | None = None):
         self.upstream, self.spec, self.checks, self.audit = upstream, spec, checks, audit
+        self.settle = settle  # REVIEW -> pending human approval (service.settle_review)
         self.client, self.check_tool_calls, self.clean, self.on_decision = client, check_tool_calls, clean, on_decision
 
     # -- helpers --
@@ -339,9 +341,13 @@ class Proxy:
                 out.append({"where": tc.where, "tool": tc.name, "verdict": "BLOCK", "rule_ids": ["args.invalid"],
                             "reasons": ["tool call arguments are not a JSON object"]})
                 continue
-            d = await self.checks.decide(Action(tool=tc.name, arguments=self.clean(args), principal=ctx.principal,
-                                                role=ctx.role, session_id=ctx.session_id))
-            out.append({"where": tc.where, **d.to_dict()})
+            action = Action(tool=tc.name, arguments=self.clean(args), principal=ctx.principal, role=ctx.role,
+                            session_id=ctx.session_id)
+            d = await self.checks.decide(action)
+            approval = None
+            if self.settle is not None:
+                d, approval = await self.settle(action, d)
+            out.append({"where": tc.where, **d.to_dict(), "approval_id": approval.id if approval else None})
         return out
 
     @staticmethod
@@ -355,7 +361,8 @@ class Proxy:
 
     def _marker(self, stage: str, verdict: str, dout, tools: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
         blocked_tools = [d for d in tools if d["verdict"] != "ALLOW"]
-        return {"blocked": True, "stage": stage, "verdict": verdict,
+        pending = [d["approval_id"] for d in blocked_tools if d.get("approval_id")]
+        return {"blocked": True, "stage": stage, "verdict": verdict, **({"approvals": pending} if pending else {}),
                 "hazards": dout.hazards if dout is not None else [],
                 "rule_ids": (dout.rule_ids if dout is not None and dout.verdict != "ALLOW" else []) +
                 [r for d in blocked_tools for r in d["rule_ids"]], **extra}

@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 import httpx
 import yaml
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -74,6 +74,17 @@ class UpstreamSpec(BaseModel):
     timeout_s: float = 60.0
 
 
+class ApprovalsSpec(BaseModel):
+    """Human approval of REVIEW decisions (see airisk.guard.approvals)."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    url: str | None = None  # database URL; default: the audit database
+    ttl_s: float = Field(900.0, gt=0, le=7 * 86400)  # a pending approval expires (= denied) after this
+    max_wait_s: float = Field(60.0, ge=0, le=3600)  # longest a caller may wait for a decision (wait_s)
+    approver_role: str = "approver"  # keys with this role (or admin) may approve or deny
+
+
 class ServiceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     policy: str | dict[str, Any] = "builtin:default"
@@ -96,6 +107,7 @@ class ServiceConfig(BaseModel):
     content_deadline_s: float = Field(30.0, gt=0, le=600)  # likewise for a content check
     warm_up: bool = True  # load and exercise the models at start-up (/readyz is 503 until done)
     proxy: ProxySpec = Field(default_factory=ProxySpec)
+    approvals: ApprovalsSpec = Field(default_factory=ApprovalsSpec)
 
 
 def hash_key(key: str) -> str:
@@ -128,6 +140,8 @@ class ActionRequest(BaseModel):
     session_id: str | None = Field(None, max_length=200)
     context: dict[str, Any] = Field(default_factory=dict)
     principal: str | None = Field(None, max_length=200, description="honoured only when auth is disabled")
+    wait_s: float = Field(0.0, ge=0, le=3600, description="on REVIEW, wait this long for a human decision "
+                                                            "(bounded by approvals.max_wait_s); 0 = answer at once")
 
 
 class DecisionResponse(BaseModel):
@@ -138,6 +152,13 @@ class DecisionResponse(BaseModel):
     tool: str | None = None
     policy: str | None = None
     audit_id: str | None = None
+    approval_id: str | None = None  # set on REVIEW: a pending human approval
+    approval_expires_at: str | None = None
+
+
+class DecisionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str | None = Field(None, max_length=2000)
 
 
 class ContentRequest(BaseModel):
@@ -300,6 +321,11 @@ def create_app(config: ServiceConfig | dict | None = None, *, gate: ActionGate |
         content_guard = ContentGuard(policy=content_policy)
     audit = audit or AuditLog(cfg.audit_url, redact_content=content_guard.policy.redact_content)
     keys = [(bytes.fromhex(k.key_sha256), k) for k in cfg.api_keys]
+    approvals = None
+    if cfg.approvals.enabled:
+        from airisk.guard.approvals import ApprovalStore
+
+        approvals = ApprovalStore(cfg.approvals.url or audit.url, ttl_s=cfg.approvals.ttl_s)
     trial = None
     if cfg.gate_isolation == "process":
         from airisk.guard.isolation import GateTrial
@@ -325,7 +351,59 @@ def create_app(config: ServiceConfig | dict | None = None, *, gate: ActionGate |
 
     app = FastAPI(title="airisk guard", version="1", description=__doc__.split("\n\n")[0])
     app.state.gate, app.state.content, app.state.audit, app.state.config = gate, content_guard, audit, cfg
-    app.state.checks = checks
+    app.state.checks, app.state.approvals = checks, approvals
+
+    async def settle_review(action: Action, d, wait_s: float = 0.0):
+        """A REVIEW becomes a pending human approval (or, if a person already approved exactly this
+        action, an ALLOW that uses the approval up). Returns (decision, approval or None)."""
+        if approvals is None or d.verdict != "REVIEW":
+            return d, None
+        from airisk.guard.actions import Decision
+        from airisk.guard.approvals import action_key
+        from airisk.guard.audit import redact
+
+        key = action_key(action.principal, action.tool, action.arguments)
+        granted = await run_in_threadpool(approvals.redeem, key)
+        if granted is None:
+            a = await run_in_threadpool(approvals.create, tool=action.tool, key=key, rule_ids=list(d.rule_ids),
+                                        reasons=list(d.reasons), principal=action.principal, session_id=action.session_id,
+                                        request=redact({"arguments": action.arguments, "role": action.role,
+                                                        "context": action.context}))
+            await audited(audit.submit("approval", {"event": "created", "approval": a.to_dict()},
+                                       principal=action.principal, verdict="REVIEW"))
+            granted = await wait_for_decision(a, min(wait_s, cfg.approvals.max_wait_s), key)
+            if granted is None:
+                latest = await run_in_threadpool(approvals.get, a.id)
+                if latest is not None and latest.status in ("denied", "expired"):
+                    return Decision("BLOCK", [f"approval.{latest.status}"] + list(d.rule_ids),
+                                    [f"a person {'denied' if latest.status == 'denied' else 'did not approve in time'}: "
+                                     f"approval {a.id}"] + list(d.reasons), d.latency_us, d.tool, d.policy), latest
+                return d, a
+        await audited(audit.submit("approval", {"event": "redeemed", "approval": granted.to_dict()},
+                                   principal=action.principal, verdict="ALLOW"))
+        return Decision("ALLOW", ["approval.granted"], [f"approved by {granted.decided_by} (approval {granted.id}); "
+                                                        "the gate had said: " + "; ".join(d.reasons[:2])],
+                        d.latency_us, d.tool, d.policy), granted
+
+    async def wait_for_decision(a, wait_s: float, key: str):
+        """Poll (bounded) until a person decides; the approval redeemed if approved, else None."""
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            await asyncio.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+            await expire_and_audit()
+            cur = await run_in_threadpool(approvals.get, a.id)
+            if cur is None or cur.status in ("denied", "expired"):
+                return None
+            if cur.status == "approved":
+                return await run_in_threadpool(approvals.redeem, key)
+        return None
+
+    async def expire_and_audit() -> None:
+        if approvals is None:
+            return
+        for a in await run_in_threadpool(approvals.expire_due):
+            await audited(audit.submit("approval", {"event": "expired", "approval": a.to_dict()},
+                                       principal=a.principal, verdict="BLOCK"))
 
     async def rejected(scope, reason: str, size: int) -> None:
         path = scope.get("path", "")
@@ -417,16 +495,21 @@ def create_app(config: ServiceConfig | dict | None = None, *, gate: ActionGate |
         req = req.model_copy(update={"arguments": _clean(req.arguments), "context": _clean(req.context),
                                      "tool": _clean(req.tool), "role": _clean(req.role), "session_id": _clean(req.session_id)})
         sid = f"{principal or '-'}:{req.session_id}" if req.session_id is not None else None
-        d = await checks.decide(Action(tool=req.tool, arguments=req.arguments, principal=principal, role=role,
-                                       session_id=sid, context=req.context))
+        action = Action(tool=req.tool, arguments=req.arguments, principal=principal, role=role,
+                        session_id=sid, context=req.context)
+        d = await checks.decide(action)
+        d, approval = await settle_review(action, d, req.wait_s)
         rec = await audited(audit.submit("action", {"request": req.model_dump(exclude={"principal"}),
-                                                               "decision": d.to_dict()},
-                                      principal=principal, verdict=d.verdict))
+                                                    "decision": d.to_dict(),
+                                                    "approval_id": approval.id if approval else None},
+                                         principal=principal, verdict=d.verdict))
         m_decisions.labels("action", d.verdict).inc()
         for rule in set(d.rule_ids):
             m_rules.labels(rule).inc()
         m_latency.labels("action").observe(time.perf_counter() - t0)
-        return DecisionResponse(**d.to_dict(), audit_id=rec.record_id)
+        pending = approval if approval is not None and approval.status == "pending" else None
+        return DecisionResponse(**d.to_dict(), audit_id=rec.record_id, approval_id=approval.id if approval else None,
+                                approval_expires_at=pending.expires_at if pending else None)
 
     @app.post("/v1/guard/content", response_model=ContentResponse)
     async def guard_content(req: ContentRequest, c: Caller = Depends(caller)) -> ContentResponse:
@@ -453,6 +536,59 @@ def create_app(config: ServiceConfig | dict | None = None, *, gate: ActionGate |
     async def audit_verify(c: Caller = Depends(admin)) -> dict[str, Any]:
         return (await run_in_threadpool(audit.verify)).to_dict()
 
+    def approver(c: Caller = Depends(caller)) -> Caller:
+        if approvals is None:
+            raise _Http(404, "approvals are disabled in this guard's config", "not_found")
+        if not (c.admin or cfg.approvals.approver_role in c.roles):
+            m_auth.labels("not_approver").inc()
+            raise _Http(403, f"the '{cfg.approvals.approver_role}' role (or admin) is required", "permission_denied")
+        return c
+
+    @app.get("/v1/approvals")
+    async def approvals_list(status: str | None = Query(None, pattern="^(pending|approved|denied|expired)$"),
+                             limit: int = Query(100, ge=1, le=1000), c: Caller = Depends(approver)) -> dict[str, Any]:
+        await expire_and_audit()
+        rows = await run_in_threadpool(approvals.list, status, limit)
+        return {"approvals": [a.to_dict() for a in rows]}
+
+    @app.get("/v1/approvals/{approval_id}")
+    async def approvals_get(approval_id: str = PathParam(..., max_length=64), c: Caller = Depends(caller)) -> dict[str, Any]:
+        """An approver, or the principal that asked, may read one approval (to poll for the decision)."""
+        if approvals is None:
+            raise _Http(404, "approvals are disabled in this guard's config", "not_found")
+        await expire_and_audit()
+        a = await run_in_threadpool(approvals.get, approval_id)
+        if a is None or not (c.admin or cfg.approvals.approver_role in c.roles or
+                             (c.principal is not None and c.principal == a.principal)):
+            raise _Http(404, f"no approval '{_clean(approval_id)}'", "not_found")
+        return a.to_dict()
+
+    async def decide_approval(approval_id: str, approve: bool, body: DecisionBody | None, c: Caller) -> dict[str, Any]:
+        from airisk.guard.approvals import ApprovalError
+
+        await expire_and_audit()
+        a = await run_in_threadpool(approvals.get, approval_id)
+        if a is not None and c.principal is not None and a.principal == c.principal:
+            raise _Http(403, "an approval cannot be decided by the principal that asked for it", "permission_denied")
+        try:
+            a = await run_in_threadpool(lambda: approvals.decide(approval_id, approve=approve, by=c.principal,
+                                                                 note=_clean(body.note) if body else None))
+        except ApprovalError as e:
+            raise _Http(e.status, _clean(str(e)), "not_found" if e.status == 404 else "conflict") from None
+        rec = await audited(audit.submit("approval", {"event": a.status, "approval": a.to_dict()},
+                                         principal=c.principal, verdict="ALLOW" if approve else "BLOCK"))
+        return {**a.to_dict(), "audit_id": rec.record_id}
+
+    @app.post("/v1/approvals/{approval_id}/approve")
+    async def approvals_approve(approval_id: str = PathParam(..., max_length=64), body: DecisionBody | None = None,
+                                c: Caller = Depends(approver)) -> dict[str, Any]:
+        return await decide_approval(approval_id, True, body, c)
+
+    @app.post("/v1/approvals/{approval_id}/deny")
+    async def approvals_deny(approval_id: str = PathParam(..., max_length=64), body: DecisionBody | None = None,
+                             c: Caller = Depends(approver)) -> dict[str, Any]:
+        return await decide_approval(approval_id, False, body, c)
+
     client_holder: dict[str, httpx.AsyncClient] = {}
 
     def upstream_client() -> httpx.AsyncClient:
@@ -463,7 +599,7 @@ def create_app(config: ServiceConfig | dict | None = None, *, gate: ActionGate |
         return client_holder["c"]
 
     proxy = Proxy(upstream=cfg.upstream, spec=cfg.proxy, checks=checks, audit=audit, client=upstream_client,
-                  check_tool_calls=cfg.check_tool_calls, clean=_clean,
+                  check_tool_calls=cfg.check_tool_calls, clean=_clean, settle=settle_review,
                   on_decision=lambda endpoint, verdict: m_decisions.labels(endpoint, verdict).inc())
 
     @app.get("/v1/models")
