@@ -27,8 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from airisk.guard.actions import SEVERITY, Action
 from airisk.guard.runtime import audited
-from airisk.guard.shapes import (ROLES, Segment, ToolCall, Unverifiable, message_texts, request_segments, show,
-                                 response_choices, sanitized_response, strings)
+from airisk.guard.shapes import (ROLES, ToolCall, Unverifiable, message_texts, request_segments, response_choices,
+                                 sanitized_response, show)
 
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                404: "invalid_request_error", 405: "invalid_request_error", 409: "invalid_request_error",
@@ -216,7 +216,7 @@ class StreamState:
                 "choices": choices, **extra}
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
-    def _delta_of(self, c: _Choice, upto_end: bool) -> dict[str, Any]:
+    def _delta_of(self, c: _Choice) -> dict[str, Any]:
         delta: dict[str, Any] = {}
         if not c.role_sent:
             delta["role"] = "assistant"
@@ -236,7 +236,7 @@ class StreamState:
         out = []
         for c in self.choices.values():
             if c.pending():
-                out.append(self.chunk([{"index": c.index, "delta": self._delta_of(c, False), "finish_reason": None}]))
+                out.append(self.chunk([{"index": c.index, "delta": self._delta_of(c), "finish_reason": None}]))
         return out
 
     def released_chars(self) -> int:
@@ -376,7 +376,6 @@ class Proxy:
 
     # -- the endpoint --
     async def handle(self, body: dict[str, Any], ctx: CallContext) -> Response:
-        t0 = time.perf_counter()
         messages = body["messages"]
         record: dict[str, Any] = {"request": {"model": body.get("model"), "messages": messages, "stream": bool(body.get("stream"))},
                                   "session_id": ctx.session_id}
@@ -413,7 +412,7 @@ class Proxy:
         except httpx.HTTPError as e:
             return oai_error(502, f"upstream unreachable: {type(e).__name__}", "upstream_unreachable")
         if body.get("stream"):
-            return await self._stream(r, prompt, record, ctx, t0)
+            return await self._stream(r, prompt, record, ctx)
         try:
             raw = await _read_capped(r, self.spec.max_response_bytes)
         except (httpx.HTTPError, Unverifiable) as e:
@@ -465,7 +464,7 @@ class Proxy:
         out["airisk_guard"] = {"blocked": False, "audit_id": rid}
         return JSONResponse(out)
 
-    async def _stream(self, r: httpx.Response, prompt: str, record: dict[str, Any], ctx: CallContext, t0: float) -> Response:
+    async def _stream(self, r: httpx.Response, prompt: str, record: dict[str, Any], ctx: CallContext) -> Response:
         if r.status_code != 200:
             try:
                 raw = await _read_capped(r, 100_000)
@@ -582,4 +581,4 @@ def blocked_completion(model: str | None, text: str, marker: dict[str, Any]) -> 
             "airisk_guard": marker}
 
 
-__all__ = ["CallContext", "Proxy", "ProxySpec", "StreamState", "blocked_completion", "oai_error", "Segment"]
+__all__ = ["CallContext", "Proxy", "ProxySpec", "StreamState", "blocked_completion", "oai_error"]
