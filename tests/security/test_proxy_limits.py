@@ -211,3 +211,20 @@ def test_errors_are_in_openai_shape(tmp_path):
             err = r.json()["error"]
             assert r.status_code == status and err["code"] == code, (r.status_code, r.text[:200])
             assert isinstance(err["message"], str) and err["type"]
+
+
+def test_memory_hungry_decision_is_capped_in_the_worker(tmp_path):
+    """30 doublings build a 1 GB string: the trial worker hits its address-space cap and the
+    decision fails closed there; the service process never builds it (its peak RSS stays put)."""
+    import resource
+
+    code = "import os\na='x'\n" + "a=a+a\n" * 30 + "os.system(a)\n"
+    app = create_app(config(tmp_path, gate_deadline_s=5.0, gate_memory_mb=512),
+                     content_guard=ContentGuard(scorer=MarkerScorer()))
+    with serve(app) as base, httpx.Client(base_url=base, timeout=60) as c:
+        wait_ready(c)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        r = c.post("/v1/guard/action", headers=h(), json={"tool": "python", "arguments": {"code": code}}).json()
+        grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
+        assert r["verdict"] == "BLOCK" and r["rule_ids"] == ["gate.deadline"], r
+        assert grew < 300, f"service process peak RSS grew {grew:.0f} MB"

@@ -50,7 +50,7 @@ def _worker(conn, policy: Any, memory_mb: int | None, idle_s: float) -> None:  #
             return
         try:
             d = gate.decide(Action(tool=tool, arguments=args, role=role, principal=principal))
-            conn.send((DONE, d.verdict))
+            conn.send((DONE, d.to_dict()))
         except MemoryError:
             conn.send((FAILED, f"decision needed more than {memory_mb} MB"))
 
@@ -153,7 +153,9 @@ class GateTrial:
         return p
 
     async def trial(self, action: Action, deadline_s: float) -> tuple[bool, str | None]:
-        """(passed, why not). Passed means the worker decided within the deadline and memory cap."""
+        """(passed, why not). Passed means the worker decided within the deadline and memory cap,
+        and its gate did not itself fail closed (an internal error such as MemoryError under the
+        cap, or its own check timeout): such a decision is not repeated where it is not capped."""
         key = self.key(action)
         if self.seen(key):
             return True, None
@@ -185,6 +187,9 @@ class GateTrial:
             keep = p
             if kind != DONE:
                 return False, msg
+            failed = [r for r in msg.get("rule_ids", []) if r in ("gate.error", "gate.timeout")]
+            if failed:
+                return False, f"{failed[0]} in the trial worker: " + "; ".join(msg.get("reasons", [])[:1])
             self._remember_ok(key)
             return True, None
         finally:
