@@ -37,7 +37,9 @@ REPLIES = {  # name -> what the hostile upstream answers
     "reasoning_content": Raw(json=completion({"content": "Paris.", "reasoning_content": HARM})),
     "reasoning": Raw(json=completion({"content": "Paris.", "reasoning": HARM})),
     "refusal": Raw(json=completion({"content": None, "refusal": HARM})),
-    "audio_transcript": Raw(json=completion({"content": None, "audio": {"id": "a1", "data": "UklGRg==", "transcript": HARM}})),
+    "audio_transcript": Raw(json=completion({"content": None, "audio": {"id": "a1", "transcript": HARM}})),
+    "tool_call_id": Raw(json=completion({"content": None, "tool_calls": [{"id": HARM, "type": "function",
+                                                                         "function": {"name": "shell", "arguments": '{"command": "ls"}'}}]})),
     "unknown_field": Raw(json=completion({"content": "Paris.", "provider_specific_fields": {"extra": [HARM]}})),
     "tool_call_in_second_choice": Raw(json=completion(
         {"content": "ok"}, {"content": None, "tool_calls": [{"id": "c", "type": "function",
@@ -51,6 +53,8 @@ REFUSED = {  # shapes the guard cannot read: refused, never passed through
     "image_part_out": Raw(json=completion({"content": [{"type": "image_url", "image_url": {"url": "data:,x"}}, {"type": "text", "text": HARM}]})),
     "unknown_part": Raw(json=completion({"content": [{"type": "hologram", "payload": HARM}]})),
     "audio_without_transcript": Raw(json=completion({"content": None, "audio": {"id": "a", "data": "UklGRg=="}})),
+    "audio_data_beside_transcript": Raw(json=completion({"content": None, "audio": {"data": "UklGRg==", "transcript": "Paris."}})),
+    "unknown_role": Raw(json=completion({"role": HARM, "content": "ok"})),
     "content_is_object": Raw(json=completion({"content": {"text": HARM}})),
     "no_choices": Raw(json={"id": "x", "object": "chat.completion", "text": HARM}),
     "message_not_object": Raw(json={"choices": [{"index": 0, "message": HARM}]}),
@@ -103,6 +107,15 @@ def test_only_the_harmful_choice_is_replaced(proxy):
     body = ask(c, box, REPLIES["n2_second_choice"], n=2).json()
     assert body["choices"][0]["message"]["content"] == "Paris." and body["choices"][0]["finish_reason"] == "stop"
     assert body["choices"][1]["finish_reason"] == "content_filter" and body["airisk_guard"]["choices_blocked"] == [1]
+
+
+def test_metadata_cannot_carry_text(proxy):
+    """id, model, finish_reason, usage pass through only as identifiers and numbers."""
+    c, box = proxy
+    reply = completion({"content": "Paris."}, model=HARM, system_fingerprint=HARM, usage={"prompt_tokens": 1, "note": HARM})
+    reply["choices"][0]["finish_reason"] = HARM
+    r = ask(c, box, Raw(json=reply))
+    assert r.status_code == 200 and "synthesis" not in r.text and r.json()["usage"]["prompt_tokens"] == 1
 
 
 def test_logprobs_are_dropped(proxy):

@@ -27,8 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from airisk.guard.actions import SEVERITY, Action
 from airisk.guard.runtime import audited
-from airisk.guard.shapes import (ROLES, ToolCall, Unverifiable, message_texts, request_segments, response_choices,
-                                 sanitized_response, show)
+from airisk.guard.shapes import (ROLES, ToolCall, Unverifiable, message_texts, meta, numbers_only, request_segments,
+                                 response_choices, sanitized_response, show)
 
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                404: "invalid_request_error", 405: "invalid_request_error", 409: "invalid_request_error",
@@ -113,9 +113,9 @@ class StreamState:
             raise Unverifiable("<chunk>", "a stream chunk must be an object")
         for k in CHUNK_KEYS:
             if k in chunk and k not in self.meta:
-                self.meta[k] = chunk[k]
+                self.meta[k] = meta(chunk[k])
         if chunk.get("usage") is not None:
-            self.usage = chunk["usage"]
+            self.usage = numbers_only(chunk["usage"])
         choices = chunk.get("choices") or []
         if not isinstance(choices, list):
             raise Unverifiable("choices", "must be a list")
@@ -129,7 +129,7 @@ class StreamState:
             for k, v in delta.items():
                 self._delta(st, k, v)
             if isinstance(ch.get("finish_reason"), str):
-                st.finish = ch["finish_reason"]
+                st.finish = meta(ch["finish_reason"]) or "stop"
         if self.chars > self.max_chars:
             raise Unverifiable("<stream>", f"answer longer than {self.max_chars} characters")
 
@@ -157,7 +157,9 @@ class StreamState:
                 if not isinstance(tc, dict) or not isinstance(tc.get("index", 0), int):
                     raise Unverifiable(where, "a tool call delta must be an object with an integer index")
                 cur = st.tool_calls.setdefault(tc.get("index", 0), {"id": None, "type": "function", "name": "", "arguments": ""})
-                cur["id"] = tc.get("id") or cur["id"]
+                cur["id"] = meta(tc.get("id")) or cur["id"]
+                if isinstance(tc.get("type"), str):
+                    cur["type"] = meta(tc["type"]) or "function"
                 fn = tc.get("function") or {}
                 if not isinstance(fn, dict):
                     raise Unverifiable(where, "function must be an object")

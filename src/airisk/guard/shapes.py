@@ -49,6 +49,28 @@ REQUEST_SKIP = frozenset({"messages", "model", "user", "stream", "stream_options
 _IDENT = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
 
 
+_META = re.compile(r"^[A-Za-z0-9_.:/@+-]{1,200}$")
+
+
+def meta(x: Any) -> Any:
+    """A pass-through metadata value (id, model, finish_reason ...): numbers and short identifiers
+    only; anything else could carry unchecked text and becomes None."""
+    if x is None or isinstance(x, (bool, int, float)):
+        return x
+    return x if isinstance(x, str) and _META.match(x) else None
+
+
+def numbers_only(x: Any, depth: int = 0) -> Any:
+    """``usage`` and the like: the structure with its numbers, strings dropped."""
+    if depth > 8:
+        return None
+    if isinstance(x, dict):
+        return {k: numbers_only(v, depth + 1) for k, v in x.items() if isinstance(k, str) and _META.match(k)}
+    if isinstance(x, list):
+        return [numbers_only(v, depth + 1) for v in x[:64]]
+    return x if x is None or isinstance(x, (bool, int, float)) else None
+
+
 def show(x: Any) -> str:
     """A field name or value fit for an error message or a label: model- or client-written text
     must never come back through them unchecked, so anything but a short identifier is elided."""
@@ -167,28 +189,35 @@ def _tool_calls(msg: dict[str, Any], where: str) -> list[ToolCall]:
     return out
 
 
-def _audio(msg: dict[str, Any], where: str) -> list[Segment]:
+def _audio(msg: dict[str, Any], where: str, allow_media: bool) -> list[Segment]:
     audio = msg.get("audio")
     if audio is None:
         return []
     if not isinstance(audio, dict):
         raise Unverifiable(f"{where}.audio", "must be an object")
-    transcript = audio.get("transcript")
-    if audio.get("data") and not (isinstance(transcript, str) and transcript.strip()):
-        raise Unverifiable(f"{where}.audio", "audio without a transcript cannot be checked")
-    if transcript is not None and not isinstance(transcript, str):
+    if audio.get("data") and not allow_media:  # the sound itself may say something else than the transcript
+        raise Unverifiable(f"{where}.audio", "audio data cannot be checked (set proxy.allow_media to pass it unchecked)")
+    if audio.get("transcript") is not None and not isinstance(audio.get("transcript"), str):
         raise Unverifiable(f"{where}.audio.transcript", "must be a string")
-    return [Segment(f"{where}.audio.transcript", transcript)] if transcript else []
+    return strings({k: v for k, v in audio.items() if k != "data"}, f"{where}.audio")
 
 
 def message_texts(msg: Any, where: str, *, allow_media: bool = False) -> tuple[list[Segment], list[ToolCall]]:
     """Texts and tool calls of one message (request history or response choice)."""
     if not isinstance(msg, dict):
         raise Unverifiable(where, "a message must be an object")
-    role = msg.get("role") if isinstance(msg.get("role"), str) else None
+    role = msg.get("role")
+    if role is not None and role not in ROLES:
+        raise Unverifiable(f"{where}.role", f"unknown role {show(role)!r}")
     segs = _parts(msg.get("content"), f"{where}.content", allow_media=allow_media)
-    segs += _audio(msg, where)
+    segs += _audio(msg, where, allow_media)
     calls = _tool_calls(msg, where)
+    for i, tc in enumerate(msg.get("tool_calls") or []):  # ids, types and any extra fields are text too
+        body = tc.get(tc.get("type", "function")) if isinstance(tc.get(tc.get("type", "function")), dict) else {}
+        segs += strings({k: v for k, v in tc.items() if k not in ("function", "custom")}, f"{where}.tool_calls[{i}]")
+        segs += strings({k: v for k, v in body.items() if k not in ("name", "arguments", "input")}, f"{where}.tool_calls[{i}]")
+    if isinstance(msg.get("function_call"), dict):
+        segs += strings({k: v for k, v in msg["function_call"].items() if k not in ("name", "arguments")}, f"{where}.function_call")
     for tc in calls:  # the function name and the arguments are model-written text
         segs += [Segment(f"{tc.where}.name", tc.name)] if tc.name.strip() else []
         segs += [Segment(f"{tc.where}.arguments", tc.arguments)] if tc.arguments.strip() else []
@@ -242,10 +271,12 @@ def response_choices(data: Any, *, allow_media: bool = False) -> list[ChoiceText
 
 
 def sanitized_response(data: dict[str, Any]) -> dict[str, Any]:
-    """The response with only fields the guard has checked or that carry no text (logprobs and
-    unknown top-level fields dropped)."""
-    out = {k: data[k] for k in RESPONSE_KEYS if k in data}
-    out["choices"] = [{**{k: ch[k] for k in CHOICE_KEYS if k in ch}, "message": ch["message"], "logprobs": None,
+    """The response with only fields the guard has checked or that carry no text: metadata reduced
+    to numbers and identifiers, usage to numbers; logprobs and unknown top-level fields dropped."""
+    out: dict[str, Any] = {k: meta(data[k]) for k in RESPONSE_KEYS if k in data and k != "usage"}
+    if "usage" in data:
+        out["usage"] = numbers_only(data["usage"])
+    out["choices"] = [{**{k: meta(ch[k]) for k in CHOICE_KEYS if k in ch}, "message": ch["message"], "logprobs": None,
                        **{k: v for k, v in ch.items() if k not in ("message", "logprobs", *CHOICE_KEYS)}}
                       for ch in data["choices"]]
     return out
