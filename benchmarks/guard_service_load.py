@@ -70,9 +70,18 @@ def main(argv=None) -> int:
     ap.add_argument("--requests", type=int, default=3000)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--isolation", default="process,thread",
+                    help="gate_isolation values to run side by side (process: first-sight decisions tried in a worker process)")
     a = ap.parse_args(argv)
+    ok = True
+    for isolation in a.isolation.split(","):
+        ok &= _one(a, isolation)
+    return 0 if ok else 1
+
+
+def _one(a, isolation: str) -> bool:
     with tempfile.TemporaryDirectory() as d:
-        cfg = {"audit_url": f"sqlite:///{d}/audit.db",
+        cfg = {"audit_url": f"sqlite:///{d}/audit.db", "gate_isolation": isolation,
                "api_keys": [{"key_sha256": hash_key(KEY), "principal": "load", "roles": ["agent"]}]}
         app = create_app(cfg, content_guard=ContentGuard(scorer=_NoModel()))
         app.state.gate._sess = app.state.gate._sess.model_copy(update={"rate_calls": None, "max_calls": None, "budget": None})
@@ -84,11 +93,11 @@ def main(argv=None) -> int:
         finally:
             srv.stop()
         rep = app.state.audit.verify()
-    print(f"requests={len(lat)} concurrency={a.concurrency} wall={wall:.2f}s status={codes}")
+    print(f"[gate_isolation={isolation}] requests={len(lat)} concurrency={a.concurrency} wall={wall:.2f}s status={codes}")
     print(f"throughput: {len(lat) / wall:,.0f} requests/s")
     print(f"latency ms: p50={pct(lat, .5):.2f} p90={pct(lat, .9):.2f} p99={pct(lat, .99):.2f} max={max(lat):.2f}")
     print(f"audit: {rep.records} records, chain ok={rep.ok}")
-    return 0 if rep.ok and set(codes) == {200} else 1
+    return rep.ok and set(codes) == {200}
 
 
 if __name__ == "__main__":

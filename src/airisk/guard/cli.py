@@ -127,5 +127,8 @@ def audit_show(db: Optional[str] = typer.Option(None), limit: int = typer.Option
 
 
 def register(app: typer.Typer) -> None:
+    from airisk.guard.approvals_cli import approvals_app  # light: typer only
+
+    guard_app.add_typer(approvals_app, name="approvals")
     app.add_typer(guard_app, name="guard")
     app.add_typer(audit_app, name="audit")

@@ -25,9 +25,28 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from airisk.errors import ConfigError
-from airisk.guard.normalize import normalize_text
+from airisk.guard.normalize import candidates, normalize_text
 from airisk.guard.safe_completion import safe_completion
 from airisk.types import Conversation
+
+
+class TooMuchText(ValueError):
+    """More text than one check may classify (``ContentPolicy.max_windows``)."""
+
+
+def _windows(text: str, size: int, overlap: int) -> list[str]:
+    """Overlapping windows covering ``text`` (one window when it is short)."""
+    if len(text) <= size:
+        return [text]
+    step = max(1, size - overlap)
+    return [text[i:i + size] for i in range(0, max(1, len(text) - overlap), step)]
+
+
+def _note(d: "ContentDecision", label: str, how: str) -> None:
+    if label not in d.where:
+        d.where.append(label)
+    if how != "plain" and how not in d.decoded:
+        d.decoded.append(how)
 
 
 class Scorer(Protocol):
@@ -53,6 +72,13 @@ class ContentPolicy(BaseModel):
     on_error: Literal["BLOCK", "REVIEW"] = "BLOCK"
     safe_completions: dict[str, str] = Field(default_factory=dict)  # hazard code (or "default") -> message
     redact_content: bool = False  # audit log stores hashes instead of prompt/response text
+    # Pre-processing bounds: long texts are classified in overlapping windows (a classifier that
+    # truncates its input would otherwise never see the end); more windows than max_windows in one
+    # check is refused (fail closed) rather than silently checked in part.
+    window_chars: int = Field(1500, ge=200, le=100_000)
+    window_overlap: int = Field(200, ge=0, le=10_000)
+    max_windows: int = Field(512, ge=1, le=100_000)
+    decode: bool = True  # classify decoded readings (base64, ROT13, leetspeak ...) as well
 
     @field_validator("thresholds")
     @classmethod
@@ -77,13 +103,16 @@ class ContentDecision:
     normalized: bool = False  # the text was changed by Unicode normalisation
     hidden_text: bool = False  # Unicode tag characters smuggled text
     latency_ms: float = 0.0
+    decoded: list[str] = field(default_factory=list)  # decodings whose reading crossed a threshold
+    where: list[str] = field(default_factory=list)  # labels of the texts that crossed a threshold
 
     def to_dict(self) -> dict[str, Any]:
         return {"verdict": self.verdict, "stage": self.stage, "hazards": self.hazards,
                 "scores": {k: round(v, 4) for k, v in self.scores.items()},
                 "harm": None if self.harm is None else round(self.harm, 4), "rule_ids": self.rule_ids,
                 "reasons": self.reasons, "safe_completion": self.safe_completion, "escalated": self.escalated,
-                "normalized": self.normalized, "hidden_text": self.hidden_text, "latency_ms": round(self.latency_ms, 3)}
+                "normalized": self.normalized, "hidden_text": self.hidden_text, "latency_ms": round(self.latency_ms, 3),
+                "decoded": self.decoded, "where": self.where}
 
 
 def set_inference_threads(n: int | None) -> None:
@@ -135,18 +164,65 @@ class ContentGuard:
         lo, hi = self.policy.escalate_band
         return any(lo <= v < hi for v in values)
 
+    # -- pre-processing: every text -> its readings -> windows the classifier sees --
+    def _readings(self, texts: list[str], labels: list[str]) -> tuple[list[tuple[str, str, str]], bool, bool]:
+        """(label, decoding, window) triples to classify, and whether normalisation changed
+        anything / found hidden tag text. Raises TooMuchText past ``max_windows``."""
+        pol = self.policy
+        out: list[tuple[str, str, str]] = []
+        changed = hidden = False
+        for text, label in zip(texts, labels):
+            if pol.decode:
+                n, cands = candidates(text)
+                readings = [(c.how, c.text) for c in cands]
+            else:
+                n = normalize_text(text)
+                readings = [("plain", n.text)]
+            changed |= n.changed
+            hidden |= bool(n.hidden)
+            for how, t in readings:
+                for w in _windows(t, pol.window_chars, pol.window_overlap):
+                    out.append((label, how, w))
+                    if len(out) > pol.max_windows:
+                        raise TooMuchText(f"more than {pol.max_windows} text windows to classify in one check "
+                                          f"(window {pol.window_chars} chars); refused unchecked")
+        return out, changed, hidden
+
+    def _hazard_max(self, readings: list[tuple[str, str, str]], scores: list[dict[str, float]], d: ContentDecision) -> None:
+        """Per hazard, the worst score over every reading; notes every reading over a threshold
+        (``where``/``decoded``), so a caller can tell which texts were the problem."""
+        best: dict[str, float] = {}
+        for (label, how, _), sc in zip(readings, scores):
+            for h, p in sc.items():
+                p = float(p)
+                best[h] = max(best.get(h, p), p)
+                if p >= self._threshold(h):
+                    _note(d, label, how)
+        d.scores = best
+        d.hazards = self._over(d.scores)
+
     # -- synchronous checks (scorer only) --
     def check_input(self, prompt: str) -> ContentDecision:
+        return self.check_input_texts([prompt])
+
+    def check_input_texts(self, texts: list[str], labels: list[str] | None = None) -> ContentDecision:
+        """One input decision over several texts (every turn and field of a conversation): each
+        text, each decoded reading of it and each window is classified; the worst score counts."""
         t0 = time.perf_counter()
-        n = normalize_text(prompt)
-        d = ContentDecision("ALLOW", "input", normalized=n.changed, hidden_text=bool(n.hidden))
+        labels = labels or [f"text[{i}]" for i in range(len(texts))]
+        d = ContentDecision("ALLOW", "input")
         try:
-            scores = self.scorer.hazard_scores([n.text])[0]
-            d.scores = {k: float(v) for k, v in scores.items()}
-            d.hazards = self._over(d.scores)
+            readings, d.normalized, d.hidden_text = self._readings(texts, labels)
+            windows = [w for _, _, w in readings]
+            scores = self.scorer.hazard_scores(windows) if readings else []
+            self._hazard_max(readings, scores, d)
             prompt_head = getattr(self.scorer, "prompt_scores", None)
-            if prompt_head is not None:
-                d.harm = float(prompt_head([n.text])[0])
+            if prompt_head is not None and windows:
+                harms = [float(x) for x in prompt_head(windows)]
+                d.harm = max(harms)
+                for (label, how, _), x in zip(readings, harms):
+                    if x >= self.policy.prompt_threshold:
+                        _note(d, label, how)
                 if d.harm >= self.policy.prompt_threshold:
                     d.verdict = "BLOCK"
                     d.rule_ids.append("content.input.harm")
@@ -159,21 +235,35 @@ class ContentGuard:
                               for h in d.hazards]
         except Exception as e:  # fail closed
             self._failed(d, e)
-        if n.hidden:
+        if d.hidden_text:
             d.rule_ids.append("content.hidden_text")
             d.reasons.append("prompt carries text hidden in Unicode tag characters")
         self._finish(d, t0)
         return d
 
     def check_output(self, prompt: str, response: str) -> ContentDecision:
+        return self.check_output_texts(prompt, [response])
+
+    def check_output_texts(self, prompt: str, responses: list[str], labels: list[str] | None = None) -> ContentDecision:
+        """One output decision over every text of a response (each choice's content, reasoning,
+        refusal, transcript, tool arguments): P(violating) of (prompt, text) and the text's hazard
+        scores, for every decoded reading and window; the worst counts."""
         t0 = time.perf_counter()
-        np_, nr = normalize_text(prompt), normalize_text(response)
-        d = ContentDecision("ALLOW", "output", normalized=np_.changed or nr.changed, hidden_text=bool(nr.hidden))
+        labels = labels or [f"response[{i}]" for i in range(len(responses))]
+        d = ContentDecision("ALLOW", "output")
         try:
-            d.harm = float(self.scorer.score([np_.text], [nr.text])[0])
-            d.scores = {k: float(v) for k, v in self.scorer.hazard_scores([nr.text])[0].items()}
-            d.hazards = self._over(d.scores)
-            if d.harm >= self.harm_threshold:
+            np_ = normalize_text(prompt)
+            readings, changed, d.hidden_text = self._readings(responses, labels)
+            d.normalized = changed or np_.changed
+            windows = [w for _, _, w in readings]
+            if windows:
+                harms = [float(x) for x in self.scorer.score([np_.text] * len(windows), windows)]
+                self._hazard_max(readings, self.scorer.hazard_scores(windows), d)
+                d.harm = max(harms)
+                for (label, how, _), x in zip(readings, harms):
+                    if x >= self.harm_threshold:
+                        _note(d, label, how)
+            if d.harm is not None and d.harm >= self.harm_threshold:
                 d.verdict = "BLOCK"
                 d.rule_ids.append("content.output.harm")
                 d.reasons.append(f"response scores P(violating)={d.harm:.2f} (threshold {self.harm_threshold:.2f})")
@@ -199,16 +289,22 @@ class ContentGuard:
 
     # -- async checks with optional LLM escalation --
     async def acheck_input(self, prompt: str) -> ContentDecision:
-        d = await asyncio.to_thread(self.check_input, prompt)  # model inference off the event loop
-        if self._should_escalate(d, list(d.scores.values())):
-            await self._escalate(d, Conversation(prompt=prompt, response=""))
-        return d
+        return await self.acheck_input_texts([prompt])
 
     async def acheck_output(self, prompt: str, response: str) -> ContentDecision:
-        d = await asyncio.to_thread(self.check_output, prompt, response)
+        return await self.acheck_output_texts(prompt, [response])
+
+    async def acheck_input_texts(self, texts: list[str], labels: list[str] | None = None) -> ContentDecision:
+        d = await asyncio.to_thread(self.check_input_texts, texts, labels)  # model inference off the event loop
+        if self._should_escalate(d, list(d.scores.values())):
+            await self._escalate(d, Conversation(prompt="\n\n".join(texts), response=""))
+        return d
+
+    async def acheck_output_texts(self, prompt: str, responses: list[str], labels: list[str] | None = None) -> ContentDecision:
+        d = await asyncio.to_thread(self.check_output_texts, prompt, responses, labels)
         vals = list(d.scores.values()) + ([d.harm] if d.harm is not None else [])
         if self._should_escalate(d, vals):
-            await self._escalate(d, Conversation(prompt=prompt, response=response))
+            await self._escalate(d, Conversation(prompt=prompt, response="\n\n".join(responses)))
         return d
 
     def _should_escalate(self, d: ContentDecision, values: list[float]) -> bool:

@@ -37,7 +37,33 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-Responder = Callable[[dict[str, Any]], Any]  # body -> str | {"content":..., "tool_calls":[...]} | awaitable
+Responder = Callable[[dict[str, Any]], Any]  # body -> str | {"content":..., "tool_calls":[...]} | Raw | awaitable
+
+
+@dataclass
+class Raw:
+    """A reply sent exactly as given (a hostile or broken upstream): any status and JSON body, or a
+    server-sent event stream of ``sse`` items (dicts are JSON-encoded; strings are sent verbatim
+    after ``data: ``), ``gap_s`` apart. ``[DONE]`` is appended unless ``done=False``."""
+
+    status: int = 200
+    json: Any = None
+    sse: list[Any] | None = None
+    gap_s: float = 0.0
+    done: bool = True
+
+    def response(self) -> Response:
+        if self.sse is None:
+            return JSONResponse(self.json, status_code=self.status)
+
+        async def events():
+            for item in self.sse:
+                yield f"data: {item if isinstance(item, str) else json.dumps(item)}\n\n"
+                if self.gap_s:
+                    await asyncio.sleep(self.gap_s)
+            if self.done:
+                yield "data: [DONE]\n\n"
+        return StreamingResponse(events(), status_code=self.status, media_type="text/event-stream")
 
 
 @dataclass
@@ -182,6 +208,9 @@ def build_app(
             out = responder(body)
             if asyncio.iscoroutine(out):
                 out = await out
+            if isinstance(out, Raw):
+                state.completed += 1
+                return out.response()
             message = {"role": "assistant", "content": out} if isinstance(out, str) else {"role": "assistant", **out}
             if isinstance(out, dict) and "status" in out:  # responder asks for an HTTP error explicitly
                 return JSONResponse({"error": {"message": out.get("content", "error")}}, status_code=int(out["status"]))
