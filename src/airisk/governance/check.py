@@ -141,7 +141,7 @@ def resolve_runs(store: Any, patterns: list[str]) -> list[Any]:
     for p in patterns:
         hits = [r for r in all_runs if fnmatch.fnmatchcase(r.id, p)]
         if not hits:
-            raise AiriskError(f"--runs {p!r}: no stored run matches (store: {store.safe_url()})")
+            raise AiriskError(f"--runs {p!r}: no stored run matches (store: {store.safe_url})")
         out.update({r.id: r for r in hits})
     return [out[k] for k in sorted(out)]
 

@@ -54,14 +54,14 @@ def pct(x: float | None, nd: int = 1) -> str:
     return "-" if x is None else f"{100 * x:.{nd}f}%"
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
 
 
 def md_escape(text: Any) -> str:
-    """Text safe inside a Markdown table cell or paragraph: HTML and Markdown syntax are neutralised."""
-    s = html.escape(str(text if text is not None else ""), quote=False)
-    s = s.replace("&lt;", "\\<").replace("&gt;", "\\>")
-    s = _MD_SPECIAL.sub(lambda m: m.group(1) if m.group(1) in "<>" else "\\" + m.group(1), s)
+    """Text safe inside a Markdown table cell or paragraph: Markdown syntax is backslash-escaped and
+    ``& < >`` become entities, so no tag, link or emphasis can come from the text."""
+    s = _MD_SPECIAL.sub(r"\\\1", str(text if text is not None else ""))
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return " ".join(s.split())  # a newline would end a table row
 
 
