@@ -164,6 +164,15 @@ def get_framework(name: str) -> Framework:
     raise ConfigError(f"unknown framework {name!r}; available: {', '.join(fws)}{hint}")
 
 
+def get_any_crosswalk(name: str) -> Crosswalk:
+    """``get_crosswalk`` plus MITRE ATLAS (built from the shared data, so not in ``crosswalks()``)."""
+    from airisk.taxonomy.crosswalks import get_crosswalk
+
+    if name.strip().lower() in (ATLAS_ID, "mitre atlas"):
+        return atlas_crosswalk()
+    return get_crosswalk(name)
+
+
 def validate_items(framework: str, ids: list[str]) -> None:
     """Raise ``ValueError`` naming the framework and any item id it does not have."""
     import re
