@@ -134,17 +134,23 @@ class LossDistribution(BaseModel):
     expected_incidents: float
 
 
+def _sums(k: np.ndarray, losses: np.ndarray) -> np.ndarray:
+    """Per-year sums of consecutive blocks of ``losses`` (year i owns the next ``k[i]`` draws)."""
+    c = np.concatenate(([0.0], np.cumsum(losses)))
+    end = np.cumsum(k)
+    return c[end] - c[end - k]
+
+
 def _compound(k: np.ndarray, imp: Impact, rng: np.random.Generator) -> tuple[np.ndarray, str | None]:
+    if imp.distribution == "fixed":
+        return k * float(imp.value), None
     total = int(k.sum())
     if total <= MAX_EXACT_DRAWS:
-        losses = sample_impact(imp, rng, total)
-        return np.bincount(np.repeat(np.arange(k.size), k), weights=losses, minlength=k.size), None
+        return _sums(k, sample_impact(imp, rng, total)), None
     mean, var = impact_moments(imp)
     big = k >= CLT_MIN_INCIDENTS
-    out = np.zeros(k.size)
     small_k = np.where(big, 0, k)
-    losses = sample_impact(imp, rng, int(small_k.sum()))
-    out += np.bincount(np.repeat(np.arange(k.size), small_k), weights=losses, minlength=k.size)
+    out = _sums(small_k, sample_impact(imp, rng, int(small_k.sum())))
     z = rng.standard_normal(int(big.sum()))
     out[big] = k[big] * mean + np.sqrt(k[big] * var) * z
     return np.maximum(out, 0.0), (f"normal approximation (CLT) for the loss sum in the {int(big.sum())} simulated years "
