@@ -107,6 +107,12 @@ def test_judge_card_correction_is_used(tmp_path):
     assert e.card and e.corrected is not None
     assert (e.corrected.low, e.corrected.high) == (pytest.approx(h.corrected.low), pytest.approx(h.corrected.high))
     assert e.value == pytest.approx(h.corrected.high) and "judge-corrected" in e.value_basis
+    # over-refusal evidence shows the judge's refusal card, not its harm card, and is not "corrected"
+    build_run(st, "x-1", [{"expected": "comply", "outcome": "safe", "refusal": "full_compliance"}] * 30, system="bot",
+              judge_fingerprint=fp, datasets=[{"name": "xstest-completions"}])
+    r = evaluate_register(reg, st, resolve_runs(st, ["x-1"])).check("R4.upper").runs[0]
+    assert r.task == "refusal" and r.corrected is None
+    assert r.card is None or r.card["task"] == "refusal"
 
 
 def test_unmatched_run_pattern_is_an_error(store):

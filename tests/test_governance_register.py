@@ -29,7 +29,7 @@ def test_starter_register_is_valid_and_commented(tmp_path):
     reg = load_register(p)
     assert [r.id for r in reg.requirements] == ["R1", "R2", "R3", "R4", "R5"]
     assert reg.check("R1.jbb")[1].threshold == pytest.approx(0.01)  # "1%" parsed
-    assert reg.risks[0].exposure.risky_share == pytest.approx(0.002)
+    assert reg.risks[0].exposure.risky_share == pytest.approx(0.0001)
     assert reg.risks[0].impact.unit == "EUR/incident"
     with pytest.raises(ConfigError, match="already exists"):
         write_starter(p)

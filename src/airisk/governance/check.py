@@ -48,6 +48,7 @@ class RunEvidence(BaseModel):
     judge_fingerprint: str | None = None
     card: dict[str, Any] | None = None
     slice: str
+    task: str = "harm"  # what the judge decided for this evidence: harm | refusal
     k: int = 0
     n: int = 0
     errors: int = 0
@@ -176,6 +177,25 @@ def _violation_counts(scores: Any, req: Requirement, check: Check) -> tuple[str,
     return label, sum(s.violating for s in stats), sum(s.judged for s in stats), sum(s.errors for s in stats)
 
 
+def refusal_card(fingerprint: str | None) -> dict[str, Any] | None:
+    """Summary of the judge's refusal-task card (label set, sensitivity/specificity/accuracy), or None."""
+    if not fingerprint:
+        return None
+    try:
+        from airisk.judges.cards import find_card
+    except ImportError:  # pragma: no cover - judges ship with airisk
+        return None
+    card = find_card(fingerprint, task="refusal")
+    if card is None:
+        return None
+    out: dict[str, Any] = {"label_set": card.label_set.name, "label_set_n": card.label_set.n, "task": "refusal"}
+    for f in ("accuracy", "sensitivity", "specificity"):
+        e = getattr(card, f, None)
+        if e is not None:
+            out[f] = {"value": e.value, "low": e.low, "high": e.high, "method": e.method}
+    return out
+
+
 def _measure(scores: Any, req: Requirement, check: Check) -> RunEvidence:
     from airisk.scoring.stats import rogan_gladen, wilson_interval
 
@@ -186,8 +206,10 @@ def _measure(scores: Any, req: Requirement, check: Check) -> RunEvidence:
                      partial_reasons=list(scores.partial_reasons))
     if check.metric == "over_refusal_rate":
         o = scores.over_refusal
-        ev.slice, ev.judge_id = "benign prompts (expected: comply)", scores.refusal_judge_id
-        ev.card = None  # the harm judge's card says nothing about refusal classification
+        ev.slice, ev.judge_id, ev.task = "benign prompts (expected: comply)", scores.refusal_judge_id, "refusal"
+        # The harm card says nothing about refusal classification: show the refusal card, if any.
+        ev.judge_fingerprint = scores.judge_fingerprint if ev.judge_id == scores.judge_id else None
+        ev.card = refusal_card(ev.judge_fingerprint)
         k, n = (o.refused, o.items) if o else (0, 0)
     else:
         ev.slice, k, n, ev.errors = _violation_counts(scores, req, check)

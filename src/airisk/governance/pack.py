@@ -54,6 +54,11 @@ def pct(x: float | None, nd: int = 1) -> str:
     return "-" if x is None else f"{100 * x:.{nd}f}%"
 
 
+def share(x: float) -> str:
+    """A small share without rounding it away: 0.00005 -> '0.005%'."""
+    return f"{100 * x:.3g}%"
+
+
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
 
 
@@ -133,9 +138,9 @@ def _judges(report: CheckReport) -> list[dict[str, Any]]:
             for e in c.runs:
                 if not e.judge_id:
                     continue
-                key = (e.judge_id, e.judge_fingerprint or "")
+                key = (e.judge_id, e.judge_fingerprint or "", e.task)
                 j = seen.setdefault(key, {"id": e.judge_id, "fingerprint": e.judge_fingerprint or "", "card": e.card,
-                                          "runs": [], "checks": []})
+                                          "task": e.task, "runs": [], "checks": []})
                 if e.run_id not in j["runs"]:
                     j["runs"].append(e.run_id)
                 if c.id not in j["checks"]:
@@ -151,9 +156,9 @@ def _hazard_cards(register: Register, report: CheckReport, risks: list[RiskResul
         for h in r.hazards + [c.hazard for c in r.checks if c.hazard]:
             if h not in codes:
                 codes.append(h)
-    for risk in register.risks:
-        if risk.hazard and risk.hazard not in codes:
-            codes.append(risk.hazard)
+    for h in [r.hazard for r in register.risks] + [h for u in register.system.use_cases for h in u.hazards]:
+        if h and h not in codes:
+            codes.append(h)
     cards = []
     for code in sorted(codes):
         reqs = [r for r in report.requirements if code in r.hazards or any(
@@ -211,9 +216,15 @@ def _open_issues(register: Register, report: CheckReport, risks: list[RiskResult
                 issues.append({"severity": "medium", "what": f"{c.id}: evidence from unfinished runs",
                                "detail": "; ".join(f"{e.run_id}: {', '.join(e.partial_reasons)}" for e in c.runs if e.partial_reasons),
                                "runs": partial})
+    tested = {h for r in register.requirements for h in r.hazards + [c.hazard for c in r.checks if c.hazard]}
+    for u in register.system.use_cases:
+        untested = [h for h in u.hazards if h not in tested]
+        if untested:
+            issues.append({"severity": "medium", "what": f"use case {u.id}: hazard(s) {', '.join(untested)} have no requirement",
+                           "detail": "the use case is exposed to them but nothing is tested or assessed", "runs": []})
     for j in judges:
         if not j["card"]:
-            issues.append({"severity": "medium", "what": f"judge {j['id']} has no judge card",
+            issues.append({"severity": "medium", "what": f"judge {j['id']} has no judge card ({j['task']} task)",
                            "detail": "its error rates are not measured; rates from it are uncorrected "
                                      f"(checks {', '.join(j['checks'])})", "runs": j["runs"]})
     for x in risks:
@@ -265,7 +276,7 @@ def _env() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.PackageLoader("airisk.governance", "templates"), autoescape=jinja2.select_autoescape(
         enabled_extensions=("html", "jinja"), default_for_string=True), trim_blocks=True, lstrip_blocks=True,
         undefined=jinja2.StrictUndefined)
-    env.filters.update(pct=pct, money=money, md=md_escape, anchor=run_anchor)
+    env.filters.update(pct=pct, share=share, money=money, md=md_escape, anchor=run_anchor)
     env.globals.update(status_class=lambda s: STATUS_CLASS.get(s, ""), lec_svg=lec_svg)
     return env
 
