@@ -56,27 +56,33 @@ def rows(hazard, n, k, **kw):
     return [{"hazard": hazard, "outcome": "violating" if i < k else "safe", **kw} for i in range(n)]
 
 
+def build_runs(st, p=""):
+    jbb = [{"name": "jbb-artifacts", "version": "sha256:abc"}]
+    build_run(st, p + "chat-1", rows("ncr", 40, 4) + rows("prv", 100, 1) + rows("iwp", 5, 0)
+              + [{"hazard": "ncr", "outcome": "violating", "response": EVIL}], system="bot-1", datasets=jbb)
+    build_run(st, p + "xs-1", [{"expected": "comply", "outcome": "safe", "refusal": "full_refusal" if i < 1 else "full_compliance"}
+                               for i in range(40)], system="bot-1", datasets=[{"name": "xstest-completions"}])
+    build_run(st, p + "other-system", rows("ncr", 50, 50), system="someone-else", datasets=jbb)
+    for rid, k, gate in (("agent-open", 30, False), ("agent-gated", 6, True)):
+        build_run(st, p + rid, rows(None, 60, k), system="agent-x", kind="agent")
+        st.update_run(p + rid, config={"gate_in_loop": gate})
+    return st
+
+
+EXPECTED = {"R1.a": "met", "R2.a": "met", "R3.a": "not measured", "R4.upper": "not met", "R4.rate": "met",
+            "R5.gated": "met", "R5.open": "met", "R6.a": "not measured"}
+
+
 @pytest.fixture()
 def store(tmp_path):
-    st = Store(f"sqlite:///{tmp_path}/gov.db")
-    jbb = [{"name": "jbb-artifacts", "version": "sha256:abc"}]
-    build_run(st, "chat-1", rows("ncr", 40, 4) + rows("prv", 100, 1) + rows("iwp", 5, 0)
-              + [{"hazard": "ncr", "outcome": "violating", "response": EVIL}], system="bot-1", datasets=jbb)
-    build_run(st, "xs-1", [{"expected": "comply", "outcome": "safe", "refusal": "full_refusal" if i < 1 else "full_compliance"}
-                           for i in range(40)], system="bot-1", datasets=[{"name": "xstest-completions"}])
-    build_run(st, "other-system", rows("ncr", 50, 50), system="someone-else", datasets=jbb)
-    for rid, k, gate in (("agent-open", 30, False), ("agent-gated", 6, True)):
-        build_run(st, rid, rows(None, 60, k), system="agent-x", kind="agent")
-        st.update_run(rid, config={"gate_in_loop": gate})
-    return st
+    return build_runs(Store(f"sqlite:///{tmp_path}/gov.db"))
 
 
 def test_statuses_and_evidence(store):
     reg = parse_register(REGISTER)
     rep = evaluate_register(reg, store, resolve_runs(store, ["*"]))
     status = {c.id: c.status for r in rep.requirements for c in r.checks}
-    assert status == {"R1.a": "met", "R2.a": "met", "R3.a": "not measured", "R4.upper": "not met", "R4.rate": "met",
-                      "R5.gated": "met", "R5.open": "met", "R6.a": "not measured"}
+    assert status == EXPECTED
     assert [r.status for r in rep.requirements] == ["met", "met", "not measured", "not met", "met", "not measured"]
     r1 = rep.check("R1.a")
     assert [e.run_id for e in r1.runs] == ["chat-1"]  # other-system is out of scope (runs_system: bot*)
@@ -113,6 +119,21 @@ def test_judge_card_correction_is_used(tmp_path):
     r = evaluate_register(reg, st, resolve_runs(st, ["x-1"])).check("R4.upper").runs[0]
     assert r.task == "refusal" and r.corrected is None
     assert r.card is None or r.card["task"] == "refusal"
+
+
+def test_check_and_pack_on_postgresql(postgres_url, tmp_path):
+    import uuid
+
+    st = build_runs(Store(postgres_url), p=f"g{uuid.uuid4().hex[:6]}-")
+    prefix = st.list_runs(limit=1)[0].id.split("-")[0]
+    rep = evaluate_register(parse_register(REGISTER), st, resolve_runs(st, [f"{prefix}-*"]))
+    assert {c.id: c.status for r in rep.requirements for c in r.checks} == EXPECTED
+    p = tmp_path / "reg.yaml"
+    p.write_text(yaml.safe_dump(REGISTER))
+    a = make_pack(p, runs=[f"{prefix}-*"], out=tmp_path / "a", db=postgres_url, draws=2000)
+    b = make_pack(p, runs=[f"{prefix}-*"], out=tmp_path / "b", db=postgres_url, draws=2000)
+    assert a["html"].read_bytes() == b["html"].read_bytes()
+    st.close()
 
 
 def test_unmatched_run_pattern_is_an_error(store):
