@@ -1,6 +1,8 @@
-"""CLI commands for the hazard taxonomy: ``airisk hazards list`` and ``airisk hazards crosswalk FRAMEWORK``."""
+"""CLI commands for the hazard taxonomy: ``airisk hazards list`` and ``airisk hazards crosswalk [FRAMEWORK] [--gaps]``."""
 
 from __future__ import annotations
+
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -29,11 +31,19 @@ def list_cmd(definitions: bool = typer.Option(False, "--definitions", help="Also
 
 
 @hazards_app.command("crosswalk")
-def crosswalk_cmd(framework: str = typer.Argument(..., help="Crosswalk id or framework name, e.g. owasp_llm_2025.")) -> None:
-    """How each hazard maps onto another framework's categories."""
-    from airisk.taxonomy import HAZARDS, get_crosswalk
+def crosswalk_cmd(
+    framework: Optional[str] = typer.Argument(None, help="Crosswalk id or framework name, e.g. owasp_llm_2025, "
+                                              "iso_42001, mitre_atlas. Omitted: coverage of every framework."),
+    gaps: bool = typer.Option(False, "--gaps", help="List the framework items no airisk test covers."),
+) -> None:
+    """How each hazard maps onto another framework's categories, and which items no test covers."""
+    from airisk.taxonomy import HAZARDS
+    from airisk.taxonomy.frameworks import get_any_crosswalk
 
-    cw = get_crosswalk(framework)
+    if framework is None or gaps:
+        _coverage(framework, gaps)
+        return
+    cw = get_any_crosswalk(framework)
     table = Table(title=f"{cw.framework} {cw.version}" + ("" if cw.official else " (airisk judgement, not official)"))
     table.add_column("hazard")
     table.add_column("name")
@@ -45,6 +55,33 @@ def crosswalk_cmd(framework: str = typer.Argument(..., help="Crosswalk id or fra
     console.print(table)
     if cw.basis:
         console.print(f"basis: {cw.basis}")
+
+
+def _coverage(framework: str | None, list_gaps: bool) -> None:
+    from airisk.taxonomy.frameworks import coverage, frameworks, get_framework
+
+    console = Console()
+    fws = [get_framework(framework)] if framework else list(frameworks().values())
+    table = Table(title="Framework coverage by airisk's tests (mappings are airisk's judgement)")
+    for col in ("framework", "items", "covered", "gaps"):
+        table.add_column(col, justify="left" if col == "framework" else "right")
+    for fw in fws:
+        cov = coverage(fw.id)
+        n_gap = sum(c.gap for c in cov)
+        table.add_row(f"{fw.id} ({fw.name} {fw.version})", str(len(cov)), str(len(cov) - n_gap), str(n_gap))
+    console.print(table)
+    if framework is None and "mitre_atlas" not in {f.id for f in fws}:
+        console.print("MITRE ATLAS not shown: set AIRISK_DATA_PATH to the folder with taxonomies/mitre_atlas.yaml")
+    if list_gaps:
+        for fw in fws:
+            gap = Table(title=f"{fw.name}: items no airisk test covers")
+            items = [c for c in coverage(fw.id) if c.gap]
+            cols = ("id", "name", "tactics") if any(c.group for c in items) else ("id", "name")
+            for col in cols:
+                gap.add_column(col, overflow="fold")
+            for c in items:
+                gap.add_row(c.id, c.name, *([c.group or ""] if len(cols) == 3 else []))
+            console.print(gap)
 
 
 def register(app: typer.Typer) -> None:
