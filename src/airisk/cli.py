@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "airisk.guard.cli",
     "airisk.attacks.cli",
     "airisk.agents.cli",
+    "airisk.viewer.cli",
 )
 
 for _mod in COMMAND_MODULES:
