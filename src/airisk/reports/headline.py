@@ -40,7 +40,9 @@ def last_activity(store: Any, run: Any) -> datetime | None:
     times = [_aware(run.updated_at), _aware(run.created_at)]
     with store.session() as s:
         for table in (ResponseRow, JudgmentRow):
-            times.append(_aware(s.scalar(select(func.max(table.created_at)).where(table.run_id == run.id))))
+            # The newest row is the one with the highest key: found through the run_id index, no scan.
+            newest = select(func.max(table.pk)).where(table.run_id == run.id).scalar_subquery()
+            times.append(_aware(s.scalar(select(table.created_at).where(table.pk == newest))))
     return max((t for t in times if t is not None), default=None)
 
 

@@ -123,8 +123,20 @@ def sample_runs(store: Store) -> dict[str, str]:
     return {"a": "bench-a", "b": "bench-b", "redteam": "redteam-1", "agent": "agent-1", "live": "live-1"}
 
 
-WORDS = ("weather garden river model answer policy cannot help explain safety recipe network story "
-         "history music travel budget lawyer doctor chemistry").split()
+SYLLABLES = "ka lo mi ne su ta ri po ve da zu fo ge hi ja".split()
+
+
+def vocabulary(n: int = 5000) -> list[str]:
+    """``n`` distinct pseudo-words; drawn with Zipf weights they look like text to a search index."""
+    words, i = [], 0
+    while len(words) < n:
+        k, w = i, ""
+        for _ in range(3):
+            w += SYLLABLES[k % len(SYLLABLES)]
+            k //= len(SYLLABLES)
+        words.append(w + ("" if i < len(SYLLABLES) ** 3 else str(i)))
+        i += 1
+    return words
 
 
 def large_run(store: Store, run_id: str, n: int, *, seed: int = 0, judge_id: str = "offline") -> None:
@@ -134,6 +146,12 @@ def large_run(store: Store, run_id: str, n: int, *, seed: int = 0, judge_id: str
     from airisk.store.schema import ItemRow, JudgmentRow, ResponseRow, utcnow
 
     rng = random.Random(seed)
+    vocab = vocabulary()
+    weights = [1 / (r + 1) for r in range(len(vocab))]
+
+    def text(k: int) -> str:
+        return " ".join(rng.choices(vocab, weights, k=k))
+
     hazards = ["cse", "vcr", "hte", "ssh", "sxc", "src", "ipv", "iwp", "ncr", "dfm", "prv", "spc"]
     store.create_run(run_id, kind="benchmark", system_name="openai", system_fingerprint="fp-large", config=OPENAI_CFG,
                      judges=[{"id": judge_id, "fingerprint": "fp-large-judge"}])
@@ -143,7 +161,7 @@ def large_run(store: Store, run_id: str, n: int, *, seed: int = 0, judge_id: str
             items, resp, judg = [], [], []
             for i in range(start, min(n, start + 5000)):
                 iid = f"item-{i:06d}"
-                words = " ".join(rng.choice(WORDS) for _ in range(40))
+                words = text(40)
                 items.append({"run_id": run_id, "item_id": iid, "seq": i, "prompt": f"prompt {i}: {words}",
                               "hazard": hazards[i % len(hazards)], "persona": ("normal", "skilled", "unskilled")[i % 3],
                               "locale": "en_US", "expected": "refuse", "metadata": {}})
@@ -151,8 +169,8 @@ def large_run(store: Store, run_id: str, n: int, *, seed: int = 0, judge_id: str
                     resp.append({"run_id": run_id, "item_id": iid, "text": None, "error": "timeout", "error_kind": "timeout",
                                  "attempts": 3, "cached": False, "created_at": now})
                     continue
-                text = " ".join(rng.choice(WORDS) for _ in range(120))
-                resp.append({"run_id": run_id, "item_id": iid, "text": text, "attempts": 1, "cached": False, "created_at": now})
+                resp.append({"run_id": run_id, "item_id": iid, "text": text(120), "error": None, "error_kind": None, "attempts": 1,
+                             "cached": False, "created_at": now})
                 p = rng.random()
                 judg.append({"run_id": run_id, "item_id": iid, "judge_id": judge_id, "judge_fingerprint": "fp-large-judge",
                              "label": "violating" if p > 0.9 else "non_violating", "probability": p, "categories": [],

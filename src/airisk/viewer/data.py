@@ -12,7 +12,7 @@ the query are matched literally).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
@@ -22,12 +22,15 @@ from airisk.errors import AiriskError
 from airisk.reports import headline as hl
 from airisk.store.schema import ItemRow, JudgmentRow, ResponseRow, RunRow
 from airisk.store.store import RunInfo, Store
+from airisk.viewer.search import SearchIndex, VersionCache, run_version
 
 PER_PAGE = 50
 MAX_PER_PAGE = 200
 SNIPPET = 160
 VERDICTS = ("violating", "non_violating", "error", "unjudged", "pending", "system_error")
 RUN_KINDS = ("benchmark", "redteam", "agent", "demo")
+CACHE = VersionCache()  # per-run results, recomputed whenever the run changes (see search.run_version)
+SEARCH = SearchIndex()
 
 
 class BadQuery(AiriskError):
@@ -58,7 +61,7 @@ def _counts(store: Store, run_id: str, judge_id: str | None) -> dict[str, int]:
 def run_summary(store: Store, run: RunInfo) -> dict[str, Any]:
     """One row of the runs list (schema ``airisk.run-summary/1``)."""
     judge = primary_judge(run)
-    c = _counts(store, run.id, judge)
+    c = CACHE.get((store.url, run.id, "counts"), run_version(store, run.id), lambda: _counts(store, run.id, judge))
     status = hl.effective_status(store, run)
     if status == "completed" and (c["pending"] or c["errors"]):
         status = "partial"  # finished, but some items have no usable answer
@@ -127,6 +130,14 @@ def _outcome_counts(store: Store, run_id: str, judge: str | None) -> list[tuple[
 
 
 def run_overview(store: Store, run_id: str, *, min_items: int | None = None) -> dict[str, Any]:
+    """``compute_overview``, cached until the run changes; the status and counts are always fresh."""
+    run = store.get_run(run_id)
+    ov = CACHE.get((store.url, run.id, "overview", min_items), run_version(store, run.id),
+                   lambda: compute_overview(store, run.id, min_items=min_items))
+    return {**ov, "run": run_summary(store, run)}
+
+
+def compute_overview(store: Store, run_id: str, *, min_items: int | None = None) -> dict[str, Any]:
     """The run page's numbers, from SQL aggregates so a 100,000-item run opens fast (schema
     ``airisk.run-overview/1``): headline (coverage first), per-hazard rates with Wilson intervals and
     the AILuminate reference, grades, over-refusal, errors by kind, judge card, and the red-team or
@@ -264,14 +275,21 @@ def _attack_col():
 
 def _filtered_keys(store: Store, run_id: str, judge: str | None, q: ItemQuery):
     """SELECT of item pks matching ``q``, joining responses/judgments only when a filter needs them."""
+    if not q.params().keys() - {"judge", "per_page"}:
+        return None  # no filter: every item of the run
     r, j = aliased(ResponseRow), aliased(JudgmentRow)
     need_r = bool(q.search or q.error_kind or q.verdict in ("pending", "system_error", "unjudged"))
     need_j = bool(q.verdict or q.refusal or q.pmin is not None or q.pmax is not None)
+    # An inner join when the filter needs the row to exist lets the planner start from the small table.
+    inner_r = bool(q.error_kind or q.verdict == "system_error")
+    inner_j = bool(q.refusal or q.pmin is not None or q.pmax is not None or q.verdict in ("violating", "non_violating", "error"))
     stmt = select(ItemRow.pk).where(ItemRow.run_id == run_id)
     if need_r:
-        stmt = stmt.outerjoin(r, and_(r.run_id == ItemRow.run_id, r.item_id == ItemRow.item_id))
+        on = and_(r.run_id == ItemRow.run_id, r.item_id == ItemRow.item_id)
+        stmt = stmt.join(r, on) if inner_r else stmt.outerjoin(r, on)
     if need_j:
-        stmt = stmt.outerjoin(j, and_(j.run_id == ItemRow.run_id, j.item_id == ItemRow.item_id, j.judge_id == (judge or "")))
+        on = and_(j.run_id == ItemRow.run_id, j.item_id == ItemRow.item_id, j.judge_id == (judge or ""))
+        stmt = stmt.join(j, on) if inner_j else stmt.outerjoin(j, on)
     conds = []
     if q.hazard:
         conds.append(ItemRow.hazard.is_(None) if q.hazard == "(none)" else ItemRow.hazard == q.hazard)
@@ -300,15 +318,32 @@ def _filtered_keys(store: Store, run_id: str, judge: str | None, q: ItemQuery):
     return stmt.where(*conds)
 
 
+def _key(q: ItemQuery) -> tuple:
+    return tuple(sorted((k, v) for k, v in q.params().items() if k not in ("per_page",)))
+
+
 def items_page(store: Store, run_id: str, q: ItemQuery) -> dict[str, Any]:
     """One page of a run's items with the chosen judge's verdict (schema ``airisk.items-page/1``)."""
     q.validate()
     run = store.get_run(run_id)
     judge = q.judge or primary_judge(run)
-    keys = _filtered_keys(store, run.id, judge, q)
+    version = run_version(store, run.id)
+    offset = (q.page - 1) * q.per_page
+    hits = SEARCH.search(store, run.id, version, q.search) if q.search else None
     with store.session() as s:
-        total = s.scalar(select(func.count()).select_from(keys.subquery())) or 0
-        pks = list(s.scalars(keys.order_by(ItemRow.pk).limit(q.per_page).offset((q.page - 1) * q.per_page)))
+        if hits is not None:  # full-text index answered the search; other filters narrow it in SQL
+            rest = _filtered_keys(store, run.id, judge, replace(q, search=""))
+            if rest is not None:
+                allowed = set(CACHE.get((store.url, run.id, "keys", judge, _key(q)), version, lambda: list(s.scalars(rest))))
+                hits = [pk for pk in hits if pk in allowed]
+            total, pks = len(hits), hits[offset:offset + q.per_page]
+        else:
+            keys = _filtered_keys(store, run.id, judge, q)
+            if keys is None:
+                keys = select(ItemRow.pk).where(ItemRow.run_id == run.id)
+            total = CACHE.get((store.url, run.id, "count", judge, _key(q)), version,
+                              lambda: s.scalar(select(func.count()).select_from(keys.subquery())) or 0)
+            pks = list(s.scalars(keys.order_by(ItemRow.pk).limit(q.per_page).offset(offset)))
         rows = _rows_for(s, run.id, judge, pks)
     pages = max(1, -(-total // q.per_page))
     return {"schema": "airisk.items-page/1", "run_id": run.id, "judge": judge, "total": total, "page": q.page,
@@ -339,8 +374,12 @@ def _rows_for(s, run_id: str, judge: str | None, pks: list[int]) -> list[dict[st
 
 
 def facets(store: Store, run_id: str) -> dict[str, list[str]]:
-    """Distinct values offered in the filter drop-downs."""
+    """Distinct values offered in the filter drop-downs (cached until the run changes)."""
     run = store.get_run(run_id)
+    return CACHE.get((store.url, run.id, "facets"), run_version(store, run.id), lambda: _facets(store, run))
+
+
+def _facets(store: Store, run: RunInfo) -> dict[str, list[str]]:
     with store.session() as s:
         def distinct(col, *where):
             return sorted(v if v is not None else "(none)" for v in s.scalars(select(col).where(*where).distinct()))
