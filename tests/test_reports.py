@@ -42,10 +42,11 @@ def test_html_is_self_contained_and_escaped(store):
     assert "<img src=x" not in html
     assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in html
     assert "hostile &lt;b&gt;prompt&lt;/b&gt;" in html
-    # No network: no external script/link/src URLs, Plotly from the shared local copy, CSP forbids loads.
+    # No network and no script: inline SVG charts, CSP forbids every load and every script.
     assert not re.search(r"""<(script|link|img|iframe)[^>]+(src|href)=["']?https?:""", html)
     assert "Content-Security-Policy" in html and "default-src &#39;none&#39;" in html  # attribute-escaped quotes
-    assert "Plotly.newPlot" in html and '<script src="plotly.min.js"></script>' in html and len(html) < 1_000_000
+    assert "<script" not in html and "script-src &#39;none&#39;" in html
+    assert html.count('<svg id="hazards-svg"') == 1 and len(html) < 100_000
     assert "<details" in html and "Content warning" in html
     assert "PARTIAL" not in html
 

@@ -107,7 +107,7 @@ def run_demo(
     from rich.table import Table
 
     from airisk.judges.labels import load_labelled
-    from airisk.reports.html import render_index, write_plotly
+    from airisk.reports.html import render_index
     from airisk.reports.write import write_report
 
     console = console or Console()
@@ -181,7 +181,6 @@ def run_demo(
         "agreement with the sources' own labels here is optimistic; its held-out error rates are in its judge card.",
     ]
     index = out / "index.html"
-    write_plotly(out)
     index.write_text(render_index(rows, title="airisk demo: recorded responses of real models", notes=notes), encoding="utf-8")
     timings["reports"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0

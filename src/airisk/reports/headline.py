@@ -74,7 +74,8 @@ def system_spec(run: Any) -> dict[str, Any]:
     stype = cfg.get("type") or (run.system_name.split(":", 1)[0] if run.system_name else None)
     if model is None and run.system_name and ":" in run.system_name:
         model = run.system_name.split(":", 1)[1]  # e.g. the demo's "replay:gpt-4"
-    label = " · ".join(str(x) for x in (stype, model, host) if x) or run.system_name or "unknown system"
+    parts = list(dict.fromkeys(str(x) for x in (stype, model, host) if x))  # an agent's name is type and model
+    label = " · ".join(parts) or run.system_name or "unknown system"
     return {"type": stype, "model": model, "host": host, "label": label}
 
 
@@ -100,7 +101,7 @@ def coverage(report: dict[str, Any]) -> dict[str, Any]:
             bits.append(f"{len(missing)} hazard(s) not measured ({', '.join(missing)})")
         if thin:
             bits.append(f"{len(thin)} with fewer than {min_items} items ({', '.join(thin)})")
-        why = "no overall grade: " + "; ".join(bits)
+        why = "No overall grade: " + "; ".join(bits)
     return {"graded": len(with_data), "sufficient": len(enough), "total": len(keys), "complete": complete,
             "missing": missing, "thin": thin, "min_items": min_items,
             "text": f"graded on {len(with_data)} of {len(keys)} hazards", "why": why}
