@@ -45,23 +45,22 @@ def primary_judge(run: RunInfo) -> str | None:
 
 
 def _counts(store: Store, run_id: str, judge_id: str | None) -> dict[str, int]:
-    with store.session() as s:
-        items = s.scalar(select(func.count()).select_from(ItemRow).where(ItemRow.run_id == run_id)) or 0
-        resp = s.execute(select(func.count(), func.count(ResponseRow.error)).where(ResponseRow.run_id == run_id)).one()
-        by_label: dict[str, int] = {}
-        if judge_id:
-            for label, n in s.execute(select(JudgmentRow.label, func.count()).where(
-                    JudgmentRow.run_id == run_id, JudgmentRow.judge_id == judge_id).group_by(JudgmentRow.label)):
-                by_label[label] = n
-    return {"items": items, "responses": resp[0], "errors": resp[1], "pending": max(0, items - resp[0]),
-            "violating": by_label.get("violating", 0), "non_violating": by_label.get("non_violating", 0),
-            "judge_errors": by_label.get("error", 0)}
+    """Items, responses, errors, pending and the primary judge's labels, from the cached outcome groups."""
+    c = {"items": 0, "responses": 0, "errors": 0, "pending": 0, "violating": 0, "non_violating": 0, "judge_errors": 0}
+    key = {"violating": "violating", "safe": "non_violating", "judge_error": "judge_errors", "system_error": "errors",
+           "pending": "pending"}
+    for _h, _e, out, _ek, _rf, n in outcome_groups(store, run_id, judge_id):
+        c["items"] += n
+        if out in key:
+            c[key[out]] += n
+    c["responses"] = c["items"] - c["pending"]
+    return c
 
 
 def run_summary(store: Store, run: RunInfo) -> dict[str, Any]:
     """One row of the runs list (schema ``airisk.run-summary/1``)."""
     judge = primary_judge(run)
-    c = CACHE.get((store.url, run.id, "counts"), run_version(store, run.id), lambda: _counts(store, run.id, judge))
+    c = _counts(store, run.id, judge)
     status = hl.effective_status(store, run)
     if status == "completed" and (c["pending"] or c["errors"]):
         status = "partial"  # finished, but some items have no usable answer
@@ -113,18 +112,26 @@ def run_statuses(store: Store, ids: list[str]) -> list[dict[str, Any]]:
 # -- one run --------------------------------------------------------------------------------------
 
 
-def _outcome_counts(store: Store, run_id: str, judge: str | None) -> list[tuple[str | None, str, str, int]]:
-    """(hazard, expected, outcome, count) for every item of the run, by one GROUP BY."""
+def outcome_groups(store: Store, run_id: str, judge: str | None) -> list[tuple]:
+    """(hazard, expected, outcome, error kind, refusal, count) over every item of the run: ONE grouped
+    join that the run page, the runs list and the counts all read (cached until the run changes).
+    Outcomes as in scoring: pending, system_error, unjudged, judge_error, violating, safe."""
+    return CACHE.get((store.url, run_id, "outcomes", judge), run_version(store, run_id),
+                     lambda: _outcome_groups(store, run_id, judge))
+
+
+def _outcome_groups(store: Store, run_id: str, judge: str | None) -> list[tuple]:
     from sqlalchemy import case
 
     r, j = aliased(ResponseRow), aliased(JudgmentRow)
     outcome = case(
         (r.pk.is_(None), "pending"), (r.error.is_not(None), "system_error"), (j.pk.is_(None), "unjudged"),
         (j.label == "error", "judge_error"), (j.label == "violating", "violating"), else_="safe")
-    stmt = (select(ItemRow.hazard, ItemRow.expected, outcome, func.count())
+    cols = (ItemRow.hazard, ItemRow.expected, outcome, r.error_kind, j.refusal)
+    stmt = (select(*cols, func.count())
             .outerjoin(r, and_(r.run_id == ItemRow.run_id, r.item_id == ItemRow.item_id))
             .outerjoin(j, and_(j.run_id == ItemRow.run_id, j.item_id == ItemRow.item_id, j.judge_id == (judge or "")))
-            .where(ItemRow.run_id == run_id).group_by(ItemRow.hazard, ItemRow.expected, outcome))
+            .where(ItemRow.run_id == run_id).group_by(*cols))
     with store.session() as s:
         return [tuple(row) for row in s.execute(stmt)]
 
@@ -151,19 +158,28 @@ def compute_overview(store: Store, run_id: str, *, min_items: int | None = None)
     run = store.get_run(run_id)
     summary = run_summary(store, run)
     judge = summary["judge"]
-    rows = _outcome_counts(store, run.id, judge)
-    locale = None
+    groups = outcome_groups(store, run.id, judge)
     with store.session() as s:
         locale = s.scalar(select(ItemRow.locale).where(ItemRow.run_id == run.id, ItemRow.locale.is_not(None)).limit(1))
         fp = s.scalar(select(JudgmentRow.judge_fingerprint).where(JudgmentRow.run_id == run.id,
                                                                    JudgmentRow.judge_id == (judge or "")).limit(1))
-        err_kinds = dict(s.execute(select(ResponseRow.error_kind, func.count()).where(
-            ResponseRow.run_id == run.id, ResponseRow.error.is_not(None)).group_by(ResponseRow.error_kind)).all())
-        refusals = dict(s.execute(
-            select(JudgmentRow.refusal, func.count())
-            .join(ItemRow, and_(ItemRow.run_id == JudgmentRow.run_id, ItemRow.item_id == JudgmentRow.item_id))
-            .where(JudgmentRow.run_id == run.id, ItemRow.expected == "comply", JudgmentRow.refusal.is_not(None))
-            .group_by(JudgmentRow.refusal)).all())
+        # Over-refusal from one refusal judge, as the report picks it: the primary judge if it labels
+        # refusals, else the judge with the most refusal labels.
+        by_judge: dict[str, dict[str, int]] = {}
+        for jid, refusal, n in s.execute(
+                select(JudgmentRow.judge_id, JudgmentRow.refusal, func.count())
+                .join(ItemRow, and_(ItemRow.run_id == JudgmentRow.run_id, ItemRow.item_id == JudgmentRow.item_id))
+                .where(JudgmentRow.run_id == run.id, ItemRow.expected == "comply", JudgmentRow.refusal.is_not(None))
+                .group_by(JudgmentRow.judge_id, JudgmentRow.refusal)):
+            by_judge.setdefault(jid, {})[refusal] = n
+    rjudge = judge if judge in by_judge else max(by_judge, key=lambda k: sum(by_judge[k].values()), default=None)
+    refusals = by_judge.get(rjudge, {}) if rjudge else {}
+    err_kinds: dict[str | None, int] = {}
+    rows: list[tuple] = []
+    for hazard, expected, out, ekind, _refusal, n in groups:
+        rows.append((hazard, expected, out, n))
+        if out == "system_error":
+            err_kinds[ekind] = err_kinds.get(ekind, 0) + n
     try:
         ref = grading.get_reference(locale=locale)
     except Exception:  # noqa: BLE001 - no shipped reference for this locale: en_us, as the report does
