@@ -166,6 +166,7 @@ def create_app(store: Store | str | None = None, *, token: str | None = None) ->
     def items_page(run_id: str, request: Request):
         q = _item_query(request)
         res = data.items_page(st, run_id, q)
+        data.SEARCH.prefetch(st, res["run_id"], data.run_version(st, res["run_id"]))
         run = data.run_summary(st, st.get_run(run_id))
         return _page("items.html.jinja", res=res, r=run, q=q, fc=data.facets(st, run_id), title=f"items · {run['id']}")
 

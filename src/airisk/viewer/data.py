@@ -390,24 +390,30 @@ def _rows_for(s, run_id: str, judge: str | None, pks: list[int]) -> list[dict[st
 
 
 def facets(store: Store, run_id: str) -> dict[str, list[str]]:
-    """Distinct values offered in the filter drop-downs (cached until the run changes)."""
+    """Distinct values offered in the filter drop-downs. Item columns are cached until items are added,
+    answer and verdict columns until the run changes, so a running run does not rescan its items."""
     run = store.get_run(run_id)
-    return CACHE.get((store.url, run.id, "facets"), run_version(store, run.id), lambda: _facets(store, run))
+    version = run_version(store, run.id)
+    items = CACHE.get((store.url, run.id, "facets-items"), version[2:3], lambda: _facets(store, run, ITEM_FACETS))
+    rest = CACHE.get((store.url, run.id, "facets-rest"), version, lambda: _facets(store, run, ANSWER_FACETS))
+    return {**items, **rest, "verdict": list(VERDICTS)}
 
 
-def _facets(store: Store, run: RunInfo) -> dict[str, list[str]]:
+ITEM_FACETS = {"hazard": (ItemRow.hazard, ItemRow.run_id), "persona": (ItemRow.persona, ItemRow.run_id),
+               "attack": (_attack_col, ItemRow.run_id)}
+ANSWER_FACETS = {"error_kind": (ResponseRow.error_kind, ResponseRow.run_id),
+                 "refusal": (JudgmentRow.refusal, JudgmentRow.run_id), "judge": (JudgmentRow.judge_id, JudgmentRow.run_id)}
+KEEP_NONE = ("hazard", "persona", "judge")  # "(none)" is a useful filter value only for these
+
+
+def _facets(store: Store, run: RunInfo, which: dict[str, tuple]) -> dict[str, list[str]]:
+    out = {}
     with store.session() as s:
-        def distinct(col, *where):
-            return sorted(v if v is not None else "(none)" for v in s.scalars(select(col).where(*where).distinct()))
-        return {
-            "hazard": distinct(ItemRow.hazard, ItemRow.run_id == run.id),
-            "persona": distinct(ItemRow.persona, ItemRow.run_id == run.id),
-            "attack": [a for a in distinct(_attack_col(), ItemRow.run_id == run.id) if a != "(none)"],
-            "error_kind": [e for e in distinct(ResponseRow.error_kind, ResponseRow.run_id == run.id) if e != "(none)"],
-            "refusal": [e for e in distinct(JudgmentRow.refusal, JudgmentRow.run_id == run.id) if e != "(none)"],
-            "judge": distinct(JudgmentRow.judge_id, JudgmentRow.run_id == run.id),
-            "verdict": list(VERDICTS),
-        }
+        for name, (col, run_col) in which.items():
+            col = col() if callable(col) and not hasattr(col, "key") else col
+            vals = sorted(v if v is not None else "(none)" for v in s.scalars(select(col).where(run_col == run.id).distinct()))
+            out[name] = vals if name in KEEP_NONE else [v for v in vals if v != "(none)"]
+    return out
 
 
 # -- one item -------------------------------------------------------------------------------------

@@ -94,6 +94,14 @@ class SearchIndex:
         conn.commit()
         return conn
 
+    def prefetch(self, store: Any, run_id: str, version: tuple) -> None:
+        """Build the run's index in the background (called when its items page opens), so that the
+        first search does not wait for it."""
+        hit = self._runs.get(run_id)
+        if not self.usable(store, version) or (hit is not None and hit[0] == version) or self._lock.locked():
+            return
+        threading.Thread(target=self.search, args=(store, run_id, version, "x"), daemon=True).start()
+
     def search(self, store: Any, run_id: str, version: tuple, text: str) -> list[int] | None:
         """Item pks (ascending) whose prompt or response matches, or None when FTS cannot answer."""
         q = fts_query(text)
