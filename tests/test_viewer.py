@@ -296,3 +296,15 @@ def test_viewer_queries_on_postgresql(postgres_url):
     assert c.get("/api/compare", params=[("runs", "bench-a"), ("runs", "bench-b")]).json()["flips"][0]["total"] == 3
     assert c.get("/runs/bench-a").status_code == 200 and c.get("/runs/agent-1/items/scenario-1").status_code == 200
     assert c.get("/runs/bench-a/export.csv").text.count("\n") == 31
+
+
+def test_runs_page_filters_and_sorts(client):
+    html = client.get("/?kind=redteam").text
+    assert "redteam-1" in html and "bench-a" not in html
+    order = lambda h: [i for i in ("agent-1", "bench-a", "bench-b", "live-1", "redteam-1") if f'data-run="{i}"' in h]  # noqa: E731
+    asc = client.get("/?sort=items&desc=false").text
+    desc = client.get("/?sort=items&desc=false&desc=true").text  # what the form sends with the box ticked
+    pos = lambda h, i: h.index(f'data-run="{i}"')  # noqa: E731
+    assert pos(asc, "agent-1") < pos(asc, "bench-a") and pos(desc, "bench-a") < pos(desc, "agent-1")
+    assert len(order(client.get("/?q=acme").text)) == 4  # every run of the openai model, not the agent
+    assert client.get("/api/runs?sort=bogus").status_code == 400
