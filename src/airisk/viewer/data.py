@@ -12,6 +12,7 @@ the query are matched literally).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -29,6 +30,7 @@ MAX_PER_PAGE = 200
 SNIPPET = 160
 VERDICTS = ("violating", "non_violating", "error", "unjudged", "pending", "system_error")
 RUN_KINDS = ("benchmark", "redteam", "agent", "demo")
+LIVE_REFRESH_S = 3.0  # a running run's counts are at most this old (the pages poll every 2 s)
 CACHE = VersionCache()  # per-run results, recomputed whenever the run changes (see search.run_version)
 SEARCH = SearchIndex()
 
@@ -116,8 +118,10 @@ def outcome_groups(store: Store, run_id: str, judge: str | None) -> list[tuple]:
     """(hazard, expected, outcome, error kind, refusal, count) over every item of the run: ONE grouped
     join that the run page, the runs list and the counts all read (cached until the run changes).
     Outcomes as in scoring: pending, system_error, unjudged, judge_error, violating, safe."""
-    return CACHE.get((store.url, run_id, "outcomes", judge), run_version(store, run_id),
-                     lambda: _outcome_groups(store, run_id, judge))
+    version = run_version(store, run_id)
+    if version[0] == "running":  # answers arrive all the time: recount at most every LIVE_REFRESH_S
+        version = ("running", int(time.monotonic() // LIVE_REFRESH_S), version[2])
+    return CACHE.get((store.url, run_id, "outcomes", judge), version, lambda: _outcome_groups(store, run_id, judge))
 
 
 def _outcome_groups(store: Store, run_id: str, judge: str | None) -> list[tuple]:
