@@ -200,6 +200,8 @@ def register(app: typer.Typer) -> None:
             return
         from airisk.reports.headline import effective_status, system_spec
 
+        if not console.is_terminal:
+            console.width = max(console.width, 140)  # one line per run in logs and pipes
         table = Table()
         table.add_column("id", no_wrap=True)
         for col in ("kind", "status", "system", "items", "responses", "errors", "judges", "created"):
