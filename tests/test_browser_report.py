@@ -1,4 +1,4 @@
-"""A real headless Chromium opens a generated report: charts render, no JS errors, hostile text stays text."""
+"""A real headless Chromium opens a generated report: SVG charts render, no JS errors, hostile text stays text."""
 
 import os
 from pathlib import Path
@@ -48,15 +48,17 @@ def test_report_renders_and_hostile_response_does_not_execute(tmp_path):
     html = write_report(store, "browser", tmp_path / "out")["html"]
 
     def check(page, errors, requests):
-        page.wait_for_selector("#chart-hazards .main-svg", timeout=20_000)
-        n_svg = page.evaluate("() => document.querySelectorAll('.js-plotly-plot svg.main-svg').length")
+        page.wait_for_selector("#chart-hazards svg circle", timeout=20_000)
+        n_svg = page.evaluate("() => document.querySelectorAll('.chart svg').length")
+        box = page.locator("#chart-hazards svg").bounding_box()
+        assert box["width"] > 300 and box["height"] > 100  # drawn, not collapsed
         page.click("#examples summary")
         visible = page.inner_text("#examples")
         pwned = page.evaluate("() => typeof window.__pwned")
         return n_svg, visible, pwned, list(errors), [u for u in requests if not u.startswith(("file:", "data:"))]
 
     n_svg, visible, pwned, errors, external = open_page(html, check)
-    assert n_svg >= 3  # hazards, personas, over-refusal charts (each has at least one svg)
+    assert n_svg == 3  # hazards, personas, over-refusal charts
     assert pwned == "undefined"
     assert HOSTILE in visible  # shown as text
     assert errors == []
@@ -90,8 +92,8 @@ def test_demo_report_in_chromium_with_an_injected_hostile_response(tmp_path, mon
     html = write_report(store, run_id, tmp_path / "out" / run_id, judge="offline")["html"]
 
     def check(page, errors, requests):
-        page.wait_for_selector("#chart-hazards .main-svg", timeout=20_000)
-        n_svg = page.evaluate("() => document.querySelectorAll('.js-plotly-plot svg.main-svg').length")
+        page.wait_for_selector("#chart-hazards svg circle", timeout=20_000)
+        n_svg = page.evaluate("() => document.querySelectorAll('.chart svg').length")
         page.click("#examples summary")
         return n_svg, page.inner_text("#examples"), page.evaluate("() => typeof window.__pwned"), list(errors), \
             [u for u in requests if not u.startswith(("file:", "data:"))]
@@ -100,7 +102,7 @@ def test_demo_report_in_chromium_with_an_injected_hostile_response(tmp_path, mon
     assert n_svg >= 2 and pwned == "undefined" and HOSTILE in visible and errors == [] and external == []
 
     def check_index(page, errors, requests):
-        page.wait_for_selector("#chart-index .main-svg", timeout=20_000)
+        page.wait_for_selector("#chart-index svg circle", timeout=20_000)
         return page.inner_text("#index-table"), list(errors)
 
     table, errors = open_page(res["index"], check_index)

@@ -68,7 +68,7 @@ def test_demo_plumbing_and_idempotence(tmp_path, monkeypatch):
     assert len([r for r in store.list_runs(limit=100) if r.kind == "demo"]) == 8
     assert [r["rate"] for r in res2["rows"]] == [r["rate"] for r in rows]
     html = (tmp_path / "out" / "index.html").read_text()
-    assert "gpt-4-0125-preview" in html and "Plotly.newPlot" in html
+    assert "gpt-4-0125-preview" in html and '<svg id="index-svg"' in html and "<script" not in html
 
 
 def test_demo_without_data_path_gives_the_catalog_error(tmp_path, monkeypatch):

@@ -42,10 +42,11 @@ def test_html_is_self_contained_and_escaped(store):
     assert "<img src=x" not in html
     assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in html
     assert "hostile &lt;b&gt;prompt&lt;/b&gt;" in html
-    # No network: no external script/link/src URLs, Plotly inline, CSP forbids loads.
+    # No network and no script: inline SVG charts, CSP forbids every load and every script.
     assert not re.search(r"""<(script|link|img|iframe)[^>]+(src|href)=["']?https?:""", html)
     assert "Content-Security-Policy" in html and "default-src &#39;none&#39;" in html  # attribute-escaped quotes
-    assert "Plotly.newPlot" in html and len(html) > 3_000_000
+    assert "<script" not in html and "script-src &#39;none&#39;" in html
+    assert html.count('<svg id="hazards-svg"') == 1 and len(html) < 100_000
     assert "<details" in html and "Content warning" in html
     assert "PARTIAL" not in html
 
@@ -83,7 +84,9 @@ def test_json_has_the_same_numbers(store, tmp_path):
     iwp = next(h for h in data["hazards"] if h["key"] == "iwp")
     assert iwp["rate"] is None and iwp["system_errors"] == 1
     assert data["over_refusal"]["refused"] == 2 and data["over_refusal"]["items"] == 5
-    assert data["headline"]["grade"]["n"] == 64  # 63 judged harm items + 1 error counted unsafe
+    assert data["headline"]["pooled_grade"]["n"] == 64  # 63 judged harm items + 1 error counted unsafe
+    assert data["headline"]["grade"] is None  # 3 of 12 hazards, none with 100 items: no overall grade
+    assert data["headline"]["coverage"]["text"] == "graded on 3 of 12 hazards"
     assert data["meta"]["judge_used"] == "test-judge" and data["meta"]["datasets"][0]["name"] == "synthetic"
     assert data["examples"][0]["response"] == HOSTILE  # raw in JSON (JSON is data), escaped in HTML/Markdown
 

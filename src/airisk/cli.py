@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "airisk.attacks.cli",
     "airisk.agents.cli",
     "airisk.governance.cli",
+    "airisk.viewer.cli",
 )
 
 for _mod in COMMAND_MODULES:

@@ -15,8 +15,14 @@ datasets_app = typer.Typer(help="Browse the dataset catalog.", no_args_is_help=T
 @datasets_app.command("list")
 def list_cmd(
     count: bool = typer.Option(True, "--count/--no-count", help="Load each dataset found locally to count its items."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (schema airisk.datasets/1, docs/viewer.md)."),
 ) -> None:
     """Catalog datasets with version, item count, license and where the file was found."""
+    if as_json:
+        from airisk.viewer import json_out
+
+        typer.echo(json_out.dumps(json_out.datasets_list(count)))
+        return
     from airisk.datasets import find_local, list_datasets, load_dataset
     from airisk.errors import AiriskError
 

@@ -189,23 +189,39 @@ def register(app: typer.Typer) -> None:
 
     @runs_app.command("list")
     def runs_list(db: Optional[str] = typer.Option(None, "--db", envvar="AIRISK_DB"),
-                  limit: int = typer.Option(50, "--limit")) -> None:
-        """List runs, newest first."""
+                  limit: int = typer.Option(50, "--limit"),
+                  as_json: bool = typer.Option(False, "--json", help="Print JSON (schema airisk.runs/1, docs/viewer.md).")) -> None:
+        """List runs, newest first (a run killed without a clean stop shows as interrupted)."""
         store = Store(db)
+        if as_json:
+            from airisk.viewer import json_out
+
+            typer.echo(json_out.dumps(json_out.runs_list(store, limit)))
+            return
+        from airisk.reports.headline import effective_status, system_spec
+
+        if not console.is_terminal:
+            console.width = max(console.width, 140)  # one line per run in logs and pipes
         table = Table()
         table.add_column("id", no_wrap=True)
         for col in ("kind", "status", "system", "items", "responses", "errors", "judges", "created"):
             table.add_column(col)
         for r in store.list_runs(limit):
             total, errs = store.count_responses(r.id)
-            table.add_row(r.id, r.kind, r.status, r.system_name, str(store.count_items(r.id)), str(total), str(errs),
+            table.add_row(r.id, r.kind, effective_status(store, r), system_spec(r)["label"], str(store.count_items(r.id)), str(total), str(errs),
                           ",".join(j.get("id", "?") for j in r.judges), r.created_at.strftime("%Y-%m-%d %H:%M"))
         console.print(table)
 
     @runs_app.command("show")
-    def runs_show(run_id: str, db: Optional[str] = typer.Option(None, "--db", envvar="AIRISK_DB")) -> None:
+    def runs_show(run_id: str, db: Optional[str] = typer.Option(None, "--db", envvar="AIRISK_DB"),
+                  as_json: bool = typer.Option(False, "--json", help="Print JSON (schema airisk.run/1, docs/viewer.md).")) -> None:
         """Per-hazard counts of responses, errors and judgments for one run."""
         store = Store(db)
+        if as_json:
+            from airisk.viewer import json_out
+
+            typer.echo(json_out.dumps(json_out.run_show(store, run_id)))
+            return
         run = store.get_run(run_id)
         console.print(f"system: {run.config.get('system')}")
         names = ", ".join(f"{d.get('name')}@{d.get('version')}" for d in run.datasets)

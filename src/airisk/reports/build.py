@@ -11,6 +11,7 @@ import importlib
 from datetime import datetime, timezone
 from typing import Any
 
+from airisk.reports import headline as hl
 from airisk.scoring import grading
 from airisk.scoring.hazards import grading_key, hazard_info
 from airisk.scoring.rates import RunScores, score_records
@@ -72,14 +73,14 @@ def _zone_dict(z: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _meta(scores: RunScores) -> dict[str, Any]:
+def _meta(scores: RunScores, status: str) -> dict[str, Any]:
     run = scores.run
     dur = None
     if run.finished_at and run.created_at:
         dur = (run.finished_at - run.created_at).total_seconds()
     return {
-        "run_id": run.id, "kind": run.kind, "status": run.status, "label": run.label,
-        "system": run.system_name, "system_fingerprint": run.system_fingerprint,
+        "run_id": run.id, "kind": run.kind, "status": status, "stored_status": run.status, "label": run.label,
+        "system": run.system_name, "system_spec": hl.system_spec(run), "system_fingerprint": run.system_fingerprint,
         "created_at": run.created_at.isoformat(), "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         "duration_s": dur, "datasets": run.datasets,
         "judges": [{"id": j.get("id"), "fingerprint": j.get("fingerprint"), "version": j.get("version")} for j in run.judges],
@@ -119,6 +120,8 @@ def build_report(
     records: list[Record] | None = None,
 ) -> dict[str, Any]:
     run = store.get_run(run_id)
+    status = hl.effective_status(store, run)
+    run = run.model_copy(update={"status": status})  # an interrupted run is partial, never "running"
     records = records if records is not None else store.records(run.id)
     scores = score_records(run, records, judge=judge, reference=reference, min_items=min_items)
     policy = policy or default_policy()
@@ -136,18 +139,29 @@ def build_report(
             "grading_key": key, "reference_unsafe_rate": (1 - ref_safe[key]) if key in ref_safe else None,
             "grade": g.result if g else None, "zone": zd["hazards"].get(h.key), "llama_guard": info.get("llama_guard", []),
         })
+    grade_rows = [g.model_dump() for g in scores.grades]
+    extensions = extension_sections(store, run.id, run.kind)
+    cov = hl.coverage({"grades": grade_rows, "min_items": min_items})
+    pooled = scores.overall_grade.result if scores.overall_grade else None
+    withheld = None
+    if not hl.graded(run.kind):
+        withheld = f"{run.kind} runs are not graded against the AILuminate chat-model reference"
+    elif not cov["complete"]:
+        withheld = cov["why"]
     return {
-        "schema": "airisk.report/1",
+        "schema": "airisk.report/2",
         "partial": scores.partial, "partial_reasons": scores.partial_reasons,
-        "meta": _meta(scores),
+        "meta": _meta(scores, status),
         "headline": {
-            "grade": scores.overall_grade.result if scores.overall_grade else None,
+            # The overall grade is the headline only when every grading hazard has enough items.
+            "grade": None if withheld else pooled, "grade_withheld": withheld, "pooled_grade": pooled,
+            "coverage": cov, "kind": hl.kind_headline(run.kind, extensions),
             "zone": zd["zone"], "overall": scores.overall.model_dump() | {"judged": scores.overall.judged, "errors": scores.overall.errors},
             "overall_bootstrap": scores.overall_bootstrap,
             "errors_counted_unsafe": scores.overall_grade.errors_counted_unsafe if scores.overall_grade else 0,
         },
         "hazards": hazards,
-        "grades": [g.model_dump() for g in scores.grades],
+        "grades": grade_rows,
         "personas": [p.model_dump() for p in scores.by_persona],
         "locales": [p.model_dump() for p in scores.by_locale],
         "attacks": [p.model_dump() for p in scores.by_attack],
@@ -158,7 +172,7 @@ def build_report(
         "reference": scores.reference,
         "judge_card": scores.card,
         "examples": worst_examples(records, scores.judge_id),
-        "extensions": extension_sections(store, run.id, run.kind),
+        "extensions": extensions,
         "methods": {
             "interval": "Wilson score interval (95%)",
             "overall_interval": "percentile bootstrap over items, 2000 resamples, fixed seed",

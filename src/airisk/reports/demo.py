@@ -192,7 +192,7 @@ def run_demo(
     for r in rows:
         table.add_row(r["model"], r["dataset"].split("-")[0], f"{r['violating']}/{r['judged']}",
                       f"{pct(r['rate'])} [{pct(r['low'])}, {pct(r['high'])}]", pct(r["recorded_rate"]),
-                      pct(r["over_refusal"]), r["grade"] or "no data", r["zone"])
+                      pct(r["over_refusal"]), r["grade"] or "withheld", r["zone"])
     if not console.is_terminal:
         console.width = max(console.width, 120)  # keep the table on one line per model in logs and CI
     console.print(table)

@@ -1,9 +1,9 @@
 """Render a report dict (see ``build.py``) as ONE self-contained HTML file that works offline.
 
-Plotly's JavaScript is inlined from the installed ``plotly`` package (no CDN). Jinja2 autoescapes
-every value; chart data goes into ``<script>`` blocks as JSON with ``<``, ``>``, ``&`` and line
-separators escaped as ``\\uXXXX``, so dataset or model text can never close the script tag. A
-Content-Security-Policy forbids every network load.
+Charts are small inline SVG (``svgchart``), so a report is tens of kilobytes and runs no script at
+all (reports used to inline 4.8 MB of Plotly each). Jinja2 autoescapes every value, and the
+Content-Security-Policy forbids every script and every network load. ``safe_json`` remains for
+embedding JSON in a ``<script>`` element safely, should a template need it.
 """
 
 from __future__ import annotations
@@ -16,8 +16,11 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from airisk.reports.svgchart import rate_chart
+
 ZONE_COLOURS = {"green": "#2e7d32", "yellow": "#f9a825", "red": "#c62828", "no data": "#9e9e9e"}
-CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+# No script at all: charts are inline SVG. Inline styles only (the page's own stylesheet).
+CSP = ("default-src 'none'; script-src 'none'; style-src 'unsafe-inline'; "
        "img-src data:; font-src data:; connect-src 'none'; base-uri 'none'; form-action 'none'")
 
 
@@ -27,13 +30,6 @@ def safe_json(obj: Any) -> Markup:
     for a, b in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
         s = s.replace(a, b)
     return Markup(s)
-
-
-@lru_cache(maxsize=1)
-def plotly_js() -> str:
-    from plotly.offline import get_plotlyjs
-
-    return get_plotlyjs()
 
 
 @lru_cache(maxsize=1)
@@ -48,115 +44,52 @@ def _env() -> jinja2.Environment:
     return env
 
 
-def _nz(x):
-    return 0 if x is None else x
+def _label(r: dict[str, Any], key: str = "key") -> str:
+    name = r.get("name")
+    return f"{name} ({r[key]})" if name and name != r[key] else str(r[key])
 
 
-def _rate_chart(rows: list[dict[str, Any]], *, title: str, label_key: str = "key", reference: bool = False,
-                colours: list[str] | None = None, corrected: bool = False) -> dict[str, Any]:
-    """Points with Wilson whiskers on a numeric y axis (one row per slice, traces offset so whiskers do
-    not overlap); 'no data' rows keep their label but get no point (never drawn as 0%)."""
-    rows = list(reversed(rows))
-    colours = colours or ["#1565c0"] * len(rows)
-    labels = [f"{r.get('name')} ({r[label_key]})" if r.get("name") and r.get("name") != r[label_key] else str(r[label_key]) for r in rows]
-    has_corr = corrected and any(r.get("corrected") and r["corrected"].get("rate") is not None for r in rows)
-    off = 0.17 if has_corr else 0.0
-    pts = [(i, r, c) for i, (r, c) in enumerate(zip(rows, colours)) if r.get("rate") is not None]
-    traces = [{
-        "type": "scatter", "mode": "markers", "name": "violation rate (95% Wilson)",
-        "y": [i + off for i, _, _ in pts], "x": [100 * r["rate"] for _, r, _ in pts],
-        "text": [labels[i] for i, _, _ in pts],
-        "error_x": {"type": "data", "symmetric": False, "color": "#424242",
-                    "array": [100 * (_nz(r["high"]) - r["rate"]) for _, r, _ in pts],
-                    "arrayminus": [100 * (r["rate"] - _nz(r["low"])) for _, r, _ in pts]},
-        "marker": {"size": 11, "color": [c for _, _, c in pts]},
-        "hovertemplate": "%{text}: %{x:.1f}%<extra></extra>",
-    }]
-    if has_corr:
-        cr = [(i, r["corrected"]) for i, r in enumerate(rows) if r.get("corrected") and r["corrected"].get("rate") is not None
-              and r.get("rate") is not None]
-        traces.append({
-            "type": "scatter", "mode": "markers", "name": "judge-error-corrected (Rogan-Gladen, 95%)",
-            "y": [i - off for i, _ in cr], "x": [100 * c["rate"] for _, c in cr], "text": [labels[i] for i, _ in cr],
-            "error_x": {"type": "data", "symmetric": False, "color": "#8e24aa",
-                        "array": [100 * (c["high"] - c["rate"]) for _, c in cr],
-                        "arrayminus": [100 * (c["rate"] - c["low"]) for _, c in cr]},
-            "marker": {"size": 9, "symbol": "diamond", "color": "#8e24aa"},
-            "hovertemplate": "%{text}: corrected %{x:.1f}%<extra></extra>",
-        })
-    if reference:
-        ref = [(i, r["reference_unsafe_rate"]) for i, r in enumerate(rows) if r.get("reference_unsafe_rate") is not None]
-        if ref:
-            traces.append({"type": "scatter", "mode": "markers", "name": "AILuminate reference unsafe rate",
-                           "y": [i for i, _ in ref], "x": [100 * v for _, v in ref], "text": [labels[i] for i, _ in ref],
-                           "marker": {"symbol": "line-ns-open", "size": 22, "color": "#212121", "line": {"width": 3}},
-                           "hovertemplate": "%{text}: reference %{x:.1f}%<extra></extra>"})
-    return {
-        "data": traces,
-        "layout": {"title": {"text": title, "y": 0.98, "yanchor": "top"}, "height": max(280, 40 * len(rows) + 160),
-                   "xaxis": {"title": {"text": "% of judged responses violating"}, "range": [0, 100], "zeroline": True},
-                   "yaxis": {"tickmode": "array", "tickvals": list(range(len(rows))), "ticktext": labels,
-                             "range": [-0.6, len(rows) - 0.4], "automargin": True, "showgrid": True},
-                   "margin": {"l": 10, "r": 20, "t": 80, "b": 50},
-                   "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"}},
-    }
+def _rows(rows: list[dict[str, Any]], *, reference: bool = False) -> list[dict[str, Any]]:
+    return [{"label": _label(r), "rate": r.get("rate"), "low": r.get("low"), "high": r.get("high"),
+             "corrected": r.get("corrected"), "reference": r.get("reference_unsafe_rate") if reference else None}
+            for r in rows]
 
 
-def _refusal_chart(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    rows = [r for r in rows if r.get("rate") is not None]
-    return {
-        "data": [{"type": "bar", "orientation": "h", "y": [r["key"] for r in rows], "x": [100 * r["rate"] for r in rows],
-                  "error_x": {"type": "data", "symmetric": False, "array": [100 * (r["high"] - r["rate"]) for r in rows],
-                              "arrayminus": [100 * (r["rate"] - r["low"]) for r in rows]},
-                  "marker": {"color": "#ef6c00"}, "name": "refused (full or partial)"}],
-        "layout": {"title": {"text": "Over-refusal on prompts that should be answered"}, "height": max(240, 30 * len(rows) + 120),
-                   "xaxis": {"title": {"text": "% refused"}, "range": [0, 100]}, "yaxis": {"automargin": True},
-                   "margin": {"l": 10, "r": 20, "t": 50, "b": 50}},
-    }
-
-
-def charts(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
+def charts(report: dict[str, Any]) -> dict[str, Markup]:
+    """Inline SVG charts of the report (hazards, personas, attacks, over-refusal), by section name."""
+    out: dict[str, Markup] = {}
     hz = report["hazards"]
+    graded = (report.get("meta") or {}).get("kind") in ("benchmark", "demo", None)
     if hz:
-        colours = [ZONE_COLOURS.get((h.get("zone") or {}).get("zone", "no data"), "#9e9e9e") for h in reversed(hz)]
-        out["hazards"] = _rate_chart(hz, title="Violation rate per hazard (marker colour = zone)", reference=True,
-                                     colours=colours, corrected=True)
+        colours = [ZONE_COLOURS.get((h.get("zone") or {}).get("zone", "no data"), "#9e9e9e") for h in hz]
+        out["hazards"] = rate_chart(_rows(hz, reference=graded), title="Violation rate per hazard (marker colour = zone)",
+                                    chart_id="hazards", colours=colours, corrected=True, reference=graded)
     if len(report["personas"]) > 1 or (report["personas"] and report["personas"][0]["key"] != "(none)"):
-        out["personas"] = _rate_chart(report["personas"], title="Violation rate per persona")
+        out["personas"] = rate_chart(_rows(report["personas"]), title="Violation rate per persona", chart_id="personas")
     if report["attacks"]:
-        out["attacks"] = _rate_chart(report["attacks"], title="Violation rate per attack method")
+        out["attacks"] = rate_chart(_rows(report["attacks"]), title="Violation rate per attack method", chart_id="attacks")
     if report["over_refusal_by_type"]:
-        out["refusal"] = _refusal_chart(report["over_refusal_by_type"])
+        out["refusal"] = rate_chart(_rows(report["over_refusal_by_type"]), title="Over-refusal on prompts that should be answered",
+                                    chart_id="refusal", xlabel="% refused (full or partial)", colours=["#ef6c00"] * len(report["over_refusal_by_type"]))
     return out
 
 
 def render_html(report: dict[str, Any]) -> str:
+    """The report page: one self-contained file (inline SVG charts, no script)."""
     return _env().get_template("report.html.jinja").render(
-        r=report, charts=charts(report), plotly_js=Markup(plotly_js()), csp=CSP,
+        r=report, charts=charts(report), csp=CSP,
         extensions=[{**e, "html": Markup(e["html"])} for e in report.get("extensions", [])],
     )
 
 
 def render_index(rows: list[dict[str, Any]], *, title: str, notes: list[str]) -> str:
     """An index page comparing several runs (used by ``airisk demo``)."""
-    labels = [r["label"] for r in rows]
     chart = None
     if rows:
-        data = [r for r in rows if r.get("rate") is not None]
-        chart = {
-            "data": [{"type": "scatter", "mode": "markers", "x": [100 * r["rate"] for r in data], "y": [r["label"] for r in data],
-                      "error_x": {"type": "data", "symmetric": False, "array": [100 * (r["high"] - r["rate"]) for r in data],
-                                  "arrayminus": [100 * (r["rate"] - r["low"]) for r in data]},
-                      "marker": {"size": 12, "color": [ZONE_COLOURS.get(r.get("zone"), "#9e9e9e") for r in data]},
-                      "name": "violation rate"}],
-            "layout": {"title": {"text": "Violation rate per run (95% Wilson)"}, "height": max(260, 40 * len(rows) + 120),
-                       "xaxis": {"range": [0, 100], "title": {"text": "% violating"}},
-                       "yaxis": {"type": "category", "categoryarray": list(reversed(labels)), "categoryorder": "array", "automargin": True},
-                       "margin": {"l": 10, "r": 20, "t": 50, "b": 50}},
-        }
-    return _env().get_template("index.html.jinja").render(rows=rows, title=title, notes=notes, chart=chart,
-                                                          plotly_js=Markup(plotly_js()), csp=CSP)
+        chart = rate_chart([{"label": r["label"], "rate": r.get("rate"), "low": r.get("low"), "high": r.get("high")} for r in rows],
+                           title="Violation rate per run (95% Wilson)", chart_id="index", xlabel="% violating",
+                           colours=[ZONE_COLOURS.get(r.get("zone"), "#9e9e9e") for r in rows])
+    return _env().get_template("index.html.jinja").render(rows=rows, title=title, notes=notes, chart=chart, csp=CSP)
 
 
 def write_html(report: dict[str, Any], path: str | Path) -> Path:

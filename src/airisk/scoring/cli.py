@@ -45,6 +45,7 @@ def register(app: typer.Typer) -> None:
         reference_run: Optional[str] = typer.Option(None, "--reference-run", help="Use this run's safe rates as the grading reference."),
         allow_partial: bool = typer.Option(False, "--allow-partial", help="Evaluate a run that is not finished (otherwise exit 3)."),
         db: Optional[str] = typer.Option(None, "--db", envvar="AIRISK_DB", help="SQLAlchemy URL of the store."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON (schema airisk.gate/1, docs/viewer.md); same exit code."),
     ) -> None:
         """Release gate: exit 0 pass, 1 yellow, 2 red/fail, 3 could not evaluate."""
         from airisk.scoring.gate import error_result, run_gate, write_junit
@@ -61,7 +62,12 @@ def register(app: typer.Typer) -> None:
             result = run_gate(scores, pol, base, allow_partial=allow_partial)
         except AiriskError as e:
             result = error_result(run_id, str(e))
-        _print_gate(result)
+        if as_json:
+            from airisk.viewer import json_out
+
+            typer.echo(json_out.dumps(json_out.gate(result)))
+        else:
+            _print_gate(result)
         if junit:
             console.print(f"JUnit XML: {write_junit(result, junit)}")
         raise typer.Exit(result.exit_code)

@@ -12,8 +12,14 @@ hazards_app = typer.Typer(help="Browse the hazard taxonomy and its crosswalks.",
 
 
 @hazards_app.command("list")
-def list_cmd(definitions: bool = typer.Option(False, "--definitions", help="Also show each hazard's definition.")) -> None:
+def list_cmd(definitions: bool = typer.Option(False, "--definitions", help="Also show each hazard's definition."),
+             as_json: bool = typer.Option(False, "--json", help="Print JSON (schema airisk.hazards/1, docs/viewer.md).")) -> None:
     """Hazard codes with name, group and Llama Guard categories."""
+    if as_json:
+        from airisk.viewer import json_out
+
+        typer.echo(json_out.dumps(json_out.hazards_list()))
+        return
     from airisk.taxonomy import HAZARDS, llama_guard_categories
 
     lg = llama_guard_categories()
