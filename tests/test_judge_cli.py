@@ -147,3 +147,21 @@ def test_train_command_passes_options_and_prints_summary(monkeypatch, tmp_path):
     assert seen["sources"] == ["jbb-artifacts", "xstest-completions"] and seen["seed"] == 3 and seen["limit"] == 10
     assert seen["labels_file"] == str(lf) and seen["out_dir"] == str(tmp_path / "w")
     assert "step one" in r.output and "[fake]" in r.output  # markup in the summary is escaped, not eaten
+
+
+def test_validate_compare_and_json_side_by_side(env):
+    """Two judges on the same label file: one table with both, and a JSON document with both cards."""
+    tmp, lf = env
+    with running_server(responder=rubric_responder) as url:
+        spec = f"rubric:model=m,base_url={url},parse_retries=1,base_delay=0.01"
+        strict = f"rubric:model=other,base_url={url},parse_retries=1,base_delay=0.01"
+        r = runner.invoke(app, ["judge", "validate", "--judge", spec, "--compare", strict, "--labels", str(lf), "--no-save"],
+                          env={"COLUMNS": "200"})
+        assert r.exit_code == 0, r.output
+        assert "labels by human" in r.output and "false-safe by hazard" in r.output
+        assert r.output.count("rubric") >= 2
+        j = runner.invoke(app, ["judge", "validate", "--judge", spec, "--compare", strict, "--labels", str(lf), "--no-save", "--json"])
+        assert j.exit_code == 0, j.output
+        doc = json.loads(j.output)
+        assert doc["schema"] == "airisk.judge-validation/1" and len(doc["cards"]) == 2
+        assert [c["tp"] for c in doc["cards"]] == [2, 2] and doc["cards"][0]["label_set"]["label_kind"] == "human"

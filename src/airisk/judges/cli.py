@@ -93,6 +93,7 @@ def validate_cmd(
     save: bool = typer.Option(True, help="Save the card keyed by the judge's fingerprint."),
     batch_size: int = typer.Option(32, help="Conversations per judge call."),
     seed: int = typer.Option(0, help="Seed for --limit sampling and bootstrap intervals."),
+    as_json: bool = typer.Option(False, "--json", help="Print the card(s) as JSON (schema airisk.judge-validation/1) instead of tables."),
     compare: Optional[list[str]] = typer.Option(None, "--compare", help="Other judge spec(s) to validate on the same examples; prints one side-by-side table (repeatable)."),
 ) -> None:
     """Judge labelled examples, compute agreement with 95% intervals, print and save the judge card(s)."""
@@ -106,9 +107,10 @@ def validate_cmd(
     if not examples:
         raise ConfigError(f"no examples with a {task} label in {labels!r} split {info['split']}")
     cards = []
+    say = (lambda *a, **k: None) if as_json else console.print
     for spec in [judge, *(compare or [])]:
         j = make_judge(spec)
-        console.print(f"validating [bold]{escape(j.id)}[/] ({escape(j.fingerprint)}) on {len(examples)} examples of "
+        say(f"validating [bold]{escape(j.id)}[/] ({escape(j.fingerprint)}) on {len(examples)} examples of "
                       f"{escape(info['name'])}/{info['split']}" + (f" ({info['without_label']} without a {task} label skipped)" if info["without_label"] else ""))
 
         async def go(j=j):
@@ -121,18 +123,27 @@ def validate_cmd(
         card, _ = asyncio.run(go())
         if info["without_label"]:
             card.notes.append(f"{info['without_label']} examples in the split had no {task} label and were skipped")
-        if not compare:
+        if not compare and not as_json:
             print_card(card)
         if save:
             path = save_card(card, cards_dir)
-            console.print(f"card saved: {escape(str(path))}")
+            say(f"card saved: {escape(str(path))}")
         cards.append(card)
-    if compare:
+    if as_json:
+        from airisk.viewer import json_out
+
+        typer.echo(json_out.dumps(json_out.judge_cards(cards)))
+    elif compare:
         print_comparison(cards)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(cards[0].model_dump_json(indent=2) + "\n", encoding="utf-8")
-        console.print(f"card written: {escape(str(out))}")
+        say(f"card written: {escape(str(out))}")
+
+
+def _command_line() -> str:
+    args = sys.argv[1:]
+    return "airisk " + " ".join(shlex.quote(a) for a in args) if args else "airisk judge validate"
 
 
 def print_comparison(cards: list) -> None:

@@ -64,3 +64,8 @@ def hazards_list() -> dict[str, Any]:
     return {"schema": "airisk.hazards/1", "hazards": [
         {"code": h.code, "name": h.name, "group": h.group, "definition": h.definition,
          "llama_guard": [{"code": s, "name": lg.get(s)} for s in h.llama_guard]} for h in HAZARDS.values()]}
+
+
+def judge_cards(cards: list[Any]) -> dict[str, Any]:
+    """``airisk judge validate --json``: every card measured (the judge and any ``--compare`` judges)."""
+    return {"schema": "airisk.judge-validation/1", "cards": [c.model_dump(mode="json") for c in cards]}
