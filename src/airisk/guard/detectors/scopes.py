@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from airisk.guard.actions import Finding
-from airisk.guard.detectors.paths import GlobSet, HostSet, host_class, normalize_path, split_url
+from airisk.guard.detectors.paths import GlobSet, HostSet, canonical_host, host_class, normalize_path, split_url
 from airisk.guard.policy import Policy
 
 
@@ -24,11 +24,30 @@ class CheckTimeout(Exception):
     """A check ran past its deadline; the gate turns this into its fail-closed verdict."""
 
 
+class WorkLimit(CheckTimeout):
+    """A check would do more work than its budget allows (characters analysed, decoded, folded)."""
+
+
+# Characters the detectors may analyse for one decision, nested decodes and re-analyses included.
+# Big enough for any real script at max_script_chars several times over, small enough that a
+# payload which multiplies itself (eval of eval, decode of decode) stops in milliseconds.
+WORK_BUDGET = 1_000_000
+
+
 @dataclass(slots=True)
 class Findings:
     items: list[Finding] = field(default_factory=list)
     deadline: float = float("inf")
     _seen: set = field(default_factory=set)
+    work: list = field(default_factory=lambda: [WORK_BUDGET])  # shared by the sinks of one decision
+
+    def spend(self, n: int) -> None:
+        """Charge ``n`` units of work (characters) to the decision; raise when the budget is gone."""
+        self.work[0] -= n
+        if self.work[0] < 0:
+            raise WorkLimit(f"analysis would exceed its work budget ({WORK_BUDGET} characters)")
+        if time.perf_counter() > self.deadline:
+            raise CheckTimeout("check exceeded its time budget")
 
     def add(self, rule_id: str, verdict: str, reason: str) -> None:
         key = (rule_id, reason)
@@ -119,6 +138,9 @@ class ScopeChecker:
         except ValueError:
             out.add("scope.net.bad_url", self.net.verdict, f"{what}: cannot parse URL {url[:80]!r}")
             return False
+        if scheme == "file":  # a local read whatever host the URL names
+            self.check_read(url, out, what=f"{what} (file URL)")
+            host = "" if host in ("", "localhost") else host
         return self.check_host(host, out, scheme=scheme, from_code=from_code, what=what)
 
     def check_host(self, host: str, out: Findings, *, scheme: str | None = None, from_code: bool = False,
@@ -129,6 +151,7 @@ class ScopeChecker:
             ok = False
         if not host:
             return ok
+        host = canonical_host(host)
         if self.deny_hosts.match(host):
             out.add("scope.net.deny_host", self.net.verdict, f"{what} to denied host {host}")
             return False
