@@ -18,25 +18,124 @@ from airisk.guard.detectors.scopes import Findings, ScopeChecker
 _DANGEROUS_TEXT = re.compile(r"(?i)\b(?:into\s+(?:out|dump)file|xp_cmdshell|load_file\s*\(|copy\s+.*\bto\s+program|pg_read_file|lo_import|lo_export)\b")
 _PRIV_TEXT = re.compile(r"(?i)^\s*(?:grant|revoke|alter\s+(?:user|role)|create\s+(?:user|role)|drop\s+(?:user|role)|set\s+role)\b")
 _WRITE_TYPES = (exp.Insert, exp.Update, exp.Delete, exp.Drop, exp.Create, exp.Alter, exp.Merge, exp.Command)
+_WRITE_NODES = (exp.Insert, exp.Update, exp.Delete, exp.Drop, exp.Create, exp.Alter, exp.Merge, exp.TruncateTable)
+# Functions by effect. Server-side file access, OS commands, remote execution and native-code
+# loading are never a data query, whatever statement they sit in.
+EFFECT_FUNCS: dict[str, str] = {
+    **dict.fromkeys(["load_file", "pg_read_file", "pg_read_binary_file", "pg_ls_dir", "pg_stat_file", "lo_import",
+                     "readfile", "openrowset", "opendatasource", "pg_ls_logdir", "pg_ls_waldir", "pg_ls_tmpdir",
+                     "bulk_insert"], "reads server files"),
+    **dict.fromkeys(["lo_export", "writefile", "pg_file_write", "pg_file_rename", "pg_file_unlink"], "writes server files"),
+    **dict.fromkeys(["xp_cmdshell", "sys_exec", "sys_eval", "sp_oacreate", "sp_oamethod", "xp_regwrite", "xp_dirtree",
+                     "pg_execute_server_program", "shell"], "runs operating-system commands"),
+    **dict.fromkeys(["dblink", "dblink_exec", "dblink_connect", "dblink_send_query", "dblink_open", "openquery",
+                     "openxml", "utl_http.request", "http_get", "http_post", "postgres_fdw_handler"],
+                    "executes SQL on or connects to another server"),
+    **dict.fromkeys(["load_extension", "sqlite_load_extension"], "loads native code into the database server"),
+}
+EFFECT_PROCS = frozenset({"xp_cmdshell", "sp_oacreate", "sp_oamethod", "sp_configure", "xp_regwrite", "sp_addsrvrolemember",
+                          "sp_addlogin", "sp_password", "sp_addextendedproc", "sp_makewebtask", "xp_dirtree"})
+_LITERAL = re.compile(r"N?'((?:[^']|'')*)'")
+_CONCAT_ONLY = re.compile(r"^\s*\(?\s*(?:N?'(?:[^']|'')*'\s*(?:\+|\|\||,)?\s*)+\)?\s*$")
+MAX_SQL_DEPTH = 4
+_UNKNOWN = object()
+
+
+def _value(node: exp.Expression | None, depth: int = 0):
+    """The constant value of a WHERE-clause expression, or _UNKNOWN when it depends on the row.
+    Three-valued enough for the question that matters: is it true for every row?"""
+    if node is None or depth > 64:
+        return _UNKNOWN
+    if isinstance(node, exp.Where):
+        return _value(node.this, depth + 1)
+    if isinstance(node, exp.Paren):
+        return _value(node.this, depth + 1)
+    if isinstance(node, exp.Boolean):
+        return bool(node.this)
+    if isinstance(node, exp.Null):
+        return None
+    if isinstance(node, exp.Literal):
+        if node.is_string:
+            return node.this
+        try:
+            return float(node.this)
+        except ValueError:
+            return _UNKNOWN
+    if isinstance(node, exp.Neg):
+        v = _value(node.this, depth + 1)
+        return -v if isinstance(v, float) else _UNKNOWN
+    if isinstance(node, exp.Not):
+        v = _value(node.this, depth + 1)
+        return _UNKNOWN if v is _UNKNOWN or v is None else not _truthy(v)
+    if isinstance(node, exp.Or):
+        a, b = _value(node.left, depth + 1), _value(node.right, depth + 1)
+        if (a is not _UNKNOWN and _truthy(a)) or (b is not _UNKNOWN and _truthy(b)):
+            return True
+        return _UNKNOWN
+    if isinstance(node, exp.And):
+        a, b = _value(node.left, depth + 1), _value(node.right, depth + 1)
+        if a is not _UNKNOWN and b is not _UNKNOWN:
+            return _truthy(a) and _truthy(b)
+        if (a is not _UNKNOWN and not _truthy(a)) or (b is not _UNKNOWN and not _truthy(b)):
+            return False
+        return _UNKNOWN
+    cmp = {exp.EQ: lambda x, y: x == y, exp.NEQ: lambda x, y: x != y, exp.GT: lambda x, y: x > y,
+           exp.GTE: lambda x, y: x >= y, exp.LT: lambda x, y: x < y, exp.LTE: lambda x, y: x <= y}
+    for cls, fn in cmp.items():
+        if isinstance(node, cls):
+            if node.left == node.right and not isinstance(node.left, exp.Literal):  # id = id: true for every (non-null) row
+                return cls in (exp.EQ, exp.GTE, exp.LTE)
+            a, b = _value(node.left, depth + 1), _value(node.right, depth + 1)
+            if a is _UNKNOWN or b is _UNKNOWN or a is None or b is None:
+                return _UNKNOWN
+            try:
+                return fn(a, b) if type(a) is type(b) else fn(str(a), str(b))
+            except TypeError:
+                return _UNKNOWN
+    ops = {exp.Add: lambda x, y: x + y, exp.Sub: lambda x, y: x - y, exp.Mul: lambda x, y: x * y}
+    for cls, fn in ops.items():
+        if isinstance(node, cls):
+            a, b = _value(node.left, depth + 1), _value(node.right, depth + 1)
+            return fn(a, b) if isinstance(a, float) and isinstance(b, float) else _UNKNOWN
+    if isinstance(node, exp.Like) and isinstance(node.expression, exp.Literal) and set(node.expression.this) <= {"%"}:
+        return True
+    if isinstance(node, exp.Is):
+        a = _value(node.this, depth + 1)
+        if a is not _UNKNOWN and isinstance(node.expression, exp.Null):
+            return a is None
+        return _UNKNOWN
+    return _UNKNOWN
+
+
+def _truthy(v) -> bool:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, float):
+        return v != 0
+    if isinstance(v, str):  # MySQL casts a string to the number it starts with
+        m = re.match(r"\s*[-+]?\d+(?:\.\d*)?", v)
+        return bool(m and float(m.group(0)) != 0)
+    return False
 
 
 def _is_tautology(where: exp.Expression | None) -> bool:
+    """True when the WHERE clause keeps every row: absent, constant-true (2>1, NOT 0, 'a'='a'),
+    or true whatever the row holds (id = id, x OR 1=1)."""
     if where is None:
         return True
-    cond = where.this if isinstance(where, exp.Where) else where
-    if isinstance(cond, exp.Boolean):
-        return bool(cond.this)
-    if isinstance(cond, (exp.EQ, exp.Is)) and isinstance(cond.left, exp.Literal) and isinstance(cond.right, exp.Literal):
-        return cond.left.this == cond.right.this
-    if isinstance(cond, exp.EQ) and cond.left == cond.right:
-        return True
-    if isinstance(cond, exp.Or):
-        return _is_tautology(cond.left) or _is_tautology(cond.right)
-    if isinstance(cond, exp.Literal) and cond.this not in ("0", ""):
-        return True
-    if isinstance(cond, exp.Paren):
-        return _is_tautology(cond.this)
-    return False
+    v = _value(where)
+    return v is not _UNKNOWN and v is not None and _truthy(v)
+
+
+def _fold_literals(text: str) -> str | None:
+    """'DR' + 'OP TABLE t' (T-SQL +, standard ||, CONCAT(...)) -> 'DROP TABLE t', when the text is
+    only string literals and concatenation."""
+    t = text.strip()
+    if t.upper().startswith("CONCAT"):
+        t = t[6:]
+    if not _CONCAT_ONLY.match(t):
+        return None
+    return "".join(m.group(1).replace("''", "'") for m in _LITERAL.finditer(t))
 
 
 class SQLAnalyzer:
@@ -60,8 +159,12 @@ class SQLAnalyzer:
         for r, v, why in hit:
             out.add(r, v, why)
 
-    def _analyze(self, query: str, out: Findings, read_only: bool) -> None:
+    def _analyze(self, query: str, out: Findings, read_only: bool, depth: int = 0) -> None:
         v = self.v
+        out.spend(len(query))
+        if depth > MAX_SQL_DEPTH:
+            out.add("sql.nesting", v, "dynamic SQL nests too deeply to analyse")
+            return
         if _DANGEROUS_TEXT.search(query):
             out.add("sql.file_or_command", v, "SQL reads/writes server files or runs OS commands")
         for piece in query.split(";"):
@@ -72,28 +175,112 @@ class SQLAnalyzer:
         except (sqlglot.errors.ParseError, sqlglot.errors.TokenError) as e:
             out.add("sql.parse_error", v, f"SQL does not parse ({str(e).splitlines()[0][:120]}); refusing to guess")
             return
+        except RecursionError:
+            out.add("sql.too_complex", v, "SQL nests too deeply to parse; refusing to guess")
+            return
+        prepared: dict[str, str] = {}
         for st in statements:
             out.tick()
-            name = type(st).__name__
-            if isinstance(st, exp.Drop):
-                kind = (st.args.get("kind") or "object").upper()
-                out.add("sql.drop", v, f"DROP {kind} {st.this.sql() if st.this else ''}".strip())
-            elif name == "TruncateTable" or (isinstance(st, exp.Command) and str(st.this).upper() == "TRUNCATE"):
+            self._statement(st, out, read_only, depth, prepared)
+
+    def _statement(self, st: exp.Expression, out: Findings, read_only: bool, depth: int, prepared: dict) -> None:
+        v = self.v
+        name = type(st).__name__
+        if isinstance(st, exp.Command):
+            self._command(st, out, read_only, depth, prepared)
+            return
+        nodes = 0
+        for node in st.walk():
+            nodes += 1
+            if nodes % 256 == 0:
+                out.tick()
+            if isinstance(node, exp.Drop):
+                kind = (node.args.get("kind") or "object").upper()
+                out.add("sql.drop", v, f"DROP {kind} {node.this.sql() if node.this else ''}".strip())
+            elif isinstance(node, exp.TruncateTable):
                 out.add("sql.truncate", v, "TRUNCATE removes every row")
-            elif isinstance(st, exp.Delete) and _is_tautology(st.args.get("where")):
-                out.add("sql.delete_all", v, "DELETE without a (meaningful) WHERE clause removes every row")
-            elif isinstance(st, exp.Update) and _is_tautology(st.args.get("where")):
-                out.add("sql.update_all", v, "UPDATE without a (meaningful) WHERE clause rewrites every row")
-            elif isinstance(st, exp.Alter):
-                if any(isinstance(a, exp.Drop) or "Drop" in type(a).__name__ for a in st.args.get("actions") or []):
+            elif isinstance(node, exp.Delete) and _is_tautology(node.args.get("where")):
+                out.add("sql.delete_all", v, "DELETE whose WHERE clause keeps every row (absent or always true) removes every row")
+            elif isinstance(node, exp.Update) and _is_tautology(node.args.get("where")):
+                out.add("sql.update_all", v, "UPDATE whose WHERE clause keeps every row (absent or always true) rewrites every row")
+            elif isinstance(node, exp.Alter):
+                if any(isinstance(a, exp.Drop) or "Drop" in type(a).__name__ for a in node.args.get("actions") or []):
                     out.add("sql.alter_drop", "REVIEW", "ALTER ... DROP removes a column or constraint")
-            elif isinstance(st, exp.Command) and str(st.this).upper() in ("GRANT", "REVOKE"):
-                pass  # reported by the text rule above
-            elif name in ("Grant", "Revoke"):
+            elif isinstance(node, exp.Copy):
+                self._copy(node, st, out)
+            elif isinstance(node, exp.Func):
+                fname = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+                effect = EFFECT_FUNCS.get(fname)
+                if effect:
+                    out.add("sql.file_or_command", v, f"{fname}() {effect}")
+                elif fname in ("exec", "execute", "sp_executesql"):
+                    self._dynamic(" ".join(e.sql() for e in node.expressions), out, read_only, depth, "EXEC(...)")
+            elif isinstance(node, exp.Table) and node.name:
+                full = ".".join(p for p in (node.args.get("db") and node.text("db"), node.name) if p)
+                self.scopes.check_table(full, out)
+            if name in ("Grant", "Revoke") and node is st:
                 out.add("sql.grant", v, f"{name.upper()} changes privileges")
-            if read_only and (isinstance(st, _WRITE_TYPES) or name in ("TruncateTable", "Grant", "Revoke")):
-                out.add("sql.read_only", v, f"{name.upper()} statement from a read-only role")
-            for t in st.find_all(exp.Table):
-                if t.name:
-                    full = ".".join(p for p in (t.args.get("db") and t.text("db"), t.name) if p)
-                    self.scopes.check_table(full, out)
+        writes = [n for n in st.find_all(*_WRITE_NODES)]
+        into = isinstance(st, exp.Select) and st.args.get("into") is not None or any(
+            isinstance(n, exp.Select) and n.args.get("into") is not None for n in st.find_all(exp.Select))
+        if read_only and (writes or into or isinstance(st, _WRITE_TYPES) or name in ("TruncateTable", "Grant", "Revoke", "Copy")):
+            what = type(writes[0]).__name__.upper() if writes else ("SELECT ... INTO" if into else name.upper())
+            out.add("sql.read_only", v, f"{what} from a read-only role" + (" (inside a query)" if writes and writes[0] is not st else ""))
+
+    def _copy(self, node: exp.Copy, st: exp.Expression, out: Findings) -> None:
+        files = node.args.get("files") or []
+        text = st.sql().upper()
+        if any(isinstance(f, exp.Identifier) and f.name.upper() == "PROGRAM" for f in files) or " PROGRAM " in text:
+            out.add("sql.file_or_command", self.v, "COPY ... PROGRAM runs an operating-system command on the server")
+            return
+        for f in files:
+            if isinstance(f, exp.Literal) and f.is_string:
+                direction = "reads the server file" if node.args.get("kind") else "writes the server file"
+                out.add("sql.file_or_command", self.v, f"COPY {direction} {f.this[:80]}")
+
+    def _command(self, st: exp.Command, out: Findings, read_only: bool, depth: int, prepared: dict) -> None:
+        """Statements sqlglot keeps as raw commands: dynamic SQL (EXEC/EXECUTE/PREPARE), procedures."""
+        verb = str(st.this).upper()
+        e = st.expression
+        rest = str(e.this if isinstance(e, exp.Literal) else e.sql() if isinstance(e, exp.Expression) else (e or ""))
+        if verb in ("GRANT", "REVOKE"):
+            return  # reported by the text rule
+        if verb == "TRUNCATE":
+            out.add("sql.truncate", self.v, "TRUNCATE removes every row")
+        elif verb == "PREPARE":
+            m = re.match(r"(?is)\s*(\w+)\s*(?:\([^)]*\))?\s*(?:FROM|AS)\s+(.*)$", rest)
+            if not m:
+                out.add("sql.dynamic", "REVIEW", "PREPARE the gate cannot read")
+                return
+            body = m.group(2).strip()
+            lit = _fold_literals(body) if body.startswith(("'", "N'", "(")) else body
+            if lit is None:
+                out.add("sql.dynamic", "REVIEW", f"PREPARE {m.group(1)} from SQL built at run time")
+                return
+            prepared[m.group(1).lower()] = lit
+            self._analyze(lit, out, read_only, depth + 1)  # what EXECUTE will run
+        elif verb in ("EXEC", "EXECUTE", "CALL"):
+            r = rest.strip()
+            m = re.match(r"(?i)(\w+)\s*(?:USING\b.*|\(.*\))?\s*$", r)
+            if verb != "CALL" and m and m.group(1).lower() in prepared:
+                return  # analysed at PREPARE
+            if r.startswith(("(", "'", "N'")):
+                self._dynamic(r, out, read_only, depth, verb)
+                return
+            proc = re.match(r"(?i)(?:@\w+\s*=\s*)?([\w.\[\]]+)\s*(.*)$", r, re.S)
+            pname = proc.group(1).split(".")[-1].strip("[]").lower() if proc else ""
+            if pname in EFFECT_PROCS:
+                out.add("sql.file_or_command", self.v, f"{verb} {pname} changes the server or runs OS commands")
+            elif pname == "sp_executesql":
+                self._dynamic(proc.group(2).split(",")[0], out, read_only, depth, "sp_executesql")
+            elif verb == "EXECUTE" and m:
+                out.add("sql.dynamic", "REVIEW", f"EXECUTE {m.group(1)}: a prepared statement not visible here")
+        elif read_only:
+            out.add("sql.read_only", self.v, f"{verb} statement from a read-only role")
+
+    def _dynamic(self, text: str, out: Findings, read_only: bool, depth: int, what: str) -> None:
+        folded = _fold_literals(text)
+        if folded is None:
+            out.add("sql.dynamic", "REVIEW", f"{what} runs SQL built at run time")
+            return
+        self._analyze(folded, out, read_only, depth + 1)
