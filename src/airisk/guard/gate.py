@@ -106,13 +106,15 @@ class _RoleView:
 _B64_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{20,}={0,2}")
 
 
-def _find_encoded_secret(text: str, budget: int = 65536) -> str | None:
-    """A credential inside base64 (standard or URL-safe) tokens of ``text``, decoded one level."""
-    for m in _B64_TOKEN.finditer(text):
-        tok = m.group(0)
-        budget -= len(tok)
-        if budget < 0:
+def _find_encoded_secret(text: str, out: Findings, max_tokens: int = 256) -> str | None:
+    """A credential inside base64 (standard or URL-safe) tokens of ``text``, decoded one level
+    (the first ``max_tokens`` tokens: bounded work per value)."""
+    for k, m in enumerate(_B64_TOKEN.finditer(text)):
+        tok = m.group(0)[:8192]
+        if k >= max_tokens:
             return None
+        if k % 32 == 0:
+            out.tick()
         try:
             raw = base64.b64decode(tok + "=" * (-len(tok) % 4), altchars=b"-_" if ("-" in tok or "_" in tok) else None)
             dec = raw.decode("utf-8")
@@ -584,9 +586,18 @@ class ActionGate:
         for path, val in leaves:
             if not isinstance(val, str) or len(val) < 8:
                 continue
+            out.tick()
             name = ".".join(map(str, path))
             key = path[-1] if isinstance(path[-1], str) else ""
-            hit = find_secrets(val) or (find_secrets(f"{key}={val}") if key else None) or _find_encoded_secret(val)
+            # long values in overlapping windows (a credential is far shorter than the overlap), so
+            # the deadline is checked between regex scans
+            hit = None
+            for i in range(0, max(1, len(val) - 512), 8192):
+                hit = find_secrets(val[i:i + 8192 + 512])
+                out.tick()
+                if hit:
+                    break
+            hit = hit or (find_secrets(f"{key}={val[:512]}") if key else None) or _find_encoded_secret(val, out)
             if hit:
                 out.add("secrets.outbound", v, f"argument '{name}' contains a credential ({hit}); it would leave the system")
 

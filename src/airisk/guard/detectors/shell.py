@@ -150,32 +150,24 @@ def _unescape(fmt: bytes) -> bytes:
     return _PRINTF_ESC.sub(rep, fmt)
 
 
+_PRINTF_CONV = re.compile(rb"%[-+ #0]*\d*(?:\.\d+)?([sbdcqxX%])")
+
+
 def _printf(args: list[str]) -> bytes | None:
     if not args:
         return None
     fmt = _unescape(args[0].encode("utf-8", "surrogateescape"))
-    vals = [a.encode("utf-8", "surrogateescape") for a in args[1:]]
-    out, i, k = bytearray(), 0, 0
-    while i < len(fmt):
-        c = fmt[i:i + 1]
-        if c == b"%" and i + 1 < len(fmt):
-            m = re.match(rb"%[-+ #0]*\d*(?:\.\d+)?([sbdcqxX%])", fmt[i:])
-            if not m:
-                return None
-            conv = m.group(1)
-            if conv == b"%":
-                out += b"%"
-            else:
-                v = vals[k] if k < len(vals) else b""
-                k += 1
-                out += _unescape(v) if conv == b"b" else v
-            i += m.end()
-        else:
-            out += c
-            i += 1
-        if len(out) > MAX_STATIC_OUTPUT:
-            return None
-    return bytes(out)
+    vals = iter([a.encode("utf-8", "surrogateescape") for a in args[1:]])
+
+    def conv(m: re.Match) -> bytes:
+        c = m.group(1)
+        if c == b"%":
+            return b"%"
+        v = next(vals, b"")
+        return _unescape(v) if c == b"b" else v
+
+    out = _PRINTF_CONV.sub(conv, fmt)
+    return out if len(out) <= MAX_STATIC_OUTPUT else None
 
 
 def _tr(a: str, b: str) -> dict[int, int] | None:
@@ -234,8 +226,10 @@ def _heredocs(text: str) -> tuple[str, list[str]]:
     return "\n".join(out), bodies
 
 
-def _collect_env(lines: list[str], env: dict[str, str]) -> None:
+def _collect_env(lines: list[str], env: dict[str, str], out: Findings | None = None) -> None:
     for line in lines:
+        if out is not None:
+            out.tick()
         for part in re.split(r"[;&]", line):
             m = _ASSIGN.match(part)
             if not m:
@@ -312,11 +306,18 @@ def _expand(text: str, env: dict[str, str], home: str) -> str:
     return text
 
 
-def _tokenize(line: str) -> list[str]:
+def _tokenize(line: str, out: Findings | None = None) -> list[str]:
     lex = shlex.shlex(line, posix=True, punctuation_chars=";&|<>()")
     lex.whitespace_split = True
     lex.commenters = "#"
-    return list(lex)
+    if out is None or len(line) < 2048:
+        return list(lex)
+    toks = []
+    for t in lex:  # shlex is pure Python (~3 us a character): check the deadline as it goes
+        toks.append(t)
+        if len(toks) % 128 == 0:
+            out.tick()
+    return toks
 
 
 _OPS = frozenset([";", "&&", "||", "&", "(", ")", "()", ";;", "|", "|&", "\n"])
@@ -399,8 +400,11 @@ class ShellAnalyzer:
     def _script(self, text: str, out: Findings, cwd: str | None, depth: int) -> None:
         raw = text
         out.spend(len(text))
-        if "()" in raw and _FORK_BOMB.search(raw.replace("\n", " ")):
-            out.add("shell.fork_bomb", self.v, "fork bomb (a function that recursively pipes into itself in the background)")
+        if "()" in raw:
+            flat = raw.replace("\n", " ")
+            at = [m.start() for m in re.finditer(r"\(\)", flat)][:64]  # a fork bomb is short: look around each "()"
+            if any(_FORK_BOMB.search(flat[max(0, i - 70):i + 500]) for i in at):
+                out.add("shell.fork_bomb", self.v, "fork bomb (a function that recursively pipes into itself in the background)")
         text = _CONT.sub("", text)
         text, heredocs = _heredocs(text)
         ctx = _Ctx(heredocs)
@@ -419,7 +423,7 @@ class ShellAnalyzer:
                 text = text.replace(f"__SUBST{idx}__", value.rstrip("\n"))
         env: dict[str, str] = {}
         lines = text.split("\n")
-        _collect_env(lines, env)
+        _collect_env(lines, env, out)
         loops: dict[str, list[str]] = {}
         for m in _LOOP.finditer(text):
             words = _expand(m.group(2), env, self.scopes.home).split()
@@ -441,6 +445,7 @@ class ShellAnalyzer:
                 continue
             out.tick()
             line = _expand(line, env, self.scopes.home)
+            out.spend(len(line))
             variants = [line]
             for var, words in loops.items():  # a loop body runs once per word of the loop's list
                 if words and re.search(r"\$\{?" + var + r"\b", line):
@@ -448,7 +453,7 @@ class ShellAnalyzer:
                     variants = [rx.sub(lambda _m, w=w: w, v) for v in variants for w in words][:16]
             for variant in variants:
                 try:
-                    toks = _tokenize(variant)
+                    toks = _tokenize(variant, out)
                 except ValueError as e:  # unbalanced quotes: cannot know what would run
                     out.add("shell.parse_error", self.v, f"shell text cannot be parsed ({e}); refusing to guess")
                     break
@@ -522,6 +527,12 @@ class ShellAnalyzer:
         hit = ctx.memo.get(key)
         if hit is not None and hit[0] is pipeline:  # the entry holds the pipeline, so its id is not reused
             return hit[1]
+        if k > 0:
+            prev = ctx.memo.get((id(pipeline), k - 1))
+            if prev is None or prev[0] is not pipeline:
+                for j in range(k):  # earlier stages first, so the stage-to-stage chain never recurses deeply
+                    self._stdout(pipeline, j, ctx, out, cwd)
+                    out.tick()
         res = self._stdout_uncached(pipeline, k, ctx, out, cwd)
         if isinstance(res, bytes):
             if len(res) > MAX_STATIC_OUTPUT:

@@ -127,6 +127,44 @@ def _is_tautology(where: exp.Expression | None) -> bool:
     return v is not _UNKNOWN and v is not None and _truthy(v)
 
 
+MAX_STATEMENT_CHARS = 4096
+
+
+def split_statements(sql: str) -> list[str]:
+    """Top-level ';'-separated statements, respecting quotes, $tag$ bodies and comments."""
+    out, start, i, n = [], 0, 0, len(sql)
+    while i < n:
+        c = sql[i]
+        if c in "'\"`":
+            j = sql.find(c, i + 1)
+            while j != -1 and j + 1 < n and sql[j + 1] == c:  # doubled quote inside the literal
+                j = sql.find(c, j + 2)
+            i = n if j == -1 else j + 1
+            continue
+        if c == "$":
+            m = re.match(r"\$[A-Za-z_]*\$", sql[i:i + 64])
+            if m:
+                j = sql.find(m.group(0), i + len(m.group(0)))
+                i = n if j == -1 else j + len(m.group(0))
+                continue
+        if sql.startswith("--", i):
+            j = sql.find("\n", i)
+            i = n if j == -1 else j + 1
+            continue
+        if sql.startswith("/*", i):
+            j = sql.find("*/", i + 2)
+            i = n if j == -1 else j + 2
+            continue
+        if c == ";":
+            if sql[start:i].strip():
+                out.append(sql[start:i + 1])
+            start = i + 1
+        i += 1
+    if sql[start:].strip():
+        out.append(sql[start:])
+    return out
+
+
 def _fold_literals(text: str) -> str | None:
     """'DR' + 'OP TABLE t' (T-SQL +, standard ||, CONCAT(...)) -> 'DROP TABLE t', when the text is
     only string literals and concatenation."""
@@ -170,18 +208,25 @@ class SQLAnalyzer:
         for piece in query.split(";"):
             if _PRIV_TEXT.match(piece):
                 out.add("sql.grant", v, f"changes privileges: {piece.strip()[:60]}")
-        try:
-            statements = [s for s in sqlglot.parse(query, read=self.dialect) if s is not None]
-        except (sqlglot.errors.ParseError, sqlglot.errors.TokenError) as e:
-            out.add("sql.parse_error", v, f"SQL does not parse ({str(e).splitlines()[0][:120]}); refusing to guess")
-            return
-        except RecursionError:
-            out.add("sql.too_complex", v, "SQL nests too deeply to parse; refusing to guess")
-            return
         prepared: dict[str, str] = {}
-        for st in statements:
+        # statement by statement, so the deadline is checked between parses (sqlglot itself cannot
+        # be interrupted; MAX_STATEMENT_CHARS bounds one parse to a few tens of milliseconds)
+        for piece in split_statements(query):
             out.tick()
-            self._statement(st, out, read_only, depth, prepared)
+            if len(piece) > MAX_STATEMENT_CHARS:
+                out.add("sql.too_large", "REVIEW", f"one SQL statement is longer than {MAX_STATEMENT_CHARS} characters; "
+                                                   "not parsed within the gate's time budget")
+                continue
+            try:
+                statements = [s for s in sqlglot.parse(piece, read=self.dialect) if s is not None]
+            except (sqlglot.errors.ParseError, sqlglot.errors.TokenError) as e:
+                out.add("sql.parse_error", v, f"SQL does not parse ({str(e).splitlines()[0][:120]}); refusing to guess")
+                continue
+            except RecursionError:
+                out.add("sql.too_complex", v, "SQL nests too deeply to parse; refusing to guess")
+                continue
+            for st in statements:
+                self._statement(st, out, read_only, depth, prepared)
 
     def _statement(self, st: exp.Expression, out: Findings, read_only: bool, depth: int, prepared: dict) -> None:
         v = self.v
