@@ -346,7 +346,9 @@ def test_pathological_inputs_fail_closed_quickly(gate):
         d = shell(gate, cmd)
         assert d.verdict == "BLOCK" and d.rule_ids[0] in (
             "shell.parse_error", "shell.too_complex", "args.too_large", "gate.timeout", "shell.nesting"), d
-    assert gate.decide(Action(tool="sql", arguments={"query": "SELECT " + "(" * 3000 + "1" + ")" * 3000})).verdict == "BLOCK"
+    d = gate.decide(Action(tool="sql", arguments={"query": "SELECT " + "(" * 3000 + "1" + ")" * 3000}))
+    # one statement over the parse-size cap is not parsed: REVIEW with the reason (fail closed)
+    assert d.verdict != "ALLOW" and d.rule_ids[0] in ("sql.too_large", "sql.too_complex", "gate.timeout"), d
 
 
 from hypothesis import given, settings, strategies as st  # noqa: E402
