@@ -185,6 +185,7 @@ class PythonAnalyzer:
                     self.scopes.check_url(node.value, out, from_code=True, what="code")
         if uses_socket:
             out.add("python.raw_socket", "REVIEW", "code opens raw network sockets")
+        self._environment_and_loops(nodes, qual, out)
         for q, node in calls:
             out.tick()
             arg0 = node.args[0] if node.args else None
@@ -276,6 +277,43 @@ class PythonAnalyzer:
 
         if sends and any(f.rule_id.startswith("scope.fs.read") for f in out.items[before:]):
             out.add("python.exfiltration", self.v, "code reads a protected or system file and sends data over the network")
+
+    def _environment_and_loops(self, nodes: list, qual, out: Findings) -> None:
+        """Effects that are not calls of one function: the whole environment exposed, loops that
+        never end, allocations sized to exhaust memory."""
+        for node in nodes:
+            if isinstance(node, ast.Attribute) and node.attr == "environ" and _dotted(node) in ("os.environ", "environ"):
+                parent_ok = False
+                # os.environ['X'] / os.environ.get('X') read one variable: fine; the mapping itself
+                # printed, copied, iterated or serialised exposes every credential in it
+                for p in nodes:
+                    if isinstance(p, ast.Subscript) and p.value is node:
+                        parent_ok = True
+                    elif isinstance(p, ast.Attribute) and p.value is node and p.attr in ("get", "setdefault", "pop", "__contains__"):
+                        parent_ok = True
+                    elif isinstance(p, ast.Compare) and node in p.comparators:
+                        parent_ok = True
+                    elif isinstance(p, (ast.Assign, ast.AugAssign)) and any(t is node for t in getattr(p, "targets", [])):
+                        parent_ok = True
+                    if parent_ok:
+                        break
+                if not parent_ok:
+                    out.add("python.env_dump", "REVIEW", "exposes the whole process environment (credentials included)")
+            elif isinstance(node, ast.While) and isinstance(node.test, ast.Constant) and node.test.value:
+                if not any(isinstance(n, (ast.Break, ast.Return, ast.Raise)) or
+                           (isinstance(n, ast.Call) and _dotted(n.func) in ("sys.exit", "exit", "os._exit", "quit"))
+                           for n in ast.walk(node)):
+                    out.add("python.resource_exhaustion", "REVIEW", "loops forever (while True without break/return)")
+            elif isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Pow)):
+                k = node.right if isinstance(node.right, ast.Constant) else node.left if isinstance(node.left, ast.Constant) else None
+                other = node.left if k is node.right else node.right
+                if isinstance(node.op, ast.Pow) and isinstance(node.left, ast.Constant) and isinstance(node.right, ast.Constant):
+                    b, e = node.left.value, node.right.value
+                    if isinstance(b, int) and isinstance(e, int) and b >= 2 and e >= 9 and b ** min(e, 64) >= 10 ** 9:
+                        out.add("python.resource_exhaustion", "REVIEW", f"computes {b}**{e}, a size meant to exhaust memory or CPU")
+                elif k is not None and isinstance(k.value, int) and k.value >= 10 ** 8 and \
+                        isinstance(other, (ast.Constant, ast.List, ast.Tuple)) and not isinstance(getattr(other, "value", None), (int, float)):
+                    out.add("python.resource_exhaustion", "REVIEW", f"allocates a sequence of {k.value:,} items")
 
     def _decode_const(self, node: ast.Call, folder: _Folder) -> str | None:
         # exec(base64.b64decode("...")) or exec(base64.b64decode("...").decode())

@@ -322,6 +322,7 @@ def _tokenize(line: str, out: Findings | None = None) -> list[str]:
 
 _OPS = frozenset([";", "&&", "||", "&", "(", ")", "()", ";;", "|", "|&", "\n"])
 UNKNOWN = object()  # a value the analysis cannot know statically (file content, network data, ...)
+_TEST_EXPR = re.compile(r"\[\[(?:[^\]]|\](?!\]))*\]\]")
 _LOOP = re.compile(r"\bfor\s+([A-Za-z_]\w*)\s+in\s+([^;\n]*?)\s*(?:;|\n)\s*do\b")
 
 
@@ -446,6 +447,8 @@ class ShellAnalyzer:
             out.tick()
             line = _expand(line, env, self.scopes.home)
             out.spend(len(line))
+            if "[[" in line:  # a test expression runs nothing (its substitutions were analysed above);
+                line = _TEST_EXPR.sub("[[ __TEST__ ]]", line)  # its regex operands must not be lexed as commands
             variants = [line]
             for var, words in loops.items():  # a loop body runs once per word of the loop's list
                 if words and re.search(r"\$\{?" + var + r"\b", line):
@@ -461,6 +464,8 @@ class ShellAnalyzer:
             if len(parsed) > MAX_COMMANDS:
                 out.add("shell.too_complex", self.v, f"more than {MAX_COMMANDS} commands; not analysed")
                 return
+        if re.search(r"\bwhile\s+(?:true|:|\[\s*1\s*\])\s*;?\s*do\b", text) and not re.search(r"\b(?:break|exit|return)\b", text):
+            out.add("shell.resource_exhaustion", "REVIEW", "loops forever (while true without break/exit)")
         for pipeline in parsed:
             for argv, _ in pipeline:
                 if argv:
@@ -650,6 +655,10 @@ class ShellAnalyzer:
             base = posixpath.basename(a)
             if a == "function":
                 i += 2  # "function NAME": a definition; the body follows
+            elif a == "case":
+                return []  # "case WORD in": WORD is data, not a command
+            elif a == "[[":
+                break  # a test expression: "[[" is the command (it runs nothing)
             elif a in _KEYWORDS:
                 i += 1
             elif _ASSIGN.match(a) and "=" in a and not a.startswith("-"):
@@ -1175,6 +1184,18 @@ class ShellAnalyzer:
                 if re.fullmatch(r"[\w.-]+\.[\w.-]+|\d+\.\d+\.\d+\.\d+|localhost", a) and not a.isdigit():
                     self.scopes.check_host(a, out, from_code=True, what=name)
             return
+
+        # --- sensitive reads: the whole environment (API keys, tokens) printed for the agent ---
+        last_stage = not pipeline or pipeline[-1] == cmd  # piped into grep & co., the dump is filtered
+        if last_stage and (name in ("env", "printenv") and not operands) or (name == "export" and args == ["-p"]) or \
+                (name == "declare" and args in (["-p"], ["-x"])) or (name == "set" and not args):
+            out.add("shell.env_dump", "REVIEW", f"{name} prints every environment variable (credentials included)")
+        # --- resource exhaustion ---
+        if name == "yes" and any(op in (">", ">>") for op, _ in redirs):
+            out.add("shell.resource_exhaustion", "REVIEW", "yes redirected to a file fills the disk")
+        if name == "fallocate" or (name == "dd" and any(a.startswith("if=/dev/zero") or a.startswith("if=/dev/urandom") for a in args)
+                                   and not any(a.startswith("count=") for a in args)):
+            out.add("shell.resource_exhaustion", "REVIEW", f"{name} writes an unbounded or preallocated amount of data")
 
         # --- logging, audit, security controls, history ---
         if name == "history" and any(f in ("-c", "-w", "-d") for f in flags):
