@@ -77,6 +77,10 @@ _CONTENT_KEY = re.compile(r"(?i)content|data|text|body|message|payload|html|mark
 _URL_VALUE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]{0,15}://\S+$")
 _PATH_VALUE = re.compile(r"^(?:/|~|\$HOME|\.\./)\S*$")
 MAX_ARG_DEPTH = 32
+# Reads that put sensitive data in the agent's hands when a human approves them: once one happened
+# in a session, sending data out of the system in that session needs review (read -> egress flow).
+SENSITIVE_READ_RULES = frozenset({"scope.fs.read_review", "shell.env_dump", "python.env_dump", "email.attachment_review"})
+_PY_EGRESS = re.compile(r"\b(?:requests|urllib|httpx|aiohttp|http\.client|socket|smtplib|ftplib|paramiko|urllib3)\b")
 # A BLOCK for one of these marks the session: later outbound or code actions need REVIEW.
 TAINTING_RULES = frozenset({"scope.fs.read", "shell.exfiltration", "python.exfiltration", "secrets.outbound",
                             "shell.reverse_shell", "python.reverse_shell", "shell.download_exec", "python.exec_fetched",
@@ -92,6 +96,7 @@ class GateSession:
     spent: float = 0.0  # money in ALLOWed payments
     history: deque = field(default_factory=lambda: deque(maxlen=50))  # (tool, verdict, rule_ids)
     tainted: str | None = None  # why this session is suspect (it tried to reach credentials or exfiltrate)
+    sensitive_read: str | None = None  # a system area or the environment was read (with approval): egress needs review
 
 
 @dataclass(slots=True)
@@ -383,6 +388,9 @@ class ActionGate:
         if sess is not None and sess.tainted and tool.kind in OUTBOUND_KINDS | {"shell", "python", "payment"}:
             # an agent that already went for secrets does not get to send things out unreviewed
             out.add("session.tainted", "REVIEW", f"earlier in this session: {sess.tainted}")
+        elif sess is not None and sess.sensitive_read and self._egress(tool, args):
+            out.add("session.read_then_egress", "REVIEW",
+                    f"sends data out after reading sensitive data earlier in this session ({sess.sensitive_read})")
         verdict = combine(out.items)
         if verdict == "ALLOW":
             d = Decision("ALLOW", [], [f"tool '{name}' allowed for role {view.label}; no rule matched"])
@@ -398,6 +406,10 @@ class ActionGate:
                         sess.tainted = f"'{name}' was blocked by {hit}"
                 if d.verdict == "ALLOW" and tool.kind == "payment":
                     sess.spent += self._amount(args) or 0.0
+                if sess.sensitive_read is None and d.verdict == "REVIEW":
+                    hit = next((r for r in d.rule_ids if r in SENSITIVE_READ_RULES), None)
+                    if hit is not None:
+                        sess.sensitive_read = f"'{name}' matched {hit}"
         return d
 
     def _leaves(self, args: dict) -> tuple[list[tuple[tuple, Any]], str | None]:
@@ -423,6 +435,17 @@ class ActionGate:
             if total > self._max_chars:
                 return leaves, f"arguments exceed {self._max_chars} characters; not analysed"
         return leaves, None
+
+    def _egress(self, tool: _CompiledTool, args: dict) -> bool:
+        """Whether this call can send data out of the system (for the read -> egress session rule)."""
+        if tool.kind in ("http", "email"):
+            return True
+        if tool.kind not in ("shell", "python"):
+            return False
+        text = " ".join(v for v in args.values() if isinstance(v, str))[:self._max_script]
+        if tool.kind == "python":
+            return bool(_PY_EGRESS.search(text))
+        return bool(self.shell._flags(text) & {"send", "fetch"})
 
     def _session_limits(self, sess: GateSession, now: float, out: Findings) -> None:
         lim = self._sess
