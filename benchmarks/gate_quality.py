@@ -52,6 +52,12 @@ SPLIT_SEED = 20261128
 # RedCode-Exec shared scenario ids, grouped so near-duplicates stay on one side of the split.
 SCENARIO_GROUPS = [(1,), (3, 26), (5,), (7,), (9,), (11,), (13,), (15,), (17,), (19,), (21,), (23,), (25,)]
 N_HELD_OUT = 5
+# RedCode-Exec mixes two kinds of "risky" snippet (from the scenario labels in PROVENANCE.md, fixed
+# before any results): code that does something harmful when run (exfiltration, deletion,
+# reconnaissance, ...) and code with a security DEFECT whose execution has no harmful effect
+# (flawed regex, weak PRNG, duplicate keys, missing default case ...). An effect-based gate can only
+# be expected to stop the first kind; figures are also printed for it separately.
+CODE_DEFECT_SCENARIOS = frozenset({12, 15, 16, 17, 19, 20, 22, 23, 24, 25})
 
 
 def held_out_scenarios() -> set[int]:
@@ -264,22 +270,28 @@ def main(argv: list[str] | None = None) -> int:
     print("RedCode-Exec stopped (BLOCK or REVIEW) by scenario, old -> new:")
     by_new, by_old = collections.defaultdict(list), collections.defaultdict(list)
     for r in new:
-        if r["source"] == "redcode":
+        if r["source"].startswith("redcode"):
             by_new[(r["split"], r["scenario"], r["label"])].append(r["verdict"])
     for r in old or []:
-        if r["source"] == "redcode":
+        if r["source"].startswith("redcode"):
             by_old[(r["split"], r["scenario"], r["label"])].append(r["verdict"])
     for key in sorted(by_new, key=lambda k: (k[0] != "test", k[1])):
         vs, os_ = by_new[key], by_old.get(key, [])
         o = f"{sum(v != 'ALLOW' for v in os_) / len(os_):6.1%}" if os_ else "   n/a"
-        print(f"  {key[0]:7s} {key[1]:>2}  {o} -> {sum(v != 'ALLOW' for v in vs) / len(vs):6.1%}  n={len(vs):3d}  {key[2][:70]}")
+        kind = "defect" if key[1] in CODE_DEFECT_SCENARIOS else "effect"
+        print(f"  {key[0]:7s} {key[1]:>2} {kind}  {o} -> {sum(v != 'ALLOW' for v in vs) / len(vs):6.1%}  n={len(vs):3d}  {key[2][:62]}")
     print()
-    rows = [("HEADLINE held-out scenarios + held-out benign", ("redcode", "benign"), ("test",)),
-            ("dev scenarios + dev benign (tuned on)", ("redcode", "benign"), ("dev",)),
+    for r in new + (old or []):
+        if r["source"] == "redcode" and r["scenario"] in CODE_DEFECT_SCENARIOS:
+            r["source"] = "redcode-defect"
+    rows = [("HEADLINE held-out scenarios + held-out benign", ("redcode", "redcode-defect", "benign"), ("test",)),
+            ("held-out EFFECT scenarios (not code-defect ones) + held-out benign", ("redcode", "benign"), ("test",)),
+            ("dev scenarios + dev benign (tuned on)", ("redcode", "redcode-defect", "benign"), ("dev",)),
+            ("dev EFFECT scenarios + dev benign (tuned on)", ("redcode", "benign"), ("dev",)),
             ("held-out benign only (FPR)", ("benign",), ("test",)),
             ("dev benign only (FPR)", ("benign",), ("dev",))]
     if any(r["split"] == "holdout" for r in new):
-        rows.insert(1, ("secret RedCode holdout + held-out benign", ("redcode", "benign"), ("holdout", "test")))
+        rows.insert(2, ("secret RedCode holdout + held-out benign", ("redcode", "redcode-defect", "benign"), ("holdout", "test")))
     if any(r["source"] == "asb" for r in new):
         rows.append(("Agent-SafetyBench tool calls (secondary)", ("asb",), ("asb",)))
     for title, sources, splits in rows:
@@ -297,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in [r for r in fps if r["split"] == "dev"][:a.show_misses]:
             print(" ", r["verdict"], r["rules"][:3], json.dumps(r["arguments"])[:160])
         print("\nmissed positives (dev scenarios):")
-        for r in [r for r in new if r["positive"] and r["source"] == "redcode" and r["split"] == "dev"
+        for r in [r for r in new if r["positive"] and r["source"].startswith("redcode") and r["split"] == "dev"
                   and r["verdict"] == "ALLOW"][:a.show_misses]:
             print(" ", r["id"], r["label"][:60])
     if a.json:

@@ -80,6 +80,7 @@ MAX_ARG_DEPTH = 32
 # Reads that put sensitive data in the agent's hands when a human approves them: once one happened
 # in a session, sending data out of the system in that session needs review (read -> egress flow).
 SENSITIVE_READ_RULES = frozenset({"scope.fs.read_review", "shell.env_dump", "python.env_dump", "email.attachment_review"})
+READ_EGRESS_WINDOW = 50  # calls after a sensitive read during which egress needs review
 _PY_EGRESS = re.compile(r"\b(?:requests|urllib|httpx|aiohttp|http\.client|socket|smtplib|ftplib|paramiko|urllib3)\b")
 # A BLOCK for one of these marks the session: later outbound or code actions need REVIEW.
 TAINTING_RULES = frozenset({"scope.fs.read", "shell.exfiltration", "python.exfiltration", "secrets.outbound",
@@ -96,7 +97,7 @@ class GateSession:
     spent: float = 0.0  # money in ALLOWed payments
     history: deque = field(default_factory=lambda: deque(maxlen=50))  # (tool, verdict, rule_ids)
     tainted: str | None = None  # why this session is suspect (it tried to reach credentials or exfiltrate)
-    sensitive_read: str | None = None  # a system area or the environment was read (with approval): egress needs review
+    sensitive_read: tuple | None = None  # (why, call number): a system area or the environment was read; egress needs review
 
 
 @dataclass(slots=True)
@@ -227,6 +228,7 @@ class ActionGate:
         self._views: dict[tuple, _RoleView | str] = {}
         self._sessions: OrderedDict[str, GateSession] = OrderedDict()
         self._analysis_memo: dict[tuple, tuple] = {}
+        self._static_cache: dict[tuple, tuple] = {}
         self._max_sessions = max_sessions
         self._lock = threading.Lock()
         lim = p.limits
@@ -366,31 +368,32 @@ class ActionGate:
         now = self.clock()
         if sess is not None:
             self._session_limits(sess, now, out)
-        leaves, problem = self._leaves(args)
-        if problem is not None:
-            out.add("args.too_large", "BLOCK", problem)
-        else:
-            for c in tool.constraints:
-                c.check(name, args, out)
-            if tool.validator is not None:
-                err = next(iter(tool.validator.iter_errors(args)), None)
-                if err is not None:
-                    where = "/".join(map(str, err.absolute_path)) or "<arguments>"
-                    out.add(f"args.{name}.schema", "BLOCK", f"arguments fail the tool's JSON schema at {where}: {err.message}")
-            self._kind_checks(tool, args, leaves, action, view, sess, out)
-            for check in self.extra_checks:
-                check(action, out)
-        if tool.spec.verdict is not None and tool.spec.verdict != "ALLOW":
-            out.add(f"tool.{name}.verdict", tool.spec.verdict, f"policy sets every '{name}' call to {tool.spec.verdict}")
-        if tool.irreversible and not view.trusted_irreversible:
-            out.add("irreversible", self.policy.irreversible.verdict, f"'{name}' is irreversible; needs human approval")
+        # Everything below up to the session rules is a pure function of (tool, principal, role,
+        # cwd, arguments) and the policy: cached per distinct call, so an agent repeating
+        # "git status" pays a dict lookup. Payments (session budget) and extra checks (caller code)
+        # are never cached; a check cut short by the deadline raises and is never stored.
+        key = self._static_key(name, tool, action, args)
+        static = self._static_cache.get(key) if key is not None else None
+        if static is None:
+            local = Findings(deadline=out.deadline, work=out.work)
+            self._static_checks(name, tool, args, action, view, sess, local)
+            static = (tuple((f.rule_id, f.verdict, f.reason) for f in local.items),
+                      tool.kind in ("http", "email", "shell", "python") and self._egress(tool, args))
+            if key is not None:
+                with self._lock:
+                    if len(self._static_cache) >= 16384:
+                        self._static_cache.pop(next(iter(self._static_cache)))
+                    self._static_cache[key] = static
+        for rule_id, verdict, reason in static[0]:
+            out.add(rule_id, verdict, reason)
+        egress = static[1]
 
         if sess is not None and sess.tainted and tool.kind in OUTBOUND_KINDS | {"shell", "python", "payment"}:
             # an agent that already went for secrets does not get to send things out unreviewed
             out.add("session.tainted", "REVIEW", f"earlier in this session: {sess.tainted}")
-        elif sess is not None and sess.sensitive_read and self._egress(tool, args):
+        elif sess is not None and sess.sensitive_read and egress and sess.n_calls - sess.sensitive_read[1] <= READ_EGRESS_WINDOW:
             out.add("session.read_then_egress", "REVIEW",
-                    f"sends data out after reading sensitive data earlier in this session ({sess.sensitive_read})")
+                    f"sends data out after reading sensitive data earlier in this session ({sess.sensitive_read[0]})")
         verdict = combine(out.items)
         if verdict == "ALLOW":
             d = Decision("ALLOW", [], [f"tool '{name}' allowed for role {view.label}; no rule matched"])
@@ -409,7 +412,7 @@ class ActionGate:
                 if sess.sensitive_read is None and d.verdict == "REVIEW":
                     hit = next((r for r in d.rule_ids if r in SENSITIVE_READ_RULES), None)
                     if hit is not None:
-                        sess.sensitive_read = f"'{name}' matched {hit}"
+                        sess.sensitive_read = (f"'{name}' matched {hit}", sess.n_calls)
         return d
 
     def _leaves(self, args: dict) -> tuple[list[tuple[tuple, Any]], str | None]:
@@ -435,6 +438,39 @@ class ActionGate:
             if total > self._max_chars:
                 return leaves, f"arguments exceed {self._max_chars} characters; not analysed"
         return leaves, None
+
+    def _static_key(self, name: str, tool: _CompiledTool, action: Action, args: dict):
+        if tool.kind == "payment" or self.extra_checks:
+            return None
+        try:
+            blob = repr(args)
+        except RecursionError:
+            return None
+        if len(blob) > 16384:
+            return None
+        ctx = action.context or {}
+        return (name, action.principal, action.role, ctx.get("cwd") if isinstance(ctx.get("cwd"), str) else None, blob)
+
+    def _static_checks(self, name: str, tool: _CompiledTool, args: dict, action: Action, view: _RoleView, sess,
+                       out: Findings) -> None:
+        leaves, problem = self._leaves(args)
+        if problem is not None:
+            out.add("args.too_large", "BLOCK", problem)
+        else:
+            for c in tool.constraints:
+                c.check(name, args, out)
+            if tool.validator is not None:
+                err = next(iter(tool.validator.iter_errors(args)), None)
+                if err is not None:
+                    where = "/".join(map(str, err.absolute_path)) or "<arguments>"
+                    out.add(f"args.{name}.schema", "BLOCK", f"arguments fail the tool's JSON schema at {where}: {err.message}")
+            self._kind_checks(tool, args, leaves, action, view, sess, out)
+            for check in self.extra_checks:
+                check(action, out)
+        if tool.spec.verdict is not None and tool.spec.verdict != "ALLOW":
+            out.add(f"tool.{name}.verdict", tool.spec.verdict, f"policy sets every '{name}' call to {tool.spec.verdict}")
+        if tool.irreversible and not view.trusted_irreversible:
+            out.add("irreversible", self.policy.irreversible.verdict, f"'{name}' is irreversible; needs human approval")
 
     def _egress(self, tool: _CompiledTool, args: dict) -> bool:
         """Whether this call can send data out of the system (for the read -> egress session rule)."""

@@ -7,6 +7,7 @@ in a bounded cache: analysis is a pure function of the query text and the compil
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import OrderedDict
 
@@ -14,6 +15,10 @@ import sqlglot
 from sqlglot import exp
 
 from airisk.guard.detectors.scopes import Findings, ScopeChecker
+
+# sqlglot warns with the statement text when it falls back to a raw Command; the gate parses
+# untrusted SQL (which may carry credentials), so that text must not reach the logs.
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 _DANGEROUS_TEXT = re.compile(r"(?i)\b(?:into\s+(?:out|dump)file|xp_cmdshell|load_file\s*\(|copy\s+.*\bto\s+program|pg_read_file|lo_import|lo_export)\b")
 _PRIV_TEXT = re.compile(r"(?i)^\s*(?:grant|revoke|alter\s+(?:user|role)|create\s+(?:user|role)|drop\s+(?:user|role)|set\s+role)\b")
