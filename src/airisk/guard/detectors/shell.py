@@ -1013,8 +1013,14 @@ class ShellAnalyzer:
             if rest[:1] == ["config"]:
                 vals = [a for a in rest[1:] if not a.startswith("-")]
                 if len(vals) >= 2 and GIT_CODE_KEYS.match(vals[0]):
-                    out.add("shell.persistence", "REVIEW", f"git config stores a command in {vals[0]}")
-                    self.analyze(vals[1].lstrip("!"), out, cwd=cwd, depth=nxt)
+                    sub = Findings(deadline=out.deadline, work=out.work)
+                    self.analyze(vals[1].lstrip("!"), sub, cwd=cwd, depth=nxt)
+                    for f in sub.items:
+                        out.add(f.rule_id, f.verdict, f.reason)
+                    # a plain program (less, vim) is configuration; a script or a hostile command
+                    # stored for git to run on every use is persistence
+                    if sub.items or any(c in vals[1] for c in "|;&$`<>"):
+                        out.add("shell.persistence", "REVIEW", f"git config stores a command in {vals[0]}")
             return False
         # running a file this script wrote: analyse what was written
         target = None
