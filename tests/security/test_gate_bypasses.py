@@ -299,3 +299,19 @@ def test_session_read_then_egress_needs_review():
                            session_id="flow-2")).verdict == "ALLOW"
     # local work after the read is unaffected
     assert g.decide(Action(tool="shell", arguments={"command": "ls"}, session_id=sid)).verdict == "ALLOW"
+
+
+# --- Python: indirection and commands built at run time ----------------------------------------
+
+@pytest.mark.parametrize("code,expect", [
+    ("import os\ngetattr(os, 'sys' + 'tem')('rm -rf /')", "BLOCK"),
+    ("import importlib\nimportlib.import_module('o' + 's').system('rm -rf /')", "BLOCK"),
+    ("__import__('shutil').rmtree('/')", "BLOCK"),
+    ("import subprocess, sys\nsubprocess.run(['rm', '-rf', sys.argv[1]])", "REVIEW"),
+    ("import subprocess\nsubprocess.run(input())", "REVIEW"),
+    ("import os\ngetattr(os, input())('x')", "REVIEW"),
+])
+def test_python_indirection(gate, code, expect):
+    d = decide(gate, "python", code=code)
+    assert d.verdict == expect, (code, d)
+    assert decide(gate, "python", code="import subprocess\nsubprocess.run(['pytest', '-q', path])").verdict == "ALLOW"

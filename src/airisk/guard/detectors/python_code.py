@@ -164,6 +164,20 @@ class PythonAnalyzer:
                                                         "its use was not analysed")
 
         def qual(func: ast.AST) -> str:
+            # getattr(os, 'sys' + 'tem') is os.system: indirection through a foldable name
+            if isinstance(func, ast.Call) and _dotted(func.func) in ("getattr", "builtins.getattr") and len(func.args) >= 2:
+                attr = folder.value(func.args[1])
+                base = qual(func.args[0]) if not isinstance(func.args[0], ast.Call) else _dotted(func.args[0])
+                if attr is None:
+                    return "<dynamic>"
+                return f"{base}.{attr}"
+            if isinstance(func, ast.Call) and _dotted(func.func) in ("importlib.import_module", "import_module") and func.args:
+                mod = folder.value(func.args[0])
+                return mod if mod is not None else "<dynamic>"
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call) and \
+                    _dotted(func.value.func) in ("importlib.import_module", "import_module", "__import__") and func.value.args:
+                mod = folder.value(func.value.args[0])
+                return f"{mod}.{func.attr}" if mod is not None else "<dynamic>"
             d = _dotted(func)
             head, _, rest = d.partition(".")
             if head in aliases:
@@ -197,8 +211,17 @@ class PythonAnalyzer:
                         self.shell.analyze(cmd, out, cwd=cwd, depth=depth + 1)
                     if uses_socket and posixpath.basename(cmd.split()[0] if cmd.split() else "") in ("sh", "bash", "zsh", "/bin/sh"):
                         out.add("python.reverse_shell", self.v, "opens a socket and spawns a shell")
-                elif q in ("os.system", "os.popen") or kw.get("shell") is not None:
+                elif isinstance(arg0 if arg0 is not None else kw.get("args"), (ast.List, ast.Tuple)) and self.shell is not None:
+                    # an argv with some parts unknown: the known parts are analysed, the unknown ones
+                    # stand as unresolved variables (a destructive command on them needs review)
+                    lst = arg0 if arg0 is not None else kw.get("args")
+                    words = [folder.value(e) for e in lst.elts]
+                    self.shell.analyze(" ".join(shlex.quote(w) if w is not None else "$UNKNOWN" for w in words),
+                                       out, cwd=cwd, depth=depth + 1)
+                else:
                     out.add("python.dynamic_shell", "REVIEW", f"{q} runs a command built at run time")
+            elif q == "<dynamic>":
+                out.add("python.dynamic_call", "REVIEW", "calls a function whose name is computed at run time (getattr/import_module)")
             elif q in ("eval", "exec", "compile", "builtins.eval", "builtins.exec"):
                 inner = folder.value(arg0)
                 if isinstance(arg0, ast.Call) and qual(arg0.func) in DECODE_CALLS | {"bytes.decode"} or (
