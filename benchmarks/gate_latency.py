@@ -118,7 +118,7 @@ def measure(policy: str, n: int, seed: int) -> dict:
     gate._sess = gate._sess.model_copy(update={"rate_calls": None, "max_calls": None, "budget": None})
     actions = load_mix(n, seed)
     seen: set[str] = set()
-    lat_all, lat_cold = [], []
+    lat_all, lat_cold, lat_repeat = [], [], []
     verdicts: dict[str, int] = {}
     pc = time.perf_counter_ns
     t_start = time.perf_counter()
@@ -131,11 +131,14 @@ def measure(policy: str, n: int, seed: int) -> dict:
         if key not in seen:
             seen.add(key)
             lat_cold.append(dt)
+        else:
+            lat_repeat.append(dt)
         verdicts[d.verdict] = verdicts.get(d.verdict, 0) + 1
     wall = time.perf_counter() - t_start
     return {"decisions": len(actions), "distinct": len(seen), "verdicts": verdicts, "wall": wall,
             "all": [pct(lat_all, .5), pct(lat_all, .9), pct(lat_all, .99), statistics.fmean(lat_all), max(lat_all)],
-            "cold": [pct(lat_cold, .5), pct(lat_cold, .99), statistics.fmean(lat_cold), len(lat_cold)]}
+            "cold": [pct(lat_cold, .5), pct(lat_cold, .99), statistics.fmean(lat_cold), len(lat_cold)],
+            "repeat": [pct(lat_repeat, .5), pct(lat_repeat, .9), pct(lat_repeat, .99), len(lat_repeat)]}
 
 
 def adversarial(policy: str, only_first: bool = False) -> list[tuple]:
@@ -181,6 +184,9 @@ def report(label: str, m: dict) -> None:
     print(f"{label} decisions={m['decisions']} distinct payloads={m['distinct']} verdicts={m['verdicts']}")
     print(f"{label}   all decisions : p50={a[0]:.1f} us  p90={a[1]:.1f} us  p99={a[2]:.1f} us  mean={a[3]:.1f} us  max={a[4]:.0f} us"
           f"  ({m['decisions'] / m['wall']:,.0f} decisions/s)")
+    r = m.get("repeat")
+    if r:
+        print(f"{label}   repeats (cached): p50={r[0]:.1f} us  p90={r[1]:.1f} us  p99={r[2]:.1f} us  (n={r[3]})")
     print(f"{label}   first sight   : p50={c[0]:.1f} us  p99={c[1]:.1f} us  mean={c[2]:.1f} us  (n={c[3]})")
 
 

@@ -80,6 +80,8 @@ MAX_ARG_DEPTH = 32
 # Reads that put sensitive data in the agent's hands when a human approves them: once one happened
 # in a session, sending data out of the system in that session needs review (read -> egress flow).
 SENSITIVE_READ_RULES = frozenset({"scope.fs.read_review", "shell.env_dump", "python.env_dump", "email.attachment_review"})
+_SH_EGRESS = re.compile(r"(?:^|[\s;&|(`/])(?:curl|wget|nc|ncat|netcat|socat|telnet|ssh|scp|sftp|rsync|ftp|mail|mailx|sendmail|"
+                        r"mutt|http|https|aria2c)(?:\s|$)|/dev/(?:tcp|udp)/")
 READ_EGRESS_WINDOW = 50  # calls after a sensitive read during which egress needs review
 _PY_EGRESS = re.compile(r"\b(?:requests|urllib|httpx|aiohttp|http\.client|socket|smtplib|ftplib|paramiko|urllib3)\b")
 # A BLOCK for one of these marks the session: later outbound or code actions need REVIEW.
@@ -479,9 +481,7 @@ class ActionGate:
         if tool.kind not in ("shell", "python"):
             return False
         text = " ".join(v for v in args.values() if isinstance(v, str))[:self._max_script]
-        if tool.kind == "python":
-            return bool(_PY_EGRESS.search(text))
-        return bool(self.shell._flags(text) & {"send", "fetch"})
+        return bool((_PY_EGRESS if tool.kind == "python" else _SH_EGRESS).search(text))
 
     def _session_limits(self, sess: GateSession, now: float, out: Findings) -> None:
         lim = self._sess

@@ -24,12 +24,22 @@ SECRET_PATTERNS: list[tuple[str, re.Pattern]] = [
 _QUICK = re.compile(r"private key|akia|asia|agpa|aida|aroa|aws_secret|bearer|sk-|pk-|rk-|gh[pousr]_|xox|aiza|eyj|://[^/\s]*@|password|passwd|pwd|secret|api.?key|access.?token")
 
 
+# A literal (lower-cased) that must occur for each pattern to match: skips the patterns that cannot.
+_HINTS: dict[str, tuple[str, ...]] = {
+    "private key": ("private key",), "AWS access key id": ("akia", "asia", "agpa", "aida", "aroa"),
+    "AWS secret key": ("aws_secret",), "bearer token": ("bearer",), "API key": ("sk-", "pk-", "rk-"),
+    "GitHub token": ("gh",), "Slack token": ("xox",), "Google API key": ("aiza",), "JWT": ("eyj",),
+    "password in URL": ("://",), "password assignment": ("password", "passwd", "pwd", "secret", "api", "access"),
+}
+
+
 def find_secrets(text: str) -> str | None:
     """The kind of the first credential found in ``text``, or None."""
-    if not _QUICK.search(text.lower()):
+    low = text.lower()
+    if not _QUICK.search(low):
         return None
     for name, rx in SECRET_PATTERNS:
-        if rx.search(text):
+        if any(h in low for h in _HINTS.get(name, ("",))) and rx.search(text):
             return name
     return None
 

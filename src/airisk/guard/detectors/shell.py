@@ -501,8 +501,9 @@ class ShellAnalyzer:
 
     # -- static evaluation (what a pipeline prints, when it can be known without running it) --
     def _static_value(self, code: str, out: Findings, cwd) -> str | None:
+        out.spend(len(code))
         try:
-            pipes = self._pipelines(_tokenize(_ANSI_C.sub(_decode_ansi_c, _IFS.sub(" ", code))))
+            pipes = self._pipelines(_tokenize(_ANSI_C.sub(_decode_ansi_c, _IFS.sub(" ", code)), out))
         except ValueError:
             return None
         if len(pipes) != 1:
