@@ -78,6 +78,12 @@ SHELL_BLOCK = [
     ("echo 'import shutil; shutil.rmtree(\"/\")' | python3", "literal piped into python"),
     ("rm -rf \"$(echo /)\"", "substitution as the target"),
     ("rm -rf $(printf '/')", "printf substitution as the target"),
+    ("echo 'rm -rf /' | at now", "at reads its script from stdin"),
+    ("echo '* * * * * rm -rf /' | crontab -", "crontab line from stdin"),
+    ("IFS=,; cmd=rm,-rf,/; $cmd", "IFS word splitting"),
+    ("docker run -v /:/host alpine rm -rf /host", "container with the host root mounted"),
+    ("kubectl exec pod -- rm -rf /", "command run inside a pod"),
+    ("echo cm0gLXJmIC8K | base64 -d > /tmp/x; sh /tmp/x", "decoded script written, then run"),
 ]
 
 
@@ -97,6 +103,12 @@ SHELL_STOPPED = [
     ("awk '{system($0)}' cmds.txt", "awk system() of data"),
     ("sh -c \"$PAYLOAD\"", "sh -c of an unknown variable"),
 ]
+
+
+@pytest.mark.parametrize("cmd", ["docker run --rm -p 8080:8080 myapp:dev", "docker exec -it db psql -U app",
+                                 "kubectl exec deploy/api -- python manage.py showmigrations", "echo 'print(1)' | python3", "alias ll='ls -la'; ll"])
+def test_shell_wrappers_of_harmless_commands_allowed(gate, cmd):
+    assert decide(gate, "shell", command=cmd).verdict == "ALLOW", cmd
 
 
 @pytest.mark.parametrize("cmd,why", SHELL_STOPPED)

@@ -425,6 +425,10 @@ class ShellAnalyzer:
         env: dict[str, str] = {}
         lines = text.split("\n")
         _collect_env(lines, env, out)
+        ifs = env.get("IFS", "")
+        if ifs and not ifs.isspace():  # IFS=, makes "rm,-rf,/" three words when expanded unquoted
+            table = {ord(c): " " for c in ifs if not c.isspace()}
+            env = {k: (v.translate(table) if k != "IFS" else v) for k, v in env.items()}
         loops: dict[str, list[str]] = {}
         for m in _LOOP.finditer(text):
             words = _expand(m.group(2), env, self.scopes.home).split()
@@ -760,6 +764,19 @@ class ShellAnalyzer:
             data = self._stdin(pipeline, k, ctx, out, cwd)
             if data is not None and not (source and data is UNKNOWN):
                 self._run_text(name, data, f"{name} reads its program from stdin", out, cwd, depth)
+        # schedulers fed a script on stdin: persistence, and the script is code (at, batch, crontab -)
+        for k, (name, cmd) in enumerate(zip(names, stages)):
+            if name in ("at", "batch") or (name == "crontab" and (cmd[1:] in ([], ["-"]) or cmd[-1:] == ["-"])):
+                data = self._stdin(pipeline, k, ctx, out, cwd)
+                if data is None:
+                    continue
+                out.add("shell.persistence", "REVIEW", f"{name} schedules commands to run later (persistence)")
+                if isinstance(data, bytes) and name == "crontab":
+                    lines = [ln.split(None, 5) for ln in data.decode("utf-8", "replace").splitlines()
+                             if ln.strip() and not ln.lstrip().startswith("#")]
+                    data = "\n".join(p[5] if len(p) == 6 and not p[0].startswith("@") else " ".join(p[1:]) if p[0].startswith("@")
+                                     else " ".join(p) for p in lines).encode()
+                self._run_text("sh", data, f"{name} runs a script", out, cwd, depth)
         # environment / secret dumps sent over the network
         if any(n in SENDERS for n in names):
             if any(n in ENV_DUMP and len(s) == 1 for n, s in zip(names, stages)):
@@ -940,6 +957,29 @@ class ShellAnalyzer:
             if args[i:]:
                 self.analyze(" ".join(args[i:]), out, cwd=cwd, depth=nxt)
             return True
+        if name in ("docker", "podman", "nerdctl", "kubectl", "oc") and args:
+            sub = args[0]
+            rest = args[1:]
+            if name in ("kubectl", "oc") and sub in ("exec", "debug", "run") and "--" in rest:
+                self.analyze(shlex.join(rest[rest.index("--") + 1:]), out, cwd=cwd, depth=nxt)
+            elif name not in ("kubectl", "oc") and sub in ("run", "exec", "create"):
+                hostile = [a for a in rest if a in ("--privileged", "--pid=host", "--net=host", "--network=host", "--ipc=host")
+                           or re.match(r"^(?:-v|--volume|--mount)?=?(?:type=bind,\s*)?(?:source=|src=)?(?:/|/etc|/root|/home|/var/run/docker\.sock)(?::|,|$)", a)]
+                vols = [rest[i + 1] for i, a in enumerate(rest[:-1]) if a in ("-v", "--volume", "--mount")]
+                hostile += [v for v in vols if re.match(r"^(?:type=bind,\s*)?(?:source=|src=)?(?:/|/etc|/root|/home|/var/run/docker\.sock)(?::|,|$)", v)]
+                if hostile:
+                    out.add("shell.container_escape", self.v,
+                            f"{name} {sub} gives the container the host ({', '.join(hostile[:2])}): what runs inside acts on the host")
+                i = 0
+                with_val = {"-v", "--volume", "--mount", "-e", "--env", "-p", "--publish", "--name", "-w", "--workdir", "-u",
+                            "--user", "--network", "--net", "--entrypoint", "-l", "--label", "--env-file", "-h", "--hostname",
+                            "--add-host", "--cpus", "-m", "--memory", "--restart", "--device", "--cap-add", "--security-opt"}
+                while i < len(rest) and rest[i].startswith("-"):
+                    i += 2 if rest[i] in with_val else 1
+                inner_cmd = rest[i + 1:]  # after the image / container
+                if inner_cmd:
+                    self.analyze(shlex.join(inner_cmd), out, cwd=cwd, depth=nxt)
+            return False
         if name == "ssh":
             i = 0
             while i < len(args) and args[i].startswith("-"):
