@@ -252,6 +252,21 @@ def test_sql_effects_blocked(gate, q, dialect):
     assert d.verdict == "BLOCK", (q, d)
 
 
+@pytest.mark.parametrize("q,rule", [
+    ("DELETE FROM users WHERE 1 IN (1, 2)", "sql.delete_all"),
+    ("DELETE FROM users WHERE 5 BETWEEN 1 AND 9", "sql.delete_all"),
+    ("CREATE TRIGGER t AFTER INSERT ON a FOR EACH ROW DELETE FROM b", "sql.persistence"),
+    ("SELECT pg_sleep(100000)", "sql.server_change"),
+    ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity", "sql.server_change"),
+    ("ALTER SYSTEM SET log_statement = 'none'", "sql.server_change"),
+    ("SET GLOBAL general_log = 'OFF'", "sql.server_change"),
+    ("CREATE EXTENSION plpython3u", "sql.server_change"),
+])
+def test_sql_effect_siblings_stopped(gate, q, rule):
+    d = decide(gate, "sql", query=q)
+    assert d.verdict != "ALLOW" and rule in d.rule_ids, (q, d)
+
+
 @pytest.mark.parametrize("q", [
     "WITH x AS (DELETE FROM sessions WHERE id = 3 RETURNING *) SELECT * FROM x",
     "SELECT * INTO backup_users FROM users",
@@ -269,6 +284,8 @@ def test_sql_writes_hidden_in_reads_refused_for_readonly(gate, q):
     "UPDATE orders SET status = 'shipped' WHERE id = 4182",
     "WITH m AS (SELECT id FROM orders) SELECT count(*) FROM m",
     "COPY users TO STDOUT",
+    "SELECT id FROM users WHERE id IN (1, 2)",
+    "CREATE INDEX idx_orders_customer ON orders (customer_id)",
 ])
 def test_sql_ordinary_statements_allowed(gate, q):
     assert decide(gate, "sql", query=q).verdict == "ALLOW", q

@@ -38,6 +38,16 @@ EFFECT_FUNCS: dict[str, str] = {
                     "executes SQL on or connects to another server"),
     **dict.fromkeys(["load_extension", "sqlite_load_extension"], "loads native code into the database server"),
 }
+# Functions whose effect needs a human: stalling or killing the server's work.
+REVIEW_FUNCS: dict[str, str] = {
+    **dict.fromkeys(["pg_sleep", "pg_sleep_for", "pg_sleep_until", "sleep", "benchmark"], "stalls the database (resource exhaustion)"),
+    **dict.fromkeys(["pg_terminate_backend", "pg_cancel_backend", "pg_reload_conf", "pg_rotate_logfile",
+                     "pg_promote", "set_config"], "changes the server or other sessions"),
+}
+# Statements by effect that sqlglot keeps as raw commands or that are matched before parsing.
+_PERSIST_TEXT = re.compile(r"(?is)^\s*create\s+(?:or\s+replace\s+)?(?:definer\s*=\s*\S+\s+)?(trigger|event|rule|procedure|function)\b")
+_SERVER_TEXT = re.compile(r"(?is)^\s*(?:alter\s+system|set\s+global|shutdown|kill(?:\s+query|\s+connection)?\s+\d|"
+                          r"waitfor\s+delay|do\s+\$|install\s+plugin|create\s+(?:server|foreign\s+data\s+wrapper|extension))")
 EFFECT_PROCS = frozenset({"xp_cmdshell", "sp_oacreate", "sp_oamethod", "sp_configure", "xp_regwrite", "sp_addsrvrolemember",
                           "sp_addlogin", "sp_password", "sp_addextendedproc", "sp_makewebtask", "xp_dirtree"})
 _LITERAL = re.compile(r"N?'((?:[^']|'')*)'")
@@ -102,6 +112,17 @@ def _value(node: exp.Expression | None, depth: int = 0):
         if isinstance(node, cls):
             a, b = _value(node.left, depth + 1), _value(node.right, depth + 1)
             return fn(a, b) if isinstance(a, float) and isinstance(b, float) else _UNKNOWN
+    if isinstance(node, exp.In) and node.expressions:
+        a = _value(node.this, depth + 1)
+        vals = [_value(e, depth + 1) for e in node.expressions]
+        if a is not _UNKNOWN and a is not None and any(x == a for x in vals if x is not _UNKNOWN):
+            return True
+        return _UNKNOWN
+    if isinstance(node, exp.Between):
+        a, lo, hi = _value(node.this, depth + 1), _value(node.args.get("low"), depth + 1), _value(node.args.get("high"), depth + 1)
+        if all(isinstance(x, float) for x in (a, lo, hi)):
+            return lo <= a <= hi
+        return _UNKNOWN
     if isinstance(node, exp.Like) and isinstance(node.expression, exp.Literal) and set(node.expression.this) <= {"%"}:
         return True
     if isinstance(node, exp.Is):
@@ -213,6 +234,12 @@ class SQLAnalyzer:
         for piece in query.split(";"):
             if _PRIV_TEXT.match(piece):
                 out.add("sql.grant", v, f"changes privileges: {piece.strip()[:60]}")
+            m = _PERSIST_TEXT.match(piece)
+            if m:
+                out.add("sql.persistence", "REVIEW", f"CREATE {m.group(1).upper()} stores code the database runs later")
+            if _SERVER_TEXT.match(piece):
+                out.add("sql.server_change", "REVIEW" if not re.match(r"(?i)\s*shutdown", piece) else v,
+                        f"changes or stops the database server: {piece.strip()[:60]}")
         prepared: dict[str, str] = {}
         # statement by statement, so the deadline is checked between parses (sqlglot itself cannot
         # be interrupted; MAX_STATEMENT_CHARS bounds one parse to a few tens of milliseconds)
@@ -263,6 +290,8 @@ class SQLAnalyzer:
                 effect = EFFECT_FUNCS.get(fname)
                 if effect:
                     out.add("sql.file_or_command", v, f"{fname}() {effect}")
+                elif fname in REVIEW_FUNCS:
+                    out.add("sql.server_change", "REVIEW", f"{fname}() {REVIEW_FUNCS[fname]}")
                 elif fname in ("exec", "execute", "sp_executesql"):
                     self._dynamic(" ".join(e.sql() for e in node.expressions), out, read_only, depth, "EXEC(...)")
             elif isinstance(node, exp.Table) and node.name:
