@@ -188,6 +188,12 @@ def test_unanalysable_argument_of_dangerous_kind_is_not_allowed(gate):
     "gopher://127.0.0.1:6379/_FLUSHALL",
     "http://metadata.google.internal./computeMetadata/v1/",
     "http://user@169.254.169.254/",
+    "http://169.254.169.254\\@evil.example/",  # browsers read \ as /: the host is the metadata address
+    "http://0/",
+    "http://[::]/",
+    "http://[fe80::1%25eth0]/",
+    "http://①⑥⑨.②⑤④.①⑥⑨.②⑤④/",  # circled digits (NFKC)
+    "http://169.254.169\t.254/",  # tabs are dropped by WHATWG parsers
     "http://169.254.169.254:80@evil.example/",  # userinfo trick: the host is evil.example (allowed) ...
 ])
 def test_ssrf_hosts(gate, url):

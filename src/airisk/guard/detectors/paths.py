@@ -216,11 +216,25 @@ def parse_ip(host: str):
 def split_url(url: str) -> tuple[str, str]:
     """(scheme, host) of a URL; a bare host[:port][/path] counts as http. ``file://`` URLs
     report their host ('' and 'localhost' both mean this machine)."""
+    scheme, hosts = url_hosts(url)
+    return scheme, hosts[0]
+
+
+def url_hosts(url: str) -> tuple[str, list[str]]:
+    """(scheme, hosts) where hosts are every host a client could connect to for ``url``: URL
+    parsers disagree on backslashes (WHATWG/browsers read ``\\`` as ``/``, urllib and curl as part
+    of the userinfo), so ``http://169.254.169.254\\@evil.example/`` yields both hosts."""
     u = url.strip().strip("'\"")
+    u = re.sub(r"[\t\r\n]", "", u)  # WHATWG drops them anywhere in the URL
     if "://" not in u:
         u = "http://" + u
     parts = urlsplit(u)
-    return parts.scheme.lower(), canonical_host(parts.hostname or "")
+    hosts = [canonical_host(parts.hostname or "")]
+    if "\\" in u:
+        alt = canonical_host(urlsplit(u.replace("\\", "/")).hostname or "")
+        if alt not in hosts:
+            hosts.append(alt)
+    return parts.scheme.lower(), hosts
 
 
 def host_class(host: str) -> str:

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from airisk.guard.actions import Finding
-from airisk.guard.detectors.paths import GlobSet, HostSet, canonical_host, host_class, normalize_path, split_url
+from airisk.guard.detectors.paths import GlobSet, HostSet, canonical_host, host_class, normalize_path, url_hosts
 from airisk.guard.policy import Policy
 
 
@@ -134,16 +134,19 @@ class ScopeChecker:
     # -- network --
     def check_url(self, url: str, out: Findings, *, from_code: bool = False, what: str = "request") -> bool:
         try:
-            scheme, host = split_url(url)
-            if len(host) > 253:
+            scheme, hosts = url_hosts(url)
+            if any(len(h) > 253 for h in hosts):
                 raise ValueError("host name longer than 253 characters")
         except ValueError:
             out.add("scope.net.bad_url", self.net.verdict, f"{what}: cannot parse URL {url[:80]!r}")
             return False
         if scheme == "file":  # a local read whatever host the URL names
             self.check_read(url, out, what=f"{what} (file URL)")
-            host = "" if host in ("", "localhost") else host
-        return self.check_host(host, out, scheme=scheme, from_code=from_code, what=what)
+            hosts = ["" if h in ("", "localhost") else h for h in hosts]
+        ok = True
+        for host in hosts:  # every host some client would connect to must pass
+            ok = self.check_host(host, out, scheme=scheme, from_code=from_code, what=what) and ok
+        return ok
 
     def check_host(self, host: str, out: Findings, *, scheme: str | None = None, from_code: bool = False,
                    what: str = "connection") -> bool:
