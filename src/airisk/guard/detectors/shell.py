@@ -281,6 +281,8 @@ def _expand(text: str, env: dict[str, str], home: str) -> str:
             n = int(length)
             return v[o:o + n] if n >= 0 else v[o:len(v) + n]
         if trim is not None:
+            if len(v) > 1024:  # trimming tries every split point: keep it cheap
+                return m.group(0)
             import fnmatch
             rx = fnmatch.translate(pat).removesuffix("\\Z").removeprefix("(?s:").rstrip(")") if pat else ""
             try:

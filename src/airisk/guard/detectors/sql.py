@@ -51,7 +51,9 @@ _SERVER_TEXT = re.compile(r"(?is)^\s*(?:alter\s+system|set\s+global|shutdown|kil
 EFFECT_PROCS = frozenset({"xp_cmdshell", "sp_oacreate", "sp_oamethod", "sp_configure", "xp_regwrite", "sp_addsrvrolemember",
                           "sp_addlogin", "sp_password", "sp_addextendedproc", "sp_makewebtask", "xp_dirtree"})
 _LITERAL = re.compile(r"N?'((?:[^']|'')*)'")
-_CONCAT_ONLY = re.compile(r"^\s*\(?\s*(?:N?'(?:[^']|'')*'\s*(?:\+|\|\||,)?\s*)+\)?\s*$")
+# Literals joined by separators. The separator is required between literals: with an optional one,
+# "''" could close one literal and open the next, and a failing match would backtrack exponentially.
+_CONCAT_ONLY = re.compile(r"^\s*\(?\s*N?'(?:[^']|'')*'(?:\s*(?:\+|\|\||,)\s*N?'(?:[^']|'')*')*\s*\)?\s*$")
 MAX_SQL_DEPTH = 4
 _UNKNOWN = object()
 
