@@ -77,6 +77,8 @@ def adversarial_payloads(gate: ActionGate) -> list[tuple[str, str, dict]]:
         ("shell many heredocs", "shell", {"command": fill("cat > /tmp/a <<EOF\nx\nEOF\nsh /tmp/a\n", script)}),
         ("shell many for-loops", "shell", {"command": fill("for d in a b c d e f g h i j k l m n o p; do rm -rf $d $d $d; done\n", script)}),
         ("shell fork-bomb regex stress", "shell", {"command": fill("f(){ f|f& };", script)}),
+        ("shell for-loop header flood", "shell", {"command": fill("for x in ", script)}),
+        ("shell ${v%pat} trimming", "shell", {"command": "v=" + "a" * 1000 + "\n" + fill("echo ${v%a*b}\n", script - 1100)}),
         ("shell unbalanced quotes", "shell", {"command": fill("'\"", script)}),
         ("shell printf escapes", "shell", {"command": "printf '" + fill("\\x41", script - 20) + "' | sh"}),
         ("sql deep parens", "sql", {"query": "SELECT " + "(" * 5000 + "1" + ")" * 5000}),
