@@ -126,6 +126,13 @@ def test_fuzz_any_action_is_decided_within_bounds(tool, args):
     assert elapsed < TIME_BOUND_S and peak < MEMORY_BOUND, (tool, args, elapsed, peak)
 
 
+@pytest.mark.parametrize("cmd", ["| sh <<<  \ud800", "printf '\ud800' | sh", "cat <<EOF | sh\n\ud800\nEOF"])
+def test_lone_surrogates_in_evaluated_text_do_not_raise(gate, cmd):
+    # found by the fuzz test: text evaluated for an interpreter held a lone surrogate
+    d = gate.decide(Action(tool="shell", arguments={"command": cmd}))
+    assert "gate.error" not in d.rule_ids, d
+
+
 _DANGEROUS = [("shell", {"command": "rm -rf /"}), ("python", {"code": "import shutil; shutil.rmtree('/')"}),
               ("sql", {"query": "DROP TABLE users"}), ("http_request", {"url": "http://169.254.169.254/"}),
               ("read_file", {"path": "/etc/shadow"})]

@@ -156,8 +156,8 @@ _PRINTF_CONV = re.compile(rb"%[-+ #0]*\d*(?:\.\d+)?([sbdcqxX%])")
 def _printf(args: list[str]) -> bytes | None:
     if not args:
         return None
-    fmt = _unescape(args[0].encode("utf-8", "surrogateescape"))
-    vals = iter([a.encode("utf-8", "surrogateescape") for a in args[1:]])
+    fmt = _unescape(args[0].encode("utf-8", "surrogatepass"))
+    vals = iter([a.encode("utf-8", "surrogatepass") for a in args[1:]])
 
     def conv(m: re.Match) -> bytes:
         c = m.group(1)
@@ -526,11 +526,11 @@ class ShellAnalyzer:
         """What stage k reads on stdin: bytes, UNKNOWN, or None (nothing: the terminal)."""
         for op, target in pipeline[k][1]:
             if op == "<<<":
-                return (target + "\n").encode("utf-8", "surrogateescape")
+                return (target + "\n").encode("utf-8", "surrogatepass")
             if op in ("<<", "<<-"):
                 m = re.fullmatch(r"__HEREDOC(\d+)__", target)
                 if m and int(m.group(1)) < len(ctx.heredocs):
-                    return ctx.heredocs[int(m.group(1))].encode("utf-8", "surrogateescape")
+                    return ctx.heredocs[int(m.group(1))].encode("utf-8", "surrogatepass")
                 return UNKNOWN
             if op == "<":
                 return ctx.written.get(self.scopes.norm(target, cwd), UNKNOWN)
@@ -572,7 +572,7 @@ class ShellAnalyzer:
             while args and re.fullmatch(r"-[neE]+", args[0]):
                 flags += args[0][1:]
                 args = args[1:]
-            data = " ".join(args).encode("utf-8", "surrogateescape")
+            data = " ".join(args).encode("utf-8", "surrogatepass")
             if "e" in flags:
                 data = _unescape(data)
             return data + (b"" if "n" in flags else b"\n")
