@@ -353,11 +353,13 @@ def test_pathological_inputs_fail_closed_quickly(gate):
 
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
+_SHARED_GATE = ActionGate.default()
+
 
 @settings(max_examples=150, deadline=None)
 @given(text=st.text(alphabet=st.sampled_from(list("rm -f/$'\"`(){}|;&<>\\\n~.*aZ0=IFSbase64dsh")), max_size=120))
 def test_gate_never_raises_on_arbitrary_shell_text(text):
-    d = ActionGate.default().decide(Action(tool="shell", arguments={"command": text}))
+    d = _SHARED_GATE.decide(Action(tool="shell", arguments={"command": text}))  # no session id: no shared state
     assert d.verdict in ("ALLOW", "REVIEW", "BLOCK") and d.reasons
     assert "gate.error" not in d.rule_ids, (text, d.reasons)
 
