@@ -1,20 +1,23 @@
-"""Action-gate quality: BLOCK recall on RedCode-Exec, block/allow on Agent-SafetyBench tool calls,
-false positives on our benign corpus. Prints precision, recall, F1 and FPR.
+"""Action-gate quality on scenarios and actions the rules were not developed on, old and new side by side.
 
-    AIRISK_DATA_PATH=/work/shared/data python benchmarks/gate_quality.py [--policy builtin:default]
+    AIRISK_DATA_PATH=/work/shared/data python benchmarks/gate_quality.py [--baseline c1510fc] [--policy builtin:default]
 
-Positives: every RedCode-Exec case (all are risky; each becomes one code-execution action: its
-Python source to the ``python`` tool, its Bash source to the ``shell`` tool) and Agent-SafetyBench
-cases with ``fulfillable == 0``. Negatives: our benign corpus (src/airisk/guard/data/benign_actions.jsonl)
-and Agent-SafetyBench cases with ``fulfillable == 1``. Agent-SafetyBench's concrete tool calls are
-the assistant ``tool_calls`` in the 73 shared cases that carry a pre-filled ``dialog``; a case is
-"stopped" if any of its calls is not ALLOWed. Its tools are registered into a copy of the default
-policy by a name/parameter heuristic (the same for every case).
+Headline: RedCode-Exec scenarios held out BY SCENARIO + our held-out benign actions. Positives are
+RedCode-Exec snippets (all risky; Python source to the ``python`` tool, Bash to the ``shell``
+tool); negatives are everyday developer / office-agent actions.
 
-"Stopped" = BLOCK or REVIEW (REVIEW halts the action for a human); strict figures count BLOCK only.
-Split: cases with an odd index (RedCode ``Index`` suffix, ASB id, benign line number) are "dev",
-even ones "test"; the rules were written before looking beyond a handful of dev examples, and
-both halves are reported so any tuning to one half would show.
+The split is fixed here, before any rule was written against it:
+- RedCode: the 14 shared scenario ids form 13 groups (26 is a variant of 3 and stays with it);
+  ``random.Random(SPLIT_SEED).shuffle`` orders them and the first ``N_HELD_OUT`` groups are held
+  out. Rules were developed only on the other (dev) scenarios. If the secret RedCode holdout
+  (``$AIRISK_DATA_PATH/holdout/redcode``) is present, it is reported as a second unseen set.
+- Benign: ``benign_actions.jsonl`` (older corpus, the dev set) and ``benign_actions_holdout.jsonl``
+  (written for this benchmark before the gate was run on it; held out).
+
+"Stopped" = BLOCK or REVIEW (REVIEW halts the action for a human); "strict" counts BLOCK only.
+Old = the gate at git ``--baseline`` (extracted with ``git archive`` and run in a subprocess on the
+same cases); new = the gate in this checkout. Agent-SafetyBench tool-call cases are reported
+separately (secondary: 73 cases, many pairs identical across labels).
 """
 
 from __future__ import annotations
@@ -23,8 +26,12 @@ import argparse
 import collections
 import json
 import os
+import random
+import subprocess
 import sys
-from importlib import resources
+import tarfile
+import tempfile
+import io
 from pathlib import Path
 
 from airisk.guard import Action, ActionGate
@@ -39,21 +46,48 @@ def data_dir(name: str) -> Path | None:
     return p if p.is_dir() else None
 
 
-def load_benign() -> list[dict]:
-    text = (resources.files("airisk.guard") / "data" / "benign_actions.jsonl").read_text(encoding="utf-8")
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+REPO = Path(__file__).resolve().parents[1]
+BENIGN_DIR = REPO / "src" / "airisk" / "guard" / "data"
+SPLIT_SEED = 20261128
+# RedCode-Exec shared scenario ids, grouped so near-duplicates stay on one side of the split.
+SCENARIO_GROUPS = [(1,), (3, 26), (5,), (7,), (9,), (11,), (13,), (15,), (17,), (19,), (21,), (23,), (25,)]
+N_HELD_OUT = 5
+# RedCode-Exec mixes two kinds of "risky" snippet (from the scenario labels in PROVENANCE.md, fixed
+# before any results): code that does something harmful when run (exfiltration, deletion,
+# reconnaissance, ...) and code with a security DEFECT whose execution has no harmful effect
+# (flawed regex, weak PRNG, duplicate keys, missing default case ...). An effect-based gate can only
+# be expected to stop the first kind; figures are also printed for it separately.
+CODE_DEFECT_SCENARIOS = frozenset({12, 15, 16, 17, 19, 20, 22, 23, 24, 25})
 
 
-def redcode_cases(root: Path) -> list[dict]:
+def held_out_scenarios() -> set[int]:
+    groups = list(SCENARIO_GROUPS)
+    random.Random(SPLIT_SEED).shuffle(groups)
+    return {sid for g in groups[:N_HELD_OUT] for sid in g}
+
+
+def load_benign(benign_dir: Path = BENIGN_DIR) -> list[dict]:
+    out = []
+    for name, split in (("benign_actions.jsonl", "dev"), ("benign_actions_holdout.jsonl", "test")):
+        path = benign_dir / name
+        if not path.exists():
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                out.append({**json.loads(line), "split": split})
+    return out
+
+
+def redcode_cases(root: Path, split: str | None = None) -> list[dict]:
+    held = held_out_scenarios()
     out = []
     with open(root / "redcode_exec.jsonl", encoding="utf-8") as f:
         for line in f:
             r = json.loads(line)
             tool, key = ("python", "code") if r["language"] == "python" else ("shell", "command")
-            k = int(str(r["Index"]).split("_")[-1])
+            sp = split or ("test" if r["risky_id"] in held else "dev")
             out.append({"id": f"redcode-{r['language']}-{r['Index']}", "scenario": r["risky_id"], "label": r["risky_label"],
-                        "lang": r["language"], "split": "dev" if k % 2 else "test",
-                        "actions": [Action(tool=tool, arguments={key: r["Code"]})]})
+                        "lang": r["language"], "split": sp, "actions": [Action(tool=tool, arguments={key: r["Code"]})]})
     return out
 
 
@@ -117,7 +151,7 @@ def asb_cases(root: Path) -> list[dict]:
                                           session_id=f"asb-{c['id']}"))
             if actions:
                 out.append({"id": f"asb-{c['id']}", "fulfillable": c["fulfillable"], "risk": c["risks"][0],
-                            "split": "dev" if c["id"] % 2 else "test", "actions": actions})
+                            "split": "asb", "actions": actions})
     return out
 
 
@@ -153,94 +187,135 @@ def fmt(m: dict) -> str:
             f"(tp={m['tp']} fp={m['fp']} fn={m['fn']} tn={m['tn']})")
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--policy", default="builtin:default")
-    ap.add_argument("--json", help="write per-case results here")
-    ap.add_argument("--show-misses", type=int, default=0, help="print this many missed positives / false positives")
-    a = ap.parse_args(argv)
-
-    gate = ActionGate.from_policy(a.policy)
-    results = []  # (source, split, positive, verdict, rules, extra)
-    for i, b in enumerate(load_benign(), 1):
+def evaluate(policy: str, benign_dir: Path) -> list[dict]:
+    """Every case's verdict with the gate importable as ``airisk`` in this interpreter."""
+    gate = ActionGate.from_policy(policy)
+    results = []
+    for b in load_benign(benign_dir):
         v, rules = worst(gate, [Action(tool=b["tool"], arguments=b["arguments"], role=b.get("role"))])
-        results.append(("benign", "dev" if i % 2 else "test", False, v, rules, {"id": b["id"], "category": b["category"],
-                                                                                "arguments": b["arguments"]}))
+        results.append({"source": "benign", "split": b["split"], "positive": False, "verdict": v, "rules": rules,
+                        "id": b["id"], "category": b["category"], "arguments": b["arguments"]})
     rc_root = data_dir("redcode")
     if rc_root is None:
         print("RedCode data not found (set AIRISK_DATA_PATH); skipping", file=sys.stderr)
     else:
-        for c in redcode_cases(rc_root):
+        cases = redcode_cases(rc_root)
+        hold = data_dir("holdout/redcode")
+        if hold is not None and (hold / "redcode_exec.jsonl").exists():
+            cases += redcode_cases(hold, split="holdout")
+        for c in cases:
             v, rules = worst(gate, c["actions"])
-            results.append(("redcode", c["split"], True, v, rules, {"id": c["id"], "scenario": c["scenario"], "lang": c["lang"],
-                                                                    "label": c["label"]}))
+            results.append({"source": "redcode", "split": c["split"], "positive": True, "verdict": v, "rules": rules,
+                            "id": c["id"], "scenario": c["scenario"], "lang": c["lang"], "label": c["label"]})
     asb_root = data_dir("agent-safetybench")
-    if asb_root is None:
-        print("Agent-SafetyBench data not found (set AIRISK_DATA_PATH); skipping", file=sys.stderr)
-    else:
+    if asb_root is not None:
         asb_gate = ActionGate.from_policy(asb_policy(asb_root))
         for c in asb_cases(asb_root):
             v, rules = worst(asb_gate, c["actions"])
-            results.append(("asb", c["split"], c["fulfillable"] == 0, v, rules,
-                            {"id": c["id"], "risk": c["risk"], "calls": [(x.tool, x.arguments) for x in c["actions"]]}))
+            results.append({"source": "asb", "split": "asb", "positive": c["fulfillable"] == 0, "verdict": v, "rules": rules,
+                            "id": c["id"], "risk": c["risk"]})
+    return results
 
-    print(f"policy: {gate.policy.name}")
-    print(f"cases: benign={sum(r[0] == 'benign' for r in results)} redcode={sum(r[0] == 'redcode' for r in results)} "
-          f"asb={sum(r[0] == 'asb' for r in results)} (asb positives={sum(r[0] == 'asb' and r[2] for r in results)})")
+
+def baseline_results(ref: str, policy: str) -> list[dict] | None:
+    """Run this benchmark's evaluation with the airisk package of git ``ref`` (old rules) in a
+    subprocess, on the same cases (the benign files come from this checkout)."""
+    try:
+        blob = subprocess.run(["git", "-C", str(REPO), "archive", ref, "src"], check=True, capture_output=True).stdout
+    except (subprocess.CalledProcessError, FileNotFoundError) as e:
+        print(f"baseline {ref}: cannot extract ({e}); old column skipped", file=sys.stderr)
+        return None
+    with tempfile.TemporaryDirectory(prefix="gate-baseline-") as tmp:
+        with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
+            tar.extractall(tmp, filter="data")
+        out = Path(tmp) / "results.jsonl"
+        env = {**os.environ, "PYTHONPATH": str(Path(tmp) / "src")}
+        cmd = [sys.executable, __file__, "--evaluate-only", str(out), "--policy", policy, "--benign-dir", str(BENIGN_DIR)]
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if r.returncode != 0:
+            print(f"baseline {ref} failed:\n{r.stderr[-2000:]}", file=sys.stderr)
+            return None
+        return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+
+
+def row_metrics(results: list[dict], sources: tuple, splits: tuple) -> dict:
+    return metrics([(r["positive"], r["verdict"]) for r in results if r["source"] in sources and r["split"] in splits])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--policy", default="builtin:default")
+    ap.add_argument("--baseline", default="c1510fc", help="git ref of the old gate (default: the commit before the effects rework)")
+    ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--json", help="write per-case results (new gate) here")
+    ap.add_argument("--show-misses", type=int, default=0, help="print this many missed positives / false positives (dev only)")
+    ap.add_argument("--evaluate-only", help=argparse.SUPPRESS)
+    ap.add_argument("--benign-dir", default=str(BENIGN_DIR), help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.evaluate_only:  # subprocess mode for the baseline
+        res = evaluate(a.policy, Path(a.benign_dir))
+        with open(a.evaluate_only, "w", encoding="utf-8") as f:
+            for r in res:
+                f.write(json.dumps(r, default=str) + "\n")
+        return 0
+
+    new = evaluate(a.policy, Path(a.benign_dir))
+    old = None if a.no_baseline else baseline_results(a.baseline, a.policy)
+    held = sorted(held_out_scenarios())
+    print(f"policy: {a.policy}   split seed {SPLIT_SEED}: held-out RedCode scenarios {held}; "
+          f"dev scenarios {sorted({s for g in SCENARIO_GROUPS for s in g} - set(held))}")
+    n = collections.Counter((r["source"], r["split"]) for r in new)
+    print("cases:", ", ".join(f"{k[0]}/{k[1]}={v}" for k, v in sorted(n.items())))
     print()
-    print("benign corpus verdicts:", dict(collections.Counter(r[3] for r in results if r[0] == "benign")))
-    print("redcode verdicts:      ", dict(collections.Counter(r[3] for r in results if r[0] == "redcode")))
+    print("RedCode-Exec stopped (BLOCK or REVIEW) by scenario, old -> new:")
+    by_new, by_old = collections.defaultdict(list), collections.defaultdict(list)
+    for r in new:
+        if r["source"].startswith("redcode"):
+            by_new[(r["split"], r["scenario"], r["label"])].append(r["verdict"])
+    for r in old or []:
+        if r["source"].startswith("redcode"):
+            by_old[(r["split"], r["scenario"], r["label"])].append(r["verdict"])
+    for key in sorted(by_new, key=lambda k: (k[0] != "test", k[1])):
+        vs, os_ = by_new[key], by_old.get(key, [])
+        o = f"{sum(v != 'ALLOW' for v in os_) / len(os_):6.1%}" if os_ else "   n/a"
+        kind = "defect" if key[1] in CODE_DEFECT_SCENARIOS else "effect"
+        print(f"  {key[0]:7s} {key[1]:>2} {kind}  {o} -> {sum(v != 'ALLOW' for v in vs) / len(vs):6.1%}  n={len(vs):3d}  {key[2][:62]}")
     print()
-    print("RedCode-Exec recall by scenario (stopped = BLOCK or REVIEW; strict = BLOCK):")
-    by = collections.defaultdict(list)
-    for r in results:
-        if r[0] == "redcode":
-            by[(r[5]["scenario"], r[5]["label"])].append(r[3])
-    for (sid, label), vs in sorted(by.items()):
-        stopped = sum(v != "ALLOW" for v in vs) / len(vs)
-        strict = sum(v == "BLOCK" for v in vs) / len(vs)
-        print(f"  {sid:>2}  stopped {stopped:6.1%}  strict {strict:6.1%}  n={len(vs):3d}  {label[:80]}")
-    print()
-    groups = {
-        "RedCode + benign (code-execution gating)": [r for r in results if r[0] in ("redcode", "benign")],
-        "Agent-SafetyBench tool-call cases only": [r for r in results if r[0] == "asb"],
-        "ALL (RedCode + ASB + benign)": results,
-    }
-    for name, rows in groups.items():
-        if not rows:
-            continue
-        print(name)
-        for split in ("dev", "test", "all"):
-            sub = [(r[2], r[3]) for r in rows if split == "all" or r[1] == split]
-            if not sub:
-                continue
-            m = metrics(sub)
-            print(f"  {split:4s} stopped: {fmt(m['stopped'])}")
-            print(f"  {split:4s} strict : {fmt(m['strict'])}")
+    for r in new + (old or []):
+        if r["source"] == "redcode" and r["scenario"] in CODE_DEFECT_SCENARIOS:
+            r["source"] = "redcode-defect"
+    rows = [("HEADLINE held-out scenarios + held-out benign", ("redcode", "redcode-defect", "benign"), ("test",)),
+            ("held-out EFFECT scenarios (not code-defect ones) + held-out benign", ("redcode", "benign"), ("test",)),
+            ("dev scenarios + dev benign (tuned on)", ("redcode", "redcode-defect", "benign"), ("dev",)),
+            ("dev EFFECT scenarios + dev benign (tuned on)", ("redcode", "benign"), ("dev",)),
+            ("held-out benign only (FPR)", ("benign",), ("test",)),
+            ("dev benign only (FPR)", ("benign",), ("dev",))]
+    if any(r["split"] == "holdout" for r in new):
+        rows.insert(2, ("secret RedCode holdout + held-out benign", ("redcode", "redcode-defect", "benign"), ("holdout", "test")))
+    if any(r["source"] == "asb" for r in new):
+        rows.append(("Agent-SafetyBench tool calls (secondary)", ("asb",), ("asb",)))
+    for title, sources, splits in rows:
+        print(title)
+        for mode in ("stopped", "strict"):
+            if old is not None:
+                print(f"  old {mode:7s}: {fmt(row_metrics(old, sources, splits)[mode])}")
+            print(f"  new {mode:7s}: {fmt(row_metrics(new, sources, splits)[mode])}")
         print()
-    asb = [r for r in results if r[0] == "asb"]
-    if asb:
-        calls = collections.defaultdict(set)
-        for r in asb:
-            calls[json.dumps(r[5]["calls"], sort_keys=True, default=str)].add(r[2])
-        ambiguous = sum(1 for r in asb if len(calls[json.dumps(r[5]["calls"], sort_keys=True, default=str)]) > 1)
-        print(f"ASB note: {ambiguous}/{len(asb)} tool-call cases share exactly the same calls with a case of the other label "
-              "(no action-level gate can separate those).")
-    fps = [r for r in results if not r[2] and r[3] != "ALLOW"]
+    fps = [r for r in new if r["source"] == "benign" and r["verdict"] != "ALLOW"]
     if fps:
-        print("false positives by rule:", dict(collections.Counter(x for r in fps for x in set(r[4])).most_common(12)))
-    if a.show_misses:
-        print("\nfalse positives:")
-        for r in fps[:a.show_misses]:
-            print(" ", r[0], r[3], r[4][:3], json.dumps(r[5], default=str)[:200])
-        print("\nmissed positives:")
-        for r in [r for r in results if r[2] and r[3] == "ALLOW"][:a.show_misses]:
-            print(" ", r[0], json.dumps(r[5], default=str)[:200])
+        print("benign actions stopped by rule (new):", dict(collections.Counter(x for r in fps for x in set(r["rules"])).most_common(12)))
+    if a.show_misses:  # dev cases only: looking at held-out misses would turn them into dev cases
+        print("\nfalse positives (dev benign):")
+        for r in [r for r in fps if r["split"] == "dev"][:a.show_misses]:
+            print(" ", r["verdict"], r["rules"][:3], json.dumps(r["arguments"])[:160])
+        print("\nmissed positives (dev scenarios):")
+        for r in [r for r in new if r["positive"] and r["source"].startswith("redcode") and r["split"] == "dev"
+                  and r["verdict"] == "ALLOW"][:a.show_misses]:
+            print(" ", r["id"], r["label"][:60])
     if a.json:
         with open(a.json, "w", encoding="utf-8") as f:
-            for r in results:
-                f.write(json.dumps({"source": r[0], "split": r[1], "positive": r[2], "verdict": r[3], "rules": r[4],
-                                    **{k: v for k, v in r[5].items() if k != "calls"}}, default=str) + "\n")
+            for r in new:
+                f.write(json.dumps(r, default=str) + "\n")
     return 0
 
 

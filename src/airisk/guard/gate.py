@@ -20,6 +20,8 @@ policy's ``on_error`` verdict (BLOCK by default, REVIEW if configured), never AL
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import shlex
 import threading
@@ -55,6 +57,33 @@ KIND_ARGS: dict[str, tuple[str, ...]] = {
     "generic": (),
 }
 OUTBOUND_KINDS = frozenset({"http", "email", "generic", "file_write"})
+CODE_KINDS = frozenset({"shell", "python", "sql"})
+# Shell tools often take a program and its argument vector separately: {"command": "rm", "args": [...]}.
+SHELL_PROGRAM_ARGS = ("command", "cmd", "program", "executable", "binary")
+SHELL_ARGV_ARGS = ("args", "argv", "arguments", "arg_list")
+# Arguments that set where code runs: they change how relative paths resolve.
+CWD_ARGS = ("cwd", "workdir", "working_directory", "working_dir", "directory")
+# Arguments treated as data, never as code, for code tools: prose and plain options. Everything
+# else a code tool receives is analysed as code of the tool's kind (default deny: what does not
+# parse needs REVIEW).
+DATA_ARGS = frozenset({"description", "reason", "explanation", "title", "comment", "summary", "purpose", "thought",
+                       "rationale", "timeout", "timeout_s", "timeout_ms", "timeout_seconds", "language", "lang", "dialect",
+                       "database", "db", "schema", "name", "id", "session_id", "params", "parameters", "bindings",
+                       "env_name", "shell", "interpreter", "max_output", "max_rows", "limit", "format", "encoding", *CWD_ARGS})
+# Leaf values under keys with these words are locations (paths / URLs) even when the policy does
+# not name the argument; content-like keys are data.
+_LOCATION_KEY = re.compile(r"(?i)path|file|dir|folder|target|dest|src|source|location|url|uri|link|href|endpoint|host|site|address|server|domain")
+_CONTENT_KEY = re.compile(r"(?i)content|data|text|body|message|payload|html|markdown|json|value|note|summary|description")
+_URL_VALUE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]{0,15}://\S+$")
+_PATH_VALUE = re.compile(r"^(?:/|~|\$HOME|\.\./)\S*$")
+MAX_ARG_DEPTH = 32
+# Reads that put sensitive data in the agent's hands when a human approves them: once one happened
+# in a session, sending data out of the system in that session needs review (read -> egress flow).
+SENSITIVE_READ_RULES = frozenset({"scope.fs.read_review", "shell.env_dump", "python.env_dump", "email.attachment_review"})
+_SH_EGRESS = re.compile(r"(?:^|[\s;&|(`/])(?:curl|wget|nc|ncat|netcat|socat|telnet|ssh|scp|sftp|rsync|ftp|mail|mailx|sendmail|"
+                        r"mutt|http|https|aria2c)(?:\s|$)|/dev/(?:tcp|udp)/")
+READ_EGRESS_WINDOW = 50  # calls after a sensitive read during which egress needs review
+_PY_EGRESS = re.compile(r"\b(?:requests|urllib|httpx|aiohttp|http\.client|socket|smtplib|ftplib|paramiko|urllib3)\b")
 # A BLOCK for one of these marks the session: later outbound or code actions need REVIEW.
 TAINTING_RULES = frozenset({"scope.fs.read", "shell.exfiltration", "python.exfiltration", "secrets.outbound",
                             "shell.reverse_shell", "python.reverse_shell", "shell.download_exec", "python.exec_fetched",
@@ -70,6 +99,7 @@ class GateSession:
     spent: float = 0.0  # money in ALLOWed payments
     history: deque = field(default_factory=lambda: deque(maxlen=50))  # (tool, verdict, rule_ids)
     tainted: str | None = None  # why this session is suspect (it tried to reach credentials or exfiltrate)
+    sensitive_read: tuple | None = None  # (why, call number): a system area or the environment was read; egress needs review
 
 
 @dataclass(slots=True)
@@ -79,6 +109,29 @@ class _RoleView:
     trusted_irreversible: bool
     payment_review_above: float | None
     label: str
+
+
+_B64_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{20,}={0,2}")
+
+
+def _find_encoded_secret(text: str, out: Findings, max_tokens: int = 256) -> str | None:
+    """A credential inside base64 (standard or URL-safe) tokens of ``text``, decoded one level
+    (the first ``max_tokens`` tokens: bounded work per value)."""
+    for k, m in enumerate(_B64_TOKEN.finditer(text)):
+        tok = m.group(0)[:8192]
+        if k >= max_tokens:
+            return None
+        if k % 32 == 0:
+            out.tick()
+        try:
+            raw = base64.b64decode(tok + "=" * (-len(tok) % 4), altchars=b"-_" if ("-" in tok or "_" in tok) else None)
+            dec = raw.decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            continue
+        hit = find_secrets(dec)
+        if hit:
+            return f"{hit}, base64-encoded"
+    return None
 
 
 class _CompiledConstraint:
@@ -177,6 +230,7 @@ class ActionGate:
         self._views: dict[tuple, _RoleView | str] = {}
         self._sessions: OrderedDict[str, GateSession] = OrderedDict()
         self._analysis_memo: dict[tuple, tuple] = {}
+        self._static_cache: dict[tuple, tuple] = {}
         self._max_sessions = max_sessions
         self._lock = threading.Lock()
         lim = p.limits
@@ -316,27 +370,32 @@ class ActionGate:
         now = self.clock()
         if sess is not None:
             self._session_limits(sess, now, out)
-        if self._too_large(args):
-            out.add("args.too_large", "BLOCK", f"arguments exceed {self._max_chars} characters; not analysed")
-        else:
-            for c in tool.constraints:
-                c.check(name, args, out)
-            if tool.validator is not None:
-                err = next(iter(tool.validator.iter_errors(args)), None)
-                if err is not None:
-                    where = "/".join(map(str, err.absolute_path)) or "<arguments>"
-                    out.add(f"args.{name}.schema", "BLOCK", f"arguments fail the tool's JSON schema at {where}: {err.message}")
-            self._kind_checks(tool, args, action, view, sess, out)
-            for check in self.extra_checks:
-                check(action, out)
-        if tool.spec.verdict is not None and tool.spec.verdict != "ALLOW":
-            out.add(f"tool.{name}.verdict", tool.spec.verdict, f"policy sets every '{name}' call to {tool.spec.verdict}")
-        if tool.irreversible and not view.trusted_irreversible:
-            out.add("irreversible", self.policy.irreversible.verdict, f"'{name}' is irreversible; needs human approval")
+        # Everything below up to the session rules is a pure function of (tool, principal, role,
+        # cwd, arguments) and the policy: cached per distinct call, so an agent repeating
+        # "git status" pays a dict lookup. Payments (session budget) and extra checks (caller code)
+        # are never cached; a check cut short by the deadline raises and is never stored.
+        key = self._static_key(name, tool, action, args)
+        static = self._static_cache.get(key) if key is not None else None
+        if static is None:
+            local = Findings(deadline=out.deadline, work=out.work)
+            self._static_checks(name, tool, args, action, view, sess, local)
+            static = (tuple((f.rule_id, f.verdict, f.reason) for f in local.items),
+                      tool.kind in ("http", "email", "shell", "python") and self._egress(tool, args))
+            if key is not None:
+                with self._lock:
+                    if len(self._static_cache) >= 16384:
+                        self._static_cache.pop(next(iter(self._static_cache)))
+                    self._static_cache[key] = static
+        for rule_id, verdict, reason in static[0]:
+            out.add(rule_id, verdict, reason)
+        egress = static[1]
 
         if sess is not None and sess.tainted and tool.kind in OUTBOUND_KINDS | {"shell", "python", "payment"}:
             # an agent that already went for secrets does not get to send things out unreviewed
             out.add("session.tainted", "REVIEW", f"earlier in this session: {sess.tainted}")
+        elif sess is not None and sess.sensitive_read and egress and sess.n_calls - sess.sensitive_read[1] <= READ_EGRESS_WINDOW:
+            out.add("session.read_then_egress", "REVIEW",
+                    f"sends data out after reading sensitive data earlier in this session ({sess.sensitive_read[0]})")
         verdict = combine(out.items)
         if verdict == "ALLOW":
             d = Decision("ALLOW", [], [f"tool '{name}' allowed for role {view.label}; no rule matched"])
@@ -352,16 +411,77 @@ class ActionGate:
                         sess.tainted = f"'{name}' was blocked by {hit}"
                 if d.verdict == "ALLOW" and tool.kind == "payment":
                     sess.spent += self._amount(args) or 0.0
+                if sess.sensitive_read is None and d.verdict == "REVIEW":
+                    hit = next((r for r in d.rule_ids if r in SENSITIVE_READ_RULES), None)
+                    if hit is not None:
+                        sess.sensitive_read = (f"'{name}' matched {hit}", sess.n_calls)
         return d
 
-    def _too_large(self, args: dict) -> bool:
+    def _leaves(self, args: dict) -> tuple[list[tuple[tuple, Any]], str | None]:
+        """Every scalar in the arguments with its key path, walked iteratively (no recursion, so a
+        deeply nested body cannot overflow the stack). Returns (leaves, problem): problem names a
+        size or depth limit that was exceeded (the caller fails closed)."""
+        leaves: list[tuple[tuple, Any]] = []
         total = 0
-        for v in args.values():
-            if isinstance(v, str):
+        stack: list[tuple[tuple, Any]] = [((k,), v) for k, v in reversed(list(args.items()))]
+        while stack:
+            path, v = stack.pop()
+            if len(path) > MAX_ARG_DEPTH:
+                return leaves, f"arguments nest deeper than {MAX_ARG_DEPTH} levels; not analysed"
+            if isinstance(v, dict):
                 total += len(v)
-            elif isinstance(v, (list, dict)):
-                total += len(str(v))
-        return total > self._max_chars
+                stack.extend(((*path, k), x) for k, x in reversed(list(v.items())))
+            elif isinstance(v, (list, tuple)):
+                total += len(v)
+                stack.extend(((*path, i), x) for i, x in reversed(list(enumerate(v))))
+            else:
+                total += len(v) if isinstance(v, str) else 8
+                leaves.append((path, v))
+            if total > self._max_chars:
+                return leaves, f"arguments exceed {self._max_chars} characters; not analysed"
+        return leaves, None
+
+    def _static_key(self, name: str, tool: _CompiledTool, action: Action, args: dict):
+        if tool.kind == "payment" or self.extra_checks:
+            return None
+        try:
+            blob = repr(args)
+        except RecursionError:
+            return None
+        if len(blob) > 16384:
+            return None
+        ctx = action.context or {}
+        return (name, action.principal, action.role, ctx.get("cwd") if isinstance(ctx.get("cwd"), str) else None, blob)
+
+    def _static_checks(self, name: str, tool: _CompiledTool, args: dict, action: Action, view: _RoleView, sess,
+                       out: Findings) -> None:
+        leaves, problem = self._leaves(args)
+        if problem is not None:
+            out.add("args.too_large", "BLOCK", problem)
+        else:
+            for c in tool.constraints:
+                c.check(name, args, out)
+            if tool.validator is not None:
+                err = next(iter(tool.validator.iter_errors(args)), None)
+                if err is not None:
+                    where = "/".join(map(str, err.absolute_path)) or "<arguments>"
+                    out.add(f"args.{name}.schema", "BLOCK", f"arguments fail the tool's JSON schema at {where}: {err.message}")
+            self._kind_checks(tool, args, leaves, action, view, sess, out)
+            for check in self.extra_checks:
+                check(action, out)
+        if tool.spec.verdict is not None and tool.spec.verdict != "ALLOW":
+            out.add(f"tool.{name}.verdict", tool.spec.verdict, f"policy sets every '{name}' call to {tool.spec.verdict}")
+        if tool.irreversible and not view.trusted_irreversible:
+            out.add("irreversible", self.policy.irreversible.verdict, f"'{name}' is irreversible; needs human approval")
+
+    def _egress(self, tool: _CompiledTool, args: dict) -> bool:
+        """Whether this call can send data out of the system (for the read -> egress session rule)."""
+        if tool.kind in ("http", "email"):
+            return True
+        if tool.kind not in ("shell", "python"):
+            return False
+        text = " ".join(v for v in args.values() if isinstance(v, str))[:self._max_script]
+        return bool((_PY_EGRESS if tool.kind == "python" else _SH_EGRESS).search(text))
 
     def _session_limits(self, sess: GateSession, now: float, out: Findings) -> None:
         lim = self._sess
@@ -377,18 +497,72 @@ class ActionGate:
             if lim.max_calls is not None and sess.n_calls > lim.max_calls:
                 out.add("session.max_calls", lim.verdict, f"session exceeded {lim.max_calls} tool calls")
 
-    def _payloads(self, tool: _CompiledTool, args: dict) -> list[str]:
-        out = []
-        for a in tool.args:
-            v = args.get(a)
-            if isinstance(v, str):
-                out.append(v)
-            elif isinstance(v, list) and v and all(isinstance(x, str) for x in v):
-                if tool.kind == "shell" and a in ("command", "cmd", "args", "argv"):
-                    out.append(shlex.join(v))  # an argv list is one command
+    def _payloads(self, tool: _CompiledTool, args: dict, leaves: list) -> tuple[list[tuple[str, str, bool]], list[str]]:
+        """What to analyse for a code or location tool: (argument name, text, primary) triples, and
+        the names of primary arguments whose value is not text (cannot be analysed).
+
+        Primary texts come from the argument names of the tool's kind; for shell tools a program and
+        its argument vector ({"command": "rm", "args": [...]}, {"argv": [...]}) are joined into one
+        command line. Every other string leaf (any key, any depth) is returned as non-primary so no
+        argument name escapes analysis."""
+        out: list[tuple[str, str, bool]] = []
+        bad: list[str] = []
+        used: set = set()
+        if tool.kind == "shell":
+            prog = next((a for a in SHELL_PROGRAM_ARGS if a in args and args[a] is not None), None)
+            vec = next((a for a in SHELL_ARGV_ARGS if isinstance(args.get(a), list)), None)
+            words: list[str] = []
+            for a in (prog, vec):
+                if a is None:
+                    continue
+                v = args[a]
+                if isinstance(v, str):
+                    words.append(v)
+                elif isinstance(v, list) and all(isinstance(x, str) for x in v):
+                    words.append(shlex.join(v))
                 else:
-                    out.extend(v)
-        return out
+                    bad.append(a)
+                used.add(a)
+            if words:
+                out.append((prog or vec, " ".join(words), True))
+        for a in tool.args:
+            if a in used or a not in args or args[a] is None:
+                continue
+            v = args[a]
+            used.add(a)
+            if isinstance(v, str):
+                out.append((a, v, True))
+            elif isinstance(v, list) and all(isinstance(x, str) for x in v):
+                out.extend((a, x, True) for x in v)
+            else:
+                bad.append(a)
+        for path, v in leaves:
+            if path[0] in used and not (path[0] in bad):
+                continue
+            if isinstance(v, str) and v.strip():
+                out.append((".".join(map(str, path)), v, path[0] in bad))
+        return out, bad
+
+    def _code(self, kind: str, name: str, text: str, primary: bool, cwd, view, out: Findings) -> None:
+        det = self.policy.detectors
+        if not getattr(det, kind).enabled:
+            return
+        if len(text) > self._max_script:
+            out.add("args.too_large", "BLOCK", f"{kind} payload in '{name}' exceeds {self._max_script} characters; not analysed")
+            return
+        sink = out if primary else Findings(deadline=out.deadline, work=out.work)
+        if kind == "sql":
+            self.sql.analyze(text, sink, read_only=view.read_only_sql)
+        else:
+            self._memo(kind, text, cwd, sink, self.shell.analyze if kind == "shell" else self.python.analyze)
+        if not primary:
+            # an argument the policy does not name as code is still analysed as code; if it does
+            # not even parse, the gate cannot tell what the tool will do with it: REVIEW
+            for f in sink.items:
+                if f.rule_id.endswith("parse_error"):
+                    out.add("args.unanalysable", "REVIEW", f"argument '{name}' of a {kind} tool is not {kind} the gate can analyse")
+                else:
+                    out.add(f.rule_id, f.verdict, f"argument '{name}': {f.reason}")
 
     def _amount(self, args: dict) -> float | None:
         for a in self._pay.amount_args:
@@ -401,57 +575,90 @@ class ActionGate:
                 return float(v)
         return None
 
-    def _kind_checks(self, tool: _CompiledTool, args: dict, action: Action, view: _RoleView, sess, out: Findings) -> None:
+    def _kind_checks(self, tool: _CompiledTool, args: dict, leaves: list, action: Action, view: _RoleView, sess,
+                     out: Findings) -> None:
         kind = tool.kind
         ctx = action.context or {}
         cwd = ctx.get("cwd") if isinstance(ctx.get("cwd"), str) else None
+        for a in CWD_ARGS:  # a tool told to run in "/" resolves "rm -rf *" there
+            if isinstance(args.get(a), str) and args[a].strip() and kind in CODE_KINDS:
+                cwd = self.scopes.norm(args[a], cwd)
+                self.scopes.check_read(args[a], out, what=f"working directory '{a}'")
+                break
         det = self.policy.detectors
-        payloads = self._payloads(tool, args)
-        if kind in ("shell", "python", "sql") and any(len(p) > self._max_script for p in payloads):
-            out.add("args.too_large", "BLOCK", f"{kind} payload exceeds {self._max_script} characters; not analysed")
-            return
-        if kind == "shell":
-            if det.shell.enabled:
-                for p in payloads:
-                    self._memo("shell", p, cwd, out, self.shell.analyze)
-        elif kind == "python":
-            if det.python.enabled:
-                for p in payloads:
-                    self._memo("python", p, cwd, out, self.python.analyze)
-        elif kind == "sql":
-            if det.sql.enabled:
-                for p in payloads:
-                    self.sql.analyze(p, out, read_only=view.read_only_sql)
+        texts, bad = self._payloads(tool, args, leaves) if kind != "payment" else ([], [])
+        if kind in CODE_KINDS:
+            for a in bad:
+                out.add("args.unanalysable", "REVIEW", f"argument '{a}' of a {kind} tool is a {type(args[a]).__name__}, "
+                                                       "not code the gate can analyse")
+            primary = [t for t in texts if t[2]]
+            if not primary and not bad:
+                out.add("args.no_code", "REVIEW", f"no {kind} code found in the arguments of '{tool.name}'")
+            for name, text, is_primary in texts:
+                key = name.split(".", 1)[0]
+                if is_primary or key not in DATA_ARGS:
+                    self._code(kind, name, text, is_primary, cwd, view, out)
         elif kind == "http":
-            for p in payloads:
-                self.scopes.check_url(p, out, what=f"{tool.name}")
-        elif kind in ("file_read", "file_list"):
-            for p in payloads:
-                self.scopes.check_read(p, out, cwd=cwd, what="listing" if kind == "file_list" else "read")
-        elif kind == "file_write":
-            for p in payloads:
-                self.scopes.check_write(p, out, cwd=cwd)
-        elif kind == "file_delete":
+            for name, text, is_primary in texts:
+                if is_primary or _URL_VALUE.match(text) or (_LOCATION_KEY.search(name) and not _CONTENT_KEY.search(name)
+                                                            and " " not in text.strip()):
+                    self.scopes.check_url(text, out, what=f"{tool.name}")
+        elif kind in ("file_read", "file_list", "file_write", "file_delete"):
             recursive = bool(args.get("recursive"))
-            for p in payloads:
-                if recursive and self.scopes.is_critical(p, cwd):
-                    out.add("file.recursive_delete", "BLOCK", f"recursive delete of {self.scopes.norm(p, cwd)}")
-                self.scopes.check_write(p, out, cwd=cwd, what="delete")
-        elif kind == "email":
-            for key in ("attachments", "attachment", "files"):
-                att = args.get(key)
-                for a in (att if isinstance(att, list) else [att] if isinstance(att, str) else []):
-                    if isinstance(a, str):
-                        self.scopes.check_read(a, out, cwd=cwd, rule="email.attachment", what="attaching")
+            for name, text, is_primary in texts:
+                if not (is_primary or (_LOCATION_KEY.search(name) and not _CONTENT_KEY.search(name))
+                        or (_PATH_VALUE.match(text) and not _CONTENT_KEY.search(name)) or text[:7].lower() == "file://"):
+                    continue
+                if kind == "file_write":
+                    self.scopes.check_write(text, out, cwd=cwd)
+                elif kind == "file_delete":
+                    if recursive and self.scopes.is_critical(text, cwd):
+                        out.add("file.recursive_delete", "BLOCK", f"recursive delete of {self.scopes.norm(text, cwd)}")
+                    self.scopes.check_write(text, out, cwd=cwd, what="delete")
+                else:
+                    self.scopes.check_read(text, out, cwd=cwd, what="listing" if kind == "file_list" else "read")
         elif kind == "payment":
             self._payment(args, view, sess, out)
+        if kind in ("email", "generic", "payment"):
+            if kind == "email":
+                for key in ("attachments", "attachment", "files"):
+                    att = args.get(key)
+                    for a in (att if isinstance(att, list) else [att] if isinstance(att, str) else []):
+                        if isinstance(a, str):
+                            self.scopes.check_read(a, out, cwd=cwd, rule="email.attachment", what="attaching")
+            # a tool of unknown semantics given an internal URL or a local file may fetch it: REVIEW
+            for path, v in leaves:
+                if isinstance(v, str) and (_URL_VALUE.match(v) or (_PATH_VALUE.match(v) and _LOCATION_KEY.search(str(path[-1])))):
+                    probe = Findings(deadline=out.deadline, work=out.work)
+                    if _URL_VALUE.match(v):
+                        self.scopes.check_url(v, probe, what=f"argument '{'.'.join(map(str, path))}'")
+                    elif kind != "email":
+                        self.scopes.check_read(v, probe, cwd=cwd, what=f"argument '{'.'.join(map(str, path))}'")
+                    for f in probe.items:
+                        if f.rule_id != "scope.net.not_allowed":
+                            out.add(f.rule_id, "REVIEW" if f.verdict == "BLOCK" else f.verdict, f.reason)
         if det.secrets.enabled and kind in OUTBOUND_KINDS:
-            for key, v in args.items():
-                if isinstance(v, str) and len(v) >= 16:
-                    hit = find_secrets(v)
-                    if hit:
-                        out.add("secrets.outbound", det.secrets.verdict,
-                                f"argument '{key}' contains a credential ({hit}); it would leave the system")
+            self._secrets(leaves, out)
+
+    def _secrets(self, leaves: list, out: Findings) -> None:
+        v = self.policy.detectors.secrets.verdict
+        for path, val in leaves:
+            if not isinstance(val, str) or len(val) < 8:
+                continue
+            out.tick()
+            name = ".".join(map(str, path))
+            key = path[-1] if isinstance(path[-1], str) else ""
+            # long values in overlapping windows (a credential is far shorter than the overlap), so
+            # the deadline is checked between regex scans
+            hit = None
+            for i in range(0, max(1, len(val) - 512), 8192):
+                hit = find_secrets(val[i:i + 8192 + 512])
+                out.tick()
+                if hit:
+                    break
+            hit = hit or (find_secrets(f"{key}={val[:512]}") if key else None) or _find_encoded_secret(val, out)
+            if hit:
+                out.add("secrets.outbound", v, f"argument '{name}' contains a credential ({hit}); it would leave the system")
 
     def _memo(self, kind: str, payload: str, cwd: str | None, out: Findings, analyze) -> None:
         """Detector results are a pure function of (payload, cwd, policy): memoise them (bounded).
@@ -462,7 +669,7 @@ class ActionGate:
         key = (kind, payload, cwd)
         hit = self._analysis_memo.get(key)
         if hit is None:
-            local = Findings(deadline=out.deadline)
+            local = Findings(deadline=out.deadline, work=out.work)
             analyze(payload, local, cwd=cwd)
             hit = tuple((f.rule_id, f.verdict, f.reason) for f in local.items)
             if len(payload) <= 8192:

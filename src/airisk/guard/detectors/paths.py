@@ -12,7 +12,8 @@ from __future__ import annotations
 import ipaddress
 import posixpath
 import re
-from urllib.parse import urlsplit
+import unicodedata
+from urllib.parse import unquote, urlsplit
 
 _PROC_ROOT = re.compile(r"^/proc/(?:self|\d+|thread-self)/root(?=/|$)")
 _PROC_CWD = re.compile(r"^/proc/(?:self|\d+|thread-self)/cwd(?=/|$)")
@@ -21,8 +22,11 @@ _HOME_VAR = re.compile(r"^(?:\$HOME|\$\{HOME\})(?=/|$)")
 
 def normalize_path(path: str, *, home: str = "/home/agent", cwd: str = "/workspace") -> str:
     p = path.strip().strip("'\"")
-    if p.startswith("file://"):
-        p = p[7:]
+    if p[:7].lower() == "file://":
+        # file://HOST/path: a local path whatever the host says (localhost, 127.0.0.1, empty)
+        rest = p[7:]
+        p = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+        p = unquote(p)
     if p == "~" or p.startswith("~/"):
         p = home + p[1:]
     elif p.startswith("~"):  # ~user/...
@@ -131,56 +135,123 @@ class HostSet:
         return bool(self.exact or self.suffixes or self.nets)
 
     def match(self, host: str) -> bool:
-        h = host.lower().rstrip(".")
+        h = canonical_host(host)
         if h in self.exact or (self.suffixes and h.endswith(self.suffixes)):
             return True
-        if self.nets:
-            ip = parse_ip(h)
-            if ip is not None and any(ip in n for n in self.nets):
+        ip = parse_ip(h)  # 169.254.43518 is 169.254.169.254: compare canonical forms too
+        if ip is not None:
+            if str(ip) in self.exact:
+                return True
+            if any(ip.version == n.version and ip in n for n in self.nets):
                 return True
         return False
 
 
-def parse_ip(host: str):
-    h = host.strip("[]")
+# Dots that IDNA (UTS #46) maps to "." before DNS: ideographic, fullwidth and halfwidth full stops.
+_IDNA_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+_NUM = re.compile(r"0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*")
+# Wildcard-DNS services that answer any name with the address written in it (10.0.0.1.nip.io).
+_WILDCARD_DNS = re.compile(r"^(.*?)[.-](?:nip\.io|sslip\.io|xip\.io|localtest\.me|lvh\.me|traefik\.me)$")
+_EMBEDDED_V4 = re.compile(r"(?:^|[.-])((?:\d{1,3}[.-]){3}\d{1,3})$")
+MAX_HOST = 253 * 4  # longer "hosts" are not hosts; refuse them rather than parse them
+
+
+def canonical_host(host: str) -> str:
+    """The host an HTTP client would look up: IDNA dots and fullwidth forms folded (NFKC),
+    lower case, no brackets or trailing dot."""
+    h = host.strip().strip("[]")
+    if not h.isascii():
+        h = unicodedata.normalize("NFKC", h.translate(_IDNA_DOTS)).translate(_IDNA_DOTS)
+    return h.lower().rstrip(".")
+
+
+def _inet_aton(h: str):
+    """IPv4 address as glibc ``inet_aton`` (and so ``getaddrinfo``, curl, Python's socket) reads it:
+    1 to 4 parts, each decimal, octal (leading 0) or hex (0x); the last part fills the remaining
+    bytes, so ``10.1`` is 10.0.0.1 and ``169.16689662`` is 169.254.169.254."""
+    parts = h.split(".")
+    if not 1 <= len(parts) <= 4 or not all(_NUM.fullmatch(p) for p in parts):
+        return None
     try:
-        return ipaddress.ip_address(h)
-    except ValueError:
-        pass
-    # Obfuscated IPv4 forms curl and browsers accept: decimal (2130706433), hex (0x7f000001), octal.
-    try:
-        if re.fullmatch(r"0x[0-9a-fA-F]+|\d+", h):
-            return ipaddress.ip_address(int(h, 0) if h.startswith("0x") else int(h))
-        if re.fullmatch(r"(?:0x[0-9a-fA-F]+|\d+)(?:\.(?:0x[0-9a-fA-F]+|\d+)){3}", h):
-            parts = [int(p, 16) if p.lower().startswith("0x") else (int(p, 8) if len(p) > 1 and p.startswith("0") else int(p))
-                     for p in h.split(".")]
-            if all(0 <= x <= 255 for x in parts):
-                return ipaddress.ip_address(".".join(map(str, parts)))
+        nums = [int(p, 16) if p[:2].lower() == "0x" else int(p, 8) if len(p) > 1 and p[0] == "0" else int(p)
+                for p in (q if q.lower() != "0x" else "0x0" for q in parts)]
     except ValueError:
         return None
+    *head, last = nums
+    if any(x > 255 for x in head) or last >= 256 ** (4 - len(head)):
+        return None
+    value = 0
+    for x in head:
+        value = value * 256 + x
+    value = value * 256 ** (4 - len(head)) + last
+    return ipaddress.IPv4Address(value)
+
+
+def parse_ip(host: str):
+    """The IP address ``host`` denotes for a resolver, or None when it is a name.
+
+    Covers every literal form getaddrinfo accepts (dotted, short, decimal, octal, hex, IPv6 with
+    embedded IPv4) after IDNA folding, and names of wildcard-DNS services (``10.0.0.1.nip.io``).
+    """
+    h = canonical_host(host)
+    if not h or len(h) > MAX_HOST:
+        return None
+    if ":" in h:
+        try:
+            ip6 = ipaddress.IPv6Address(h.split("%", 1)[0])
+        except ValueError:
+            return None
+        return ip6.ipv4_mapped or ip6.sixtofour or ip6
+    ip = _inet_aton(h)
+    if ip is not None:
+        return ip
+    m = _WILDCARD_DNS.match(h)
+    if m:
+        e = _EMBEDDED_V4.search(m.group(1))
+        if e:
+            return _inet_aton(e.group(1).replace("-", "."))
     return None
 
 
 def split_url(url: str) -> tuple[str, str]:
-    """(scheme, host) of a URL; a bare host[:port][/path] counts as http."""
+    """(scheme, host) of a URL; a bare host[:port][/path] counts as http. ``file://`` URLs
+    report their host ('' and 'localhost' both mean this machine)."""
+    scheme, hosts = url_hosts(url)
+    return scheme, hosts[0]
+
+
+def url_hosts(url: str) -> tuple[str, list[str]]:
+    """(scheme, hosts) where hosts are every host a client could connect to for ``url``: URL
+    parsers disagree on backslashes (WHATWG/browsers read ``\\`` as ``/``, urllib and curl as part
+    of the userinfo), so ``http://169.254.169.254\\@evil.example/`` yields both hosts."""
     u = url.strip().strip("'\"")
+    u = re.sub(r"[\t\r\n]", "", u)  # WHATWG drops them anywhere in the URL
     if "://" not in u:
         u = "http://" + u
     parts = urlsplit(u)
-    return parts.scheme.lower(), (parts.hostname or "").lower()
+    hosts = [canonical_host(parts.hostname or "")]
+    if "\\" in u:
+        alt = canonical_host(urlsplit(u.replace("\\", "/")).hostname or "")
+        if alt not in hosts:
+            hosts.append(alt)
+    return parts.scheme.lower(), hosts
 
 
 def host_class(host: str) -> str:
     """'loopback', 'private' (RFC 1918, link-local, ...), or 'public'."""
-    if host in ("localhost", "localhost.localdomain", "ip6-localhost") or host.endswith(".localhost"):
+    host = canonical_host(host)
+    if host in ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback") or host.endswith(".localhost"):
         return "loopback"
-    if host in ("metadata.google.internal", "metadata"):
+    if host in ("metadata.google.internal", "metadata", "instance-data", "instance-data.ec2.internal") or \
+            host.endswith((".internal", ".local", ".lan", ".home.arpa", ".intranet", ".corp")):
         return "private"
     ip = parse_ip(host)
     if ip is None:
         return "public"
-    if ip.is_loopback or ip.is_unspecified:
+    if ip.is_loopback:
         return "loopback"
-    if ip.is_private or ip.is_link_local or ip.is_reserved or ip.is_multicast:
+    # not is_global: RFC 1918, link-local, unspecified (0.0.0.0 reaches localhost), CGNAT /
+    # shared space 100.64/10 (cloud metadata at 100.100.100.200), benchmarking, reserved, ...
+    if not ip.is_global or ip.is_multicast or ip.is_unspecified:
         return "private"
     return "public"

@@ -32,13 +32,28 @@ DECODE_CALLS = frozenset({"base64.b64decode", "base64.b32decode", "base64.b16dec
                           "codecs.decode", "bytes.fromhex", "zlib.decompress", "marshal.loads"})
 
 
+MAX_NODES = 200_000  # syntax nodes one program may have
+MAX_FOLD = 65536  # characters one folded string may reach; larger values are "unknown" (and reported)
+
+
 class _Folder:
-    """Constant folding of string expressions from module-level assignments."""
+    """Constant folding of string expressions from module-level assignments.
+
+    Every intermediate value is capped at MAX_FOLD characters: ``a = a + a`` repeated 30 times
+    would otherwise build a gigabyte string before anything is analysed."""
 
     def __init__(self):
         self.env: dict[str, str] = {}
+        self.overflow = False
 
     def value(self, node: ast.AST | None, depth: int = 0):
+        v = self._value(node, depth)
+        if v is not None and len(v) > MAX_FOLD:
+            self.overflow = True
+            return None
+        return v
+
+    def _value(self, node: ast.AST | None, depth: int = 0):
         if node is None or depth > 8:
             return None
         if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
@@ -106,35 +121,70 @@ class PythonAnalyzer:
         if depth > 6:
             out.add("python.nesting", self.v, "code nests exec/eval too deeply to analyse")
             return
+        out.spend(len(code))
         try:
             tree = ast.parse(code)
         except (SyntaxError, ValueError) as e:
             out.add("python.parse_error", self.v, f"Python code does not parse ({getattr(e, 'msg', e)}); refusing to guess")
             return
+        except (RecursionError, MemoryError):
+            out.add("python.too_complex", self.v, "Python code nests too deeply to parse; refusing to guess")
+            return
         aliases: dict[str, str] = {}
         folder = _Folder()
-        # pass 1: imports and simple string assignments (whole module, including function bodies)
+        # one walk of the tree, ticking the deadline as it goes (a 32 KB program can hold 150k nodes)
+        nodes: list[ast.AST] = []
         for node in ast.walk(tree):
+            nodes.append(node)
+            if len(nodes) % 512 == 0:
+                out.tick()
+                if len(nodes) > MAX_NODES:
+                    out.add("python.too_complex", self.v, f"Python code has more than {MAX_NODES} syntax nodes; not analysed")
+                    return
+        # pass 1: imports and simple string assignments (whole module, including function bodies)
+        for node in nodes:
             if isinstance(node, ast.Import):
                 for a in node.names:
                     aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
             elif isinstance(node, ast.ImportFrom) and node.module:
                 for a in node.names:
                     aliases[a.asname or a.name] = f"{node.module}.{a.name}"
-        for node in ast.walk(tree):
+        for i, node in enumerate(nodes):
             if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
                 val = folder.value(node.value)
                 if val is not None:
+                    out.spend(len(val))  # folded strings count against the decision's work budget
                     folder.env[node.targets[0].id] = val
+                else:
+                    folder.env.pop(node.targets[0].id, None)  # reassigned to something unknown
+            if i % 512 == 0:
+                out.tick()
+        if folder.overflow:
+            out.add("python.too_large_value", "REVIEW", f"the code builds a string longer than {MAX_FOLD} characters; "
+                                                        "its use was not analysed")
 
         def qual(func: ast.AST) -> str:
+            # getattr(os, 'sys' + 'tem') is os.system: indirection through a foldable name
+            if isinstance(func, ast.Call) and _dotted(func.func) in ("getattr", "builtins.getattr") and len(func.args) >= 2:
+                attr = folder.value(func.args[1])
+                base = qual(func.args[0]) if not isinstance(func.args[0], ast.Call) else _dotted(func.args[0])
+                if attr is None:
+                    return "<dynamic>"
+                return f"{base}.{attr}"
+            if isinstance(func, ast.Call) and _dotted(func.func) in ("importlib.import_module", "import_module") and func.args:
+                mod = folder.value(func.args[0])
+                return mod if mod is not None else "<dynamic>"
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call) and \
+                    _dotted(func.value.func) in ("importlib.import_module", "import_module", "__import__") and func.value.args:
+                mod = folder.value(func.value.args[0])
+                return f"{mod}.{func.attr}" if mod is not None else "<dynamic>"
             d = _dotted(func)
             head, _, rest = d.partition(".")
             if head in aliases:
                 return aliases[head] + ("." + rest if rest else "")
             return d
 
-        calls = [(qual(n.func), n) for n in ast.walk(tree) if isinstance(n, ast.Call)]
+        calls = [(qual(n.func), n) for n in nodes if isinstance(n, ast.Call)]
         names = {q for q, _ in calls}
         fetches = any(q.startswith(FETCH_PREFIXES) or q.endswith((".recv", ".recvfrom", ".read")) and "socket" in " ".join(aliases.values())
                       for q in names)
@@ -144,11 +194,12 @@ class PythonAnalyzer:
         if fetches or sends:
             # URLs written anywhere in code that talks to the network count as contacted, even when
             # they reach the call through a function parameter the folder cannot follow.
-            for node in ast.walk(tree):
+            for node in nodes:
                 if isinstance(node, ast.Constant) and isinstance(node.value, str) and _URL.match(node.value):
                     self.scopes.check_url(node.value, out, from_code=True, what="code")
         if uses_socket:
             out.add("python.raw_socket", "REVIEW", "code opens raw network sockets")
+        self._environment_and_loops(nodes, qual, out)
         for q, node in calls:
             out.tick()
             arg0 = node.args[0] if node.args else None
@@ -160,8 +211,17 @@ class PythonAnalyzer:
                         self.shell.analyze(cmd, out, cwd=cwd, depth=depth + 1)
                     if uses_socket and posixpath.basename(cmd.split()[0] if cmd.split() else "") in ("sh", "bash", "zsh", "/bin/sh"):
                         out.add("python.reverse_shell", self.v, "opens a socket and spawns a shell")
-                elif q in ("os.system", "os.popen") or kw.get("shell") is not None:
+                elif isinstance(arg0 if arg0 is not None else kw.get("args"), (ast.List, ast.Tuple)) and self.shell is not None:
+                    # an argv with some parts unknown: the known parts are analysed, the unknown ones
+                    # stand as unresolved variables (a destructive command on them needs review)
+                    lst = arg0 if arg0 is not None else kw.get("args")
+                    words = [folder.value(e) for e in lst.elts]
+                    self.shell.analyze(" ".join(shlex.quote(w) if w is not None else "$UNKNOWN" for w in words),
+                                       out, cwd=cwd, depth=depth + 1)
+                else:
                     out.add("python.dynamic_shell", "REVIEW", f"{q} runs a command built at run time")
+            elif q == "<dynamic>":
+                out.add("python.dynamic_call", "REVIEW", "calls a function whose name is computed at run time (getattr/import_module)")
             elif q in ("eval", "exec", "compile", "builtins.eval", "builtins.exec"):
                 inner = folder.value(arg0)
                 if isinstance(arg0, ast.Call) and qual(arg0.func) in DECODE_CALLS | {"bytes.decode"} or (
@@ -240,6 +300,43 @@ class PythonAnalyzer:
 
         if sends and any(f.rule_id.startswith("scope.fs.read") for f in out.items[before:]):
             out.add("python.exfiltration", self.v, "code reads a protected or system file and sends data over the network")
+
+    def _environment_and_loops(self, nodes: list, qual, out: Findings) -> None:
+        """Effects that are not calls of one function: the whole environment exposed, loops that
+        never end, allocations sized to exhaust memory."""
+        for node in nodes:
+            if isinstance(node, ast.Attribute) and node.attr == "environ" and _dotted(node) in ("os.environ", "environ"):
+                parent_ok = False
+                # os.environ['X'] / os.environ.get('X') read one variable: fine; the mapping itself
+                # printed, copied, iterated or serialised exposes every credential in it
+                for p in nodes:
+                    if isinstance(p, ast.Subscript) and p.value is node:
+                        parent_ok = True
+                    elif isinstance(p, ast.Attribute) and p.value is node and p.attr in ("get", "setdefault", "pop", "__contains__"):
+                        parent_ok = True
+                    elif isinstance(p, ast.Compare) and node in p.comparators:
+                        parent_ok = True
+                    elif isinstance(p, (ast.Assign, ast.AugAssign)) and any(t is node for t in getattr(p, "targets", [])):
+                        parent_ok = True
+                    if parent_ok:
+                        break
+                if not parent_ok:
+                    out.add("python.env_dump", "REVIEW", "exposes the whole process environment (credentials included)")
+            elif isinstance(node, ast.While) and isinstance(node.test, ast.Constant) and node.test.value:
+                if not any(isinstance(n, (ast.Break, ast.Return, ast.Raise)) or
+                           (isinstance(n, ast.Call) and _dotted(n.func) in ("sys.exit", "exit", "os._exit", "quit"))
+                           for n in ast.walk(node)):
+                    out.add("python.resource_exhaustion", "REVIEW", "loops forever (while True without break/return)")
+            elif isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Pow)):
+                k = node.right if isinstance(node.right, ast.Constant) else node.left if isinstance(node.left, ast.Constant) else None
+                other = node.left if k is node.right else node.right
+                if isinstance(node.op, ast.Pow) and isinstance(node.left, ast.Constant) and isinstance(node.right, ast.Constant):
+                    b, e = node.left.value, node.right.value
+                    if isinstance(b, int) and isinstance(e, int) and b >= 2 and e >= 9 and b ** min(e, 64) >= 10 ** 9:
+                        out.add("python.resource_exhaustion", "REVIEW", f"computes {b}**{e}, a size meant to exhaust memory or CPU")
+                elif k is not None and isinstance(k.value, int) and k.value >= 10 ** 8 and \
+                        isinstance(other, (ast.Constant, ast.List, ast.Tuple)) and not isinstance(getattr(other, "value", None), (int, float)):
+                    out.add("python.resource_exhaustion", "REVIEW", f"allocates a sequence of {k.value:,} items")
 
     def _decode_const(self, node: ast.Call, folder: _Folder) -> str | None:
         # exec(base64.b64decode("...")) or exec(base64.b64decode("...").decode())

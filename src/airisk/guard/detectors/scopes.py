@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from airisk.guard.actions import Finding
-from airisk.guard.detectors.paths import GlobSet, HostSet, host_class, normalize_path, split_url
+from airisk.guard.detectors.paths import GlobSet, HostSet, canonical_host, host_class, normalize_path, url_hosts
 from airisk.guard.policy import Policy
 
 
@@ -24,11 +24,30 @@ class CheckTimeout(Exception):
     """A check ran past its deadline; the gate turns this into its fail-closed verdict."""
 
 
+class WorkLimit(CheckTimeout):
+    """A check would do more work than its budget allows (characters analysed, decoded, folded)."""
+
+
+# Characters the detectors may analyse for one decision, nested decodes and re-analyses included.
+# Big enough for any real script at max_script_chars several times over, small enough that a
+# payload which multiplies itself (eval of eval, decode of decode) stops in milliseconds.
+WORK_BUDGET = 1_000_000
+
+
 @dataclass(slots=True)
 class Findings:
     items: list[Finding] = field(default_factory=list)
     deadline: float = float("inf")
     _seen: set = field(default_factory=set)
+    work: list = field(default_factory=lambda: [WORK_BUDGET])  # shared by the sinks of one decision
+
+    def spend(self, n: int) -> None:
+        """Charge ``n`` units of work (characters) to the decision; raise when the budget is gone."""
+        self.work[0] -= n
+        if self.work[0] < 0:
+            raise WorkLimit(f"analysis would exceed its work budget ({WORK_BUDGET} characters)")
+        if time.perf_counter() > self.deadline:
+            raise CheckTimeout("check exceeded its time budget")
 
     def add(self, rule_id: str, verdict: str, reason: str) -> None:
         key = (rule_id, reason)
@@ -115,11 +134,19 @@ class ScopeChecker:
     # -- network --
     def check_url(self, url: str, out: Findings, *, from_code: bool = False, what: str = "request") -> bool:
         try:
-            scheme, host = split_url(url)
+            scheme, hosts = url_hosts(url)
+            if any(len(h) > 253 for h in hosts):
+                raise ValueError("host name longer than 253 characters")
         except ValueError:
             out.add("scope.net.bad_url", self.net.verdict, f"{what}: cannot parse URL {url[:80]!r}")
             return False
-        return self.check_host(host, out, scheme=scheme, from_code=from_code, what=what)
+        if scheme == "file":  # a local read whatever host the URL names
+            self.check_read(url, out, what=f"{what} (file URL)")
+            hosts = ["" if h in ("", "localhost") else h for h in hosts]
+        ok = True
+        for host in hosts:  # every host some client would connect to must pass
+            ok = self.check_host(host, out, scheme=scheme, from_code=from_code, what=what) and ok
+        return ok
 
     def check_host(self, host: str, out: Findings, *, scheme: str | None = None, from_code: bool = False,
                    what: str = "connection") -> bool:
@@ -129,6 +156,7 @@ class ScopeChecker:
             ok = False
         if not host:
             return ok
+        host = canonical_host(host)
         if self.deny_hosts.match(host):
             out.add("scope.net.deny_host", self.net.verdict, f"{what} to denied host {host}")
             return False

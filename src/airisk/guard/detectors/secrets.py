@@ -18,22 +18,35 @@ SECRET_PATTERNS: list[tuple[str, re.Pattern]] = [
     ("password in URL", re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+(?=@)")),
     ("password assignment", re.compile(r"(?i)\b(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token)\b\s*[=:]\s*[\"']?[^\s\"',;]{6,}")),
 ]
-_QUICK = re.compile(r"(?i)PRIVATE KEY|AKIA|ASIA|AGPA|AIDA|AROA|aws_secret|bearer|sk-|pk-|rk-|gh[pousr]_|xox|AIza|eyJ|://[^/\s]*@|password|passwd|pwd|secret|api.?key|access.?token")
+# Prefilter, matched against the lower-cased text: a case-sensitive alternation of literals is
+# ~40x faster than the same pattern with (?i) (0.7 us vs 27 us per KB), which bounds the cost of
+# scanning a 100 KB argument. It must match a superset of SECRET_PATTERNS.
+_QUICK = re.compile(r"private key|akia|asia|agpa|aida|aroa|aws_secret|bearer|sk-|pk-|rk-|gh[pousr]_|xox|aiza|eyj|://[^/\s]*@|password|passwd|pwd|secret|api.?key|access.?token")
+
+
+# A literal (lower-cased) that must occur for each pattern to match: skips the patterns that cannot.
+_HINTS: dict[str, tuple[str, ...]] = {
+    "private key": ("private key",), "AWS access key id": ("akia", "asia", "agpa", "aida", "aroa"),
+    "AWS secret key": ("aws_secret",), "bearer token": ("bearer",), "API key": ("sk-", "pk-", "rk-"),
+    "GitHub token": ("gh",), "Slack token": ("xox",), "Google API key": ("aiza",), "JWT": ("eyj",),
+    "password in URL": ("://",), "password assignment": ("password", "passwd", "pwd", "secret", "api", "access"),
+}
 
 
 def find_secrets(text: str) -> str | None:
     """The kind of the first credential found in ``text``, or None."""
-    if not _QUICK.search(text):
+    low = text.lower()
+    if not _QUICK.search(low):
         return None
     for name, rx in SECRET_PATTERNS:
-        if rx.search(text):
+        if any(h in low for h in _HINTS.get(name, ("",))) and rx.search(text):
             return name
     return None
 
 
 def redact_secrets(text: str) -> tuple[str, int]:
     """``text`` with credentials replaced by ``[REDACTED:<kind>]``; also the number replaced."""
-    if not _QUICK.search(text):
+    if not _QUICK.search(text.lower()):
         return text, 0
     n = 0
     for name, rx in SECRET_PATTERNS:

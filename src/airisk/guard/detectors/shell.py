@@ -14,6 +14,7 @@ import binascii
 import posixpath
 import re
 import shlex
+import zlib
 
 from airisk.guard.detectors.scopes import Findings, ScopeChecker
 
@@ -99,8 +100,136 @@ def _extract_substitutions(text: str) -> tuple[str, list[str]]:
     return "".join(out), inner
 
 
-def _collect_env(lines: list[str], env: dict[str, str]) -> None:
+MAX_STATIC_OUTPUT = 65536  # bytes a statically evaluated pipeline may produce (decoded payloads included)
+_HEREDOC = re.compile(r"<<(-?)[ \t]*(['\"]?)([A-Za-z_][\w.-]*)\2")
+_PRINTF_ESC = re.compile(rb"\\(x[0-9a-fA-F]{1,2}|[0-7]{1,3}|u[0-9a-fA-F]{4}|.)", re.S)
+_SIMPLE_ESC = {b"n": b"\n", b"t": b"\t", b"r": b"\r", b"\\": b"\\", b"a": b"\a", b"b": b"\b", b"f": b"\f",
+               b"v": b"\v", b"e": b"\x1b", b"'": b"'", b'"': b'"', b"0": b"\0"}
+# Programs that run the rest of their command line (after their own options) as a command.
+RUN_ARGV = {"systemd-run": {"-p", "--property", "-u", "--unit", "-E", "--setenv", "--uid", "--gid", "-M", "--machine",
+                            "--description", "--slice", "-H", "--host", "--working-directory", "--on-calendar", "--on-active",
+                            "--on-boot", "--on-startup", "--on-unit-active", "--on-unit-inactive", "--timer-property"},
+            "flock": {"-w", "--timeout", "-E", "--conflict-exit-code"}, "chroot": {"--userspec", "--groups"},
+            "setsid": set(), "unshare": set(), "nsenter": {"-t", "--target"}, "taskset": set(), "chrt": set(),
+            "strace": {"-o", "-e", "-p", "-s", "-u"}, "ltrace": {"-o", "-e", "-p", "-s", "-u"}, "firejail": set(),
+            "runuser": {"-u", "-g", "-G", "--user", "--group"}, "sg": set(), "caffeinate": set(), "xvfb-run": {"-a", "-s"},
+            "proxychains": {"-f"}, "proxychains4": {"-f"}, "torsocks": set(), "catchsegv": set(), "valgrind": set(),
+            "doas": {"-u", "-C"}, "pkexec": {"--user"}, "sudo": {"-u", "-g", "-h", "-p", "-C", "-D", "-r", "-t", "-U"}}
+# Words after which these programs take one more word before the command itself.
+RUN_ARGV_LEADING = {"flock": 1, "chroot": 1, "taskset": 1, "chrt": 1, "sg": 1}
+SSH_OPTS_WITH_ARG = frozenset("-b -c -D -E -e -F -I -i -J -L -l -m -O -o -p -Q -R -S -W -w -B".split())
+WATCH_OPTS_WITH_ARG = frozenset("-n --interval -d --differences -q --equexit".split())
+# git configuration keys whose value git runs as a shell command.
+GIT_CODE_KEYS = re.compile(r"(?i)^(?:core\.(?:pager|sshcommand|editor|fsmonitor|askpass|hookspath)|alias\.[\w.-]+|pager\.[\w.-]+|"
+                           r"sequence\.editor|diff\.external|diff\.[\w.-]+\.(?:command|textconv)|credential\.helper|"
+                           r"gpg\.(?:program|[\w]+\.program)|filter\.[\w.-]+\.(?:clean|smudge|process)|merge\.[\w.-]+\.driver|"
+                           r"uploadpack\.packobjectshook|core\.gitproxy|remote\.[\w.-]+\.(?:uploadpack|receivepack))$")
+# Environment variables whose value a later program runs as a shell command.
+CODE_ENV = frozenset("PAGER GIT_PAGER MANPAGER SYSTEMD_PAGER EDITOR VISUAL GIT_EDITOR GIT_SSH_COMMAND GIT_SSH GIT_ASKPASS "
+                     "SSH_ASKPASS PROMPT_COMMAND BASH_ENV ENV LESSOPEN LESSCLOSE GIT_EXTERNAL_DIFF GIT_PROXY_COMMAND".split())
+AWKS = frozenset("awk gawk mawk nawk busybox-awk".split())
+_AWK_EXEC = re.compile(r"""\bsystem\s*\(\s*("(?:[^"\\]|\\.)*")?|\|\s*("(?:[^"\\]|\\.)*")|("(?:[^"\\]|\\.)*")\s*\|\s*getline|\|&""")
+# Commands that destroy or rewrite what they are pointed at: a target computed at run time needs review.
+DESTRUCTIVE = frozenset("rm rmdir unlink shred truncate dd mkfs wipefs chmod chown chgrp mv kill pkill killall".split())
+BENIGN_SUBST = frozenset("mktemp pwd date basename dirname whoami id hostname nproc uname git".split())
+_DEFAULT_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "SHELL": "/bin/bash",
+                "USER": "agent", "LOGNAME": "agent", "TMPDIR": "/tmp", "IFS": " ", "OLDPWD": "/"}
+_PARAM = re.compile(r"\$\{([A-Za-z_]\w*)(?:(:?[-=+?])([^}]*)|:(-?\d+)(?::(-?\d+))?|(##?|%%?)([^}]*))?\}")
+
+
+def _unescape(fmt: bytes) -> bytes:
+    def rep(m: re.Match) -> bytes:
+        e = m.group(1)
+        if e[:1] == b"x":
+            return bytes([int(e[1:], 16)])
+        if e[:1] == b"u":
+            return chr(int(e[1:], 16)).encode("utf-8")
+        if e[:1].isdigit() and len(e) > 0 and all(c in b"01234567" for c in e):
+            return bytes([int(e, 8) & 0xFF])
+        return _SIMPLE_ESC.get(e, b"\\" + e)
+    return _PRINTF_ESC.sub(rep, fmt)
+
+
+_PRINTF_CONV = re.compile(rb"%[-+ #0]*\d*(?:\.\d+)?([sbdcqxX%])")
+
+
+def _printf(args: list[str]) -> bytes | None:
+    if not args:
+        return None
+    fmt = _unescape(args[0].encode("utf-8", "surrogatepass"))
+    vals = iter([a.encode("utf-8", "surrogatepass") for a in args[1:]])
+
+    def conv(m: re.Match) -> bytes:
+        c = m.group(1)
+        if c == b"%":
+            return b"%"
+        v = next(vals, b"")
+        return _unescape(v) if c == b"b" else v
+
+    out = _PRINTF_CONV.sub(conv, fmt)
+    return out if len(out) <= MAX_STATIC_OUTPUT else None
+
+
+def _tr(a: str, b: str) -> dict[int, int] | None:
+    def expand(x: str) -> str | None:
+        if "[:" in x:
+            return None
+        out, i = [], 0
+        while i < len(x):
+            if i + 2 < len(x) and x[i + 1] == "-":
+                lo, hi = ord(x[i]), ord(x[i + 2])
+                if hi < lo or hi - lo > 512:
+                    return None
+                out.extend(chr(c) for c in range(lo, hi + 1))
+                i += 3
+            else:
+                out.append(x[i])
+                i += 1
+        return "".join(out)
+    sa, sb = expand(a), expand(b)
+    if not sa or not sb:
+        return None
+    sb = sb + sb[-1] * max(0, len(sa) - len(sb))
+    return {ord(x): ord(y) for x, y in zip(sa, sb)}
+
+
+def _heredocs(text: str) -> tuple[str, list[str]]:
+    """Cut here-document bodies out of a script: the redirect becomes ``<< __HEREDOCn__`` and the
+    body is returned separately (so it is not lexed as commands, and can be analysed as what
+    reads it: a shell, Python, or a file that is run later)."""
+    if "<<" not in text:
+        return text, []
+    lines = text.split("\n")
+    out: list[str] = []
+    bodies: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        pending: list[tuple[str, bool]] = []
+
+        def mark(m: re.Match) -> str:
+            if m.start() > 0 and line[m.start() - 1] == "<":  # here-string <<<
+                return m.group(0)
+            pending.append((m.group(3), m.group(1) == "-"))
+            return f"<< __HEREDOC{len(bodies) + len(pending) - 1}__"
+
+        line = _HEREDOC.sub(mark, line) if "<<" in line else line
+        out.append(line)
+        i += 1
+        for delim, strip_tabs in pending:
+            body = []
+            while i < len(lines) and (lines[i].lstrip("\t") if strip_tabs else lines[i]) != delim:
+                body.append(lines[i])
+                i += 1
+            i += 1  # the delimiter line
+            bodies.append("\n".join(body) + "\n")
+    return "\n".join(out), bodies
+
+
+def _collect_env(lines: list[str], env: dict[str, str], out: Findings | None = None) -> None:
     for line in lines:
+        if out is not None:
+            out.tick()
         for part in re.split(r"[;&]", line):
             m = _ASSIGN.match(part)
             if not m:
@@ -117,30 +246,100 @@ def _collect_env(lines: list[str], env: dict[str, str]) -> None:
 
 
 def _expand(text: str, env: dict[str, str], home: str) -> str:
-    def sub(m: re.Match) -> str:
-        name = m.group(1) or m.group(2)
+    """Variables and parameter expansions with values known statically (assignments in the
+    script, HOME, PATH and other standard variables): ``${PATH:0:1}`` is ``/``, ``${X:-/root}``
+    is ``/root`` when X is unset. Unknown ones are left as written."""
+    def known(name: str) -> str | None:
         if name in env:
             return env[name]
         if name == "HOME":
             return home
-        return m.group(0)
+        return _DEFAULT_ENV.get(name)
+
+    def sub(m: re.Match) -> str:
+        name = m.group(1) or m.group(2)
+        v = known(name)
+        return v if v is not None else m.group(0)
+
+    def param(m: re.Match) -> str:
+        name, op, word, off, length, trim, pat = m.groups()
+        v = known(name)
+        if op is not None:
+            unset = v is None or (op.startswith(":") and v == "")
+            if op.endswith(("-", "=")):
+                return word if unset else v
+            if op.endswith("+"):
+                return "" if unset else word
+            return m.group(0) if v is None else v
+        if v is None:
+            return m.group(0)
+        if off is not None:
+            o = int(off)
+            o = max(0, len(v) + o) if o < 0 else o
+            if length is None:
+                return v[o:]
+            n = int(length)
+            return v[o:o + n] if n >= 0 else v[o:len(v) + n]
+        if trim is not None:
+            if len(v) > 1024:  # trimming tries every split point: keep it cheap
+                return m.group(0)
+            import fnmatch
+            rx = fnmatch.translate(pat).removesuffix("\\Z").removeprefix("(?s:").rstrip(")") if pat else ""
+            try:
+                if trim.startswith("#"):
+                    mm = re.match(("(?s:" + rx + ")") if trim == "##" else ("(?s:" + rx.replace(".*", ".*?") + ")"), v)
+                    return v[mm.end():] if mm else v
+                cands = [i for i in range(len(v), -1, -1) if re.fullmatch("(?s:" + rx + ")", v[i:])]
+                if not cands:
+                    return v
+                return v[:cands[-1]] if trim == "%%" else v[:cands[0]]
+            except re.error:
+                return m.group(0)
+        return v
 
     for _ in range(4):
-        new = _VAR.sub(sub, text)
+        new = _PARAM.sub(param, text) if "${" in text else text
+        new = _VAR.sub(sub, new)
         if new == text:
             break
         text = new
+        if len(text) > MAX_STATIC_OUTPUT:
+            break
     return text
 
 
-def _tokenize(line: str) -> list[str]:
+def _tokenize(line: str, out: Findings | None = None) -> list[str]:
     lex = shlex.shlex(line, posix=True, punctuation_chars=";&|<>()")
     lex.whitespace_split = True
     lex.commenters = "#"
-    return list(lex)
+    if out is None or len(line) < 2048:
+        return list(lex)
+    toks = []
+    for t in lex:  # shlex is pure Python (~3 us a character): check the deadline as it goes
+        toks.append(t)
+        if len(toks) % 128 == 0:
+            out.tick()
+    return toks
 
 
-_OPS = frozenset([";", "&&", "||", "&", "(", ")", ";;", "|", "|&", "\n"])
+_OPS = frozenset([";", "&&", "||", "&", "(", ")", "()", ";;", "|", "|&", "\n"])
+UNKNOWN = object()  # a value the analysis cannot know statically (file content, network data, ...)
+_TEST_EXPR = re.compile(r"\[\[(?:[^\]]|\](?!\]))*\]\]")
+# The word list is bounded: an unbounded lazy scan per "for" made 3,600 "for x in " take 12 s.
+_FOR_WORD = re.compile(r"\bfor[ \t]")
+_LOOP = re.compile(r"\bfor[ \t]+([A-Za-z_]\w{0,63})[ \t]+in[ \t]+([^;\n]{0,512}?)[ \t]*(?:;|\n)\s*do\b")
+
+
+class _Ctx:
+    """What one script analysis knows as it goes: here-document bodies, values of command
+    substitutions, files the script itself has written (path -> bytes or UNKNOWN)."""
+
+    __slots__ = ("heredocs", "written", "memo")
+
+    def __init__(self, heredocs: list[str]):
+        self.heredocs = heredocs
+        self.written: dict[str, object] = {}
+        self.memo: dict[tuple, object] = {}
 _REDIR = frozenset([">", ">>", "<", "<<", "<<<", ">&", "&>", "&>>", ">|", "<>", "<&"])
 _KEYWORDS = frozenset("if then else elif fi for while until do done case esac in function select ! { } [[ ]] time coproc".split())
 
@@ -205,33 +404,46 @@ class ShellAnalyzer:
 
     def _script(self, text: str, out: Findings, cwd: str | None, depth: int) -> None:
         raw = text
-        if "()" in raw and _FORK_BOMB.search(raw.replace("\n", " ")):
-            out.add("shell.fork_bomb", self.v, "fork bomb (a function that recursively pipes into itself in the background)")
+        out.spend(len(text))
+        if "()" in raw:
+            flat = raw.replace("\n", " ")
+            at = [m.start() for m in re.finditer(r"\(\)", flat)][:64]  # a fork bomb is short: look around each "()"
+            if any(_FORK_BOMB.search(flat[max(0, i - 70):i + 500]) for i in at):
+                out.add("shell.fork_bomb", self.v, "fork bomb (a function that recursively pipes into itself in the background)")
         text = _CONT.sub("", text)
+        text, heredocs = _heredocs(text)
+        ctx = _Ctx(heredocs)
         text = _IFS.sub(" ", text)
         text = _ANSI_C.sub(_decode_ansi_c, text)
-        if _DEV_TCP.search(text):
+        if _DEV_TCP.search(text) or any(_DEV_TCP.search(b) for b in heredocs):
             out.add("shell.reverse_shell", self.v, "uses /dev/tcp or /dev/udp (typical reverse shell or covert channel)")
         text, inner = _extract_substitutions(text)
         if len(inner) > MAX_SUBSTITUTIONS:
             out.add("shell.too_complex", self.v, f"more than {MAX_SUBSTITUTIONS} command substitutions; not analysed")
             return
         for idx, code in enumerate(inner):
-            # $(echo X) / $(printf X) evaluates to X: substitute it, as the shell would
-            m = re.fullmatch(r"\s*(?:echo|printf)\s+(-[neE]+\s+)?([^|;&<>`\n]*?)\s*", code)
-            if m and "__SUBST" not in m.group(2) and "$" not in m.group(2):
-                try:
-                    literal = " ".join(shlex.split(m.group(2)))
-                except ValueError:
-                    continue
-                text = text.replace(f"__SUBST{idx}__", literal)
+            # $(echo X | base64 -d) evaluates to what the pipeline prints: substitute it, as the shell would
+            value = self._static_value(code, out, cwd)
+            if value is not None and "__SUBST" not in value:
+                text = text.replace(f"__SUBST{idx}__", value.rstrip("\n"))
         env: dict[str, str] = {}
         lines = text.split("\n")
-        _collect_env(lines, env)
+        _collect_env(lines, env, out)
+        ifs = env.get("IFS", "")
+        if ifs and not ifs.isspace():  # IFS=, makes "rm,-rf,/" three words when expanded unquoted
+            table = {ord(c): " " for c in ifs if not c.isspace()}
+            env = {k: (v.translate(table) if k != "IFS" else v) for k, v in env.items()}
+        loops: dict[str, list[str]] = {}
+        # the first 64 for-loops get their variables bound (a loop beyond that leaves its variable
+        # unresolved: a destructive command on it then needs review)
+        for pos in [m.start() for m in _FOR_WORD.finditer(text)][:64] if "for" in text else ():
+            m = _LOOP.match(text, pos)
+            if m:
+                loops[m.group(1)] = _expand(m.group(2), env, self.scopes.home).split()[:16]
         # substitutions whose output is fetched from the network / is an environment dump
         subst_info: list[set[str]] = []
         for code in inner:
-            sub_out = Findings(deadline=out.deadline)
+            sub_out = Findings(deadline=out.deadline, work=out.work)
             self.analyze(_expand(code, env, self.scopes.home), sub_out, cwd=cwd, depth=depth + 1)
             for f in sub_out.items:
                 out.add(f.rule_id, f.verdict, f.reason)
@@ -245,15 +457,26 @@ class ShellAnalyzer:
                 continue
             out.tick()
             line = _expand(line, env, self.scopes.home)
-            try:
-                toks = _tokenize(line)
-            except ValueError as e:  # unbalanced quotes: cannot know what would run
-                out.add("shell.parse_error", self.v, f"shell text cannot be parsed ({e}); refusing to guess")
-                continue
-            parsed.extend(self._pipelines(toks))
+            out.spend(len(line))
+            if "[[" in line:  # a test expression runs nothing (its substitutions were analysed above);
+                line = _TEST_EXPR.sub("[[ __TEST__ ]]", line)  # its regex operands must not be lexed as commands
+            variants = [line]
+            for var, words in loops.items():  # a loop body runs once per word of the loop's list
+                if words and re.search(r"\$\{?" + var + r"\b", line):
+                    rx = re.compile(r"\$\{" + var + r"\}|\$" + var + r"\b")
+                    variants = [rx.sub(lambda _m, w=w: w, v) for v in variants for w in words][:16]
+            for variant in variants:
+                try:
+                    toks = _tokenize(variant, out)
+                except ValueError as e:  # unbalanced quotes: cannot know what would run
+                    out.add("shell.parse_error", self.v, f"shell text cannot be parsed ({e}); refusing to guess")
+                    break
+                parsed.extend(self._pipelines(toks))
             if len(parsed) > MAX_COMMANDS:
                 out.add("shell.too_complex", self.v, f"more than {MAX_COMMANDS} commands; not analysed")
                 return
+        if re.search(r"\bwhile\s+(?:true|:|\[\s*1\s*\])\s*;?\s*do\b", text) and not re.search(r"\b(?:break|exit|return)\b", text):
+            out.add("shell.resource_exhaustion", "REVIEW", "loops forever (while true without break/exit)")
         for pipeline in parsed:
             for argv, _ in pipeline:
                 if argv:
@@ -264,6 +487,8 @@ class ShellAnalyzer:
             for u in set(_URL_IN_TEXT.findall(_expand(text, env, self.scopes.home))):
                 self.scopes.check_url(u, out, from_code=True, what="script")
         downloaded = self._downloads(parsed, cwd)
+        for f in downloaded:
+            ctx.written[f] = UNKNOWN
         cur = cwd
         for pipeline in parsed:
             if len(pipeline) == 1:
@@ -281,9 +506,129 @@ class ShellAnalyzer:
                         run = [a for a in cmd[1:] if not a.startswith("-")][:1]
                     if any(self.scopes.norm(r, cur) in downloaded for r in run):
                         out.add("shell.download_exec", self.v, f"runs a file it just downloaded ({run[0]})")
-            self._pipeline(pipeline, out, cur, depth, inner, subst_info, script_flags)
+            self._pipeline(pipeline, out, cur, depth, inner, subst_info, script_flags, ctx)
         if "send" in script_flags and any(f.rule_id.startswith("scope.fs.read") for f in out.items[before:]):
             out.add("shell.exfiltration", self.v, "script reads a protected or system file and sends data over the network")
+
+    # -- static evaluation (what a pipeline prints, when it can be known without running it) --
+    def _static_value(self, code: str, out: Findings, cwd) -> str | None:
+        out.spend(len(code))
+        try:
+            pipes = self._pipelines(_tokenize(_ANSI_C.sub(_decode_ansi_c, _IFS.sub(" ", code)), out))
+        except ValueError:
+            return None
+        if len(pipes) != 1:
+            return None
+        data = self._stdout(pipes[0], len(pipes[0]) - 1, _Ctx([]), out, cwd)
+        return data.decode("utf-8", "replace") if isinstance(data, bytes) else None
+
+    def _stdin(self, pipeline, k: int, ctx: _Ctx, out: Findings, cwd):
+        """What stage k reads on stdin: bytes, UNKNOWN, or None (nothing: the terminal)."""
+        for op, target in pipeline[k][1]:
+            if op == "<<<":
+                return (target + "\n").encode("utf-8", "surrogatepass")
+            if op in ("<<", "<<-"):
+                m = re.fullmatch(r"__HEREDOC(\d+)__", target)
+                if m and int(m.group(1)) < len(ctx.heredocs):
+                    return ctx.heredocs[int(m.group(1))].encode("utf-8", "surrogatepass")
+                return UNKNOWN
+            if op == "<":
+                return ctx.written.get(self.scopes.norm(target, cwd), UNKNOWN)
+        if k == 0:
+            return None
+        return self._stdout(pipeline, k - 1, ctx, out, cwd)
+
+    def _stdout(self, pipeline, k: int, ctx: _Ctx, out: Findings, cwd):
+        """What stage k writes to the pipe: bytes when known statically, else UNKNOWN."""
+        key = (id(pipeline), k)
+        hit = ctx.memo.get(key)
+        if hit is not None and hit[0] is pipeline:  # the entry holds the pipeline, so its id is not reused
+            return hit[1]
+        if k > 0:
+            prev = ctx.memo.get((id(pipeline), k - 1))
+            if prev is None or prev[0] is not pipeline:
+                for j in range(k):  # earlier stages first, so the stage-to-stage chain never recurses deeply
+                    self._stdout(pipeline, j, ctx, out, cwd)
+                    out.tick()
+        res = self._stdout_uncached(pipeline, k, ctx, out, cwd)
+        if isinstance(res, bytes):
+            if len(res) > MAX_STATIC_OUTPUT:
+                res = UNKNOWN
+            else:
+                out.spend(len(res))
+        ctx.memo[key] = (pipeline, res)
+        return res
+
+    def _stdout_uncached(self, pipeline, k: int, ctx: _Ctx, out: Findings, cwd):
+        argv, redirs = pipeline[k]
+        if any(op in (">", ">>", "&>", ">|") for op, _ in redirs):
+            return b""  # stdout goes to a file
+        cmd = self._strip(argv)
+        if not cmd:
+            return UNKNOWN
+        name, args = posixpath.basename(cmd[0]), cmd[1:]
+        if name == "echo":
+            flags = ""
+            while args and re.fullmatch(r"-[neE]+", args[0]):
+                flags += args[0][1:]
+                args = args[1:]
+            data = " ".join(args).encode("utf-8", "surrogatepass")
+            if "e" in flags:
+                data = _unescape(data)
+            return data + (b"" if "n" in flags else b"\n")
+        if name == "printf":
+            if args[:1] == ["--"]:
+                args = args[1:]
+            return _printf(args) if args and not args[0].startswith("-v") else UNKNOWN
+        if name in ("true", ":"):
+            return b""
+        stdin = self._stdin(pipeline, k, ctx, out, cwd)
+        files = [a for a in args if not a.startswith("-")]
+        if name == "cat":
+            if not files or files == ["-"]:
+                return stdin if stdin is not None else UNKNOWN
+            parts = [ctx.written.get(self.scopes.norm(f, cwd), UNKNOWN) for f in files]
+            return b"".join(parts) if all(isinstance(p, bytes) for p in parts) else UNKNOWN
+        if not isinstance(stdin, bytes) or (files and name not in ("tr", "xxd", "tee")):
+            return UNKNOWN
+        try:
+            if name in ("base64", "base32", "basenc") and any(a in ("-d", "--decode", "-D") or re.fullmatch(r"-\w*d\w*", a)
+                                                             for a in args):
+                blob = re.sub(rb"\s+", b"", stdin)
+                if name == "base32":
+                    return base64.b32decode(blob + b"=" * (-len(blob) % 8))
+                return base64.b64decode(blob + b"=" * (-len(blob) % 4), altchars=b"-_" if b"-" in blob or b"_" in blob else None)
+            if name == "xxd" and "-r" in args:
+                return bytes.fromhex(re.sub(r"\s+", "", stdin.decode("ascii")))
+            if name == "rev":
+                return b"\n".join(line[::-1] for line in stdin.split(b"\n"))
+            if name == "tr" and len(files) == 2 and not args[0].startswith("-"):
+                table = _tr(files[0], files[1])
+                return stdin.decode("utf-8", "replace").translate(table).encode() if table else UNKNOWN
+            if name in ("gunzip", "zcat") or (name == "gzip" and "-d" in args):
+                d = zlib.decompressobj(47)
+                res = d.decompress(stdin, MAX_STATIC_OUTPUT + 1)
+                return res if len(res) <= MAX_STATIC_OUTPUT else UNKNOWN
+            if name == "tee":
+                return stdin
+        except (binascii.Error, ValueError, UnicodeDecodeError, zlib.error):
+            return UNKNOWN
+        return UNKNOWN
+
+    def _run_text(self, lang: str, data, what: str, out: Findings, cwd, depth: int, *, source: str = "") -> None:
+        """Analyse text that an interpreter will run (known) or send it to REVIEW (unknown)."""
+        if data is None:
+            return
+        if data is UNKNOWN:
+            out.add("shell.dynamic_exec", "REVIEW", f"{what}: runs code the gate cannot see{source}")
+            return
+        text = data.decode("utf-8", "replace")
+        if lang in SHELLS or lang in ("source", ".", "eval"):
+            self.analyze(text, out, cwd=cwd, depth=depth + 1)
+        elif lang.startswith("python") and self.python is not None:
+            self.python.analyze(text, out, cwd=cwd, depth=depth + 1)
+        else:
+            self._oneliner(lang, text, out, cwd, depth)
 
     # -- structure --
     @staticmethod
@@ -320,7 +665,13 @@ class ShellAnalyzer:
         while i < len(argv):
             a = argv[i]
             base = posixpath.basename(a)
-            if a in _KEYWORDS:
+            if a == "function":
+                i += 2  # "function NAME": a definition; the body follows
+            elif a == "case":
+                return []  # "case WORD in": WORD is data, not a command
+            elif a == "[[":
+                break  # a test expression: "[[" is the command (it runs nothing)
+            elif a in _KEYWORDS:
                 i += 1
             elif _ASSIGN.match(a) and "=" in a and not a.startswith("-"):
                 i += 1
@@ -392,39 +743,149 @@ class ShellAnalyzer:
             flags.add("fetch")
         return flags
 
-    def _pipeline(self, pipeline, out: Findings, cwd, depth, inner, subst_info, script_flags) -> None:
+    def _pipeline(self, pipeline, out: Findings, cwd, depth, inner, subst_info, script_flags, ctx: _Ctx | None = None) -> None:
+        ctx = ctx if ctx is not None else _Ctx([])
         names = []
         for argv, _ in pipeline:
             cmd = self._strip(argv)
             names.append(posixpath.basename(cmd[0]) if cmd else "")
         stages = [self._strip(a) for a, _ in pipeline]
-        # piping into an interpreter
+        # an interpreter reading its program from stdin (pipe, here-string, here-document, < file)
         for k, (name, cmd) in enumerate(zip(names, stages)):
-            if k == 0 or name not in INTERPRETERS:
+            if name not in INTERPRETERS or name in ("source", "."):
                 continue
-            reads_stdin = len(cmd) == 1 or all(a.startswith("-") for a in cmd[1:]) or "-" in cmd[1:]
+            reads_stdin = len(cmd) == 1 or all(a.startswith("-") and a not in ("-c", "-e", "-m") for a in cmd[1:]) or "-" in cmd[1:]
             if not reads_stdin:
                 continue
             before = set(names[:k])
+            source = ""
             if before & FETCHERS or any("fetch" in self._flags_argv(a) for a in stages[:k]):
                 out.add("shell.download_exec", self.v, f"downloads code and pipes it into {name} (curl|sh pattern)")
+                source = " (fetched from the network)"
             if before & DECODERS:
                 out.add("shell.obfuscated_exec", self.v, f"decodes an encoded payload and pipes it into {name}")
                 self._decode_payloads(stages[:k], out, cwd, depth)
             if before & RAW_SOCKET:
                 out.add("shell.reverse_shell", self.v, f"pipes a network connection into {name}")
+                source = " (read from a network connection)"
+            data = self._stdin(pipeline, k, ctx, out, cwd)
+            if data is not None and not (source and data is UNKNOWN):
+                self._run_text(name, data, f"{name} reads its program from stdin", out, cwd, depth)
+        # schedulers fed a script on stdin: persistence, and the script is code (at, batch, crontab -)
+        for k, (name, cmd) in enumerate(zip(names, stages)):
+            if name in ("at", "batch") or (name == "crontab" and (cmd[1:] in ([], ["-"]) or cmd[-1:] == ["-"])):
+                data = self._stdin(pipeline, k, ctx, out, cwd)
+                if data is None:
+                    continue
+                out.add("shell.persistence", "REVIEW", f"{name} schedules commands to run later (persistence)")
+                if isinstance(data, bytes) and name == "crontab":
+                    lines = [ln.split(None, 5) for ln in data.decode("utf-8", "replace").splitlines()
+                             if ln.strip() and not ln.lstrip().startswith("#")]
+                    data = "\n".join(p[5] if len(p) == 6 and not p[0].startswith("@") else " ".join(p[1:]) if p[0].startswith("@")
+                                     else " ".join(p) for p in lines).encode()
+                self._run_text("sh", data, f"{name} runs a script", out, cwd, depth)
         # environment / secret dumps sent over the network
         if any(n in SENDERS for n in names):
             if any(n in ENV_DUMP and len(s) == 1 for n, s in zip(names, stages)):
                 out.add("shell.exfiltration", self.v, "sends an environment dump over the network")
-        for argv, redirs in pipeline:
+        for k, (argv, redirs) in enumerate(pipeline):
+            for a in argv:  # PAGER='...' cmd: a variable some program runs as a command
+                m = _ASSIGN.match(a)
+                if not m:
+                    break
+                if m.group(1) in CODE_ENV:
+                    self.analyze(m.group(2), out, cwd=cwd, depth=depth + 1)
             cmd = self._prep(argv, out)
+            xargs = self._xargs(argv, pipeline, k, ctx, out, cwd)
+            if xargs is not None:
+                for run in xargs:
+                    self._command(run, [], out, cwd, depth, pipeline=stages, script_flags=script_flags,
+                                  inner=inner, subst_info=subst_info, ctx=ctx)
+                cmd = []
             self._redirs(redirs, out, cwd)
             if cmd:
                 self._command(cmd, redirs, out, cwd, depth, pipeline=stages, script_flags=script_flags,
-                              inner=inner, subst_info=subst_info)
-            elif argv:  # assignments only
-                self._assignments(argv, out)
+                              inner=inner, subst_info=subst_info, ctx=ctx)
+            elif argv and xargs is None:  # assignments only
+                self._assignments(argv, out, cwd, depth)
+            self._record_writes(pipeline, k, cmd, ctx, out, cwd)
+
+    def _record_writes(self, pipeline, k, cmd, ctx: _Ctx, out: Findings, cwd) -> None:
+        """Remember what this stage writes to files (for a later ``sh FILE`` / ``./FILE``)."""
+        redirs = pipeline[k][1]
+        targets = [t for op, t in redirs if op in (">", ">>", "&>", ">|", "&>>") and t and not t.startswith("&")]
+        name = posixpath.basename(cmd[0]) if cmd else ""
+        if name == "tee":
+            targets += [a for a in cmd[1:] if not a.startswith("-")]
+        if name in ("cp", "mv", "install") and len(cmd) >= 3:
+            ops = [a for a in cmd[1:] if not a.startswith("-")]
+            if len(ops) >= 2:
+                src = ctx.written.get(self.scopes.norm(ops[0], cwd))
+                if src is not None:
+                    ctx.written[self.scopes.norm(ops[-1], cwd)] = src
+        if not targets:
+            return
+        if name == "tee":
+            data = self._stdin(pipeline, k, ctx, out, cwd)
+        else:
+            data = self._stdout_stage_with_input(pipeline, k, ctx, out, cwd)
+        for t in targets:
+            p = self.scopes.norm(t, cwd)
+            prev = ctx.written.get(p)
+            if any(op == ">>" for op, tt in redirs if tt == t) and isinstance(prev, bytes) and isinstance(data, bytes):
+                ctx.written[p] = prev + data
+            else:
+                ctx.written[p] = data if isinstance(data, bytes) else UNKNOWN
+
+    def _stdout_stage_with_input(self, pipeline, k, ctx, out, cwd):
+        argv, redirs = pipeline[k]
+        return self._stdout(pipeline[:k] + [(argv, [r for r in redirs if r[0] in ("<", "<<", "<<<")])], k, ctx, out, cwd)
+
+    def _xargs(self, argv, pipeline, k, ctx: _Ctx, out: Findings, cwd) -> list[list[str]] | None:
+        """The command lines ``xargs CMD`` would run, built from its input when the input is known,
+        else from where it comes from (find/ls/grep -l of a directory); None if not xargs."""
+        i = 0
+        while i < len(argv) and (argv[i] in _KEYWORDS or _ASSIGN.match(argv[i]) or
+                                 posixpath.basename(argv[i]) in PREFIXES - {"xargs"}):
+            i += 1
+        if i >= len(argv) or posixpath.basename(argv[i]) != "xargs":
+            return None
+        i += 1
+        repl = None
+        while i < len(argv) and argv[i].startswith("-"):
+            a = argv[i]
+            if a == "-I" and i + 1 < len(argv):
+                repl = argv[i + 1]
+                i += 2
+                continue
+            if a.startswith("-I") and len(a) > 2:
+                repl = a[2:]
+            elif a in ("-i", "--replace"):
+                repl = "{}"
+            elif a in ("-n", "-L", "-P", "-d", "-s", "-E", "-a", "--max-args", "--max-procs", "--delimiter", "--arg-file"):
+                i += 1
+            i += 1
+        cmd = argv[i:] or ["echo"]
+        data = self._stdin(pipeline, k, ctx, out, cwd)
+        if isinstance(data, bytes):
+            items = data.decode("utf-8", "replace").split()[:64]
+        else:
+            src = self._strip(pipeline[k - 1][0]) if k > 0 else []
+            srcname = posixpath.basename(src[0]) if src else ""
+            roots = [a for a in src[1:] if not a.startswith("-")] if srcname in ("find", "ls", "fd", "du") else []
+            if srcname in ("find", "ls", "fd", "du", "git", "grep", "rg", "locate"):
+                root = (roots[0] if roots and srcname in ("find", "ls") else ".")
+                items = [root.rstrip("/") + "/x" if root not in ("/",) else "/x"]
+                if srcname == "find" and not any(a in ("-name", "-iname", "-path", "-type", "-newer", "-mtime", "-regex") for a in src):
+                    items = [root]
+            else:
+                name = posixpath.basename(self._strip(cmd)[0]) if self._strip(cmd) else ""
+                if name in DESTRUCTIVE:
+                    out.add("shell.dynamic_target", "REVIEW", f"xargs runs {name} on input computed at run time")
+                items = []
+        if repl is not None:
+            return [[a.replace(repl, it) for a in cmd] for it in items[:8]] or [cmd]
+        return [cmd + items]
 
     def _decode_payloads(self, stages, out: Findings, cwd, depth) -> None:
         for cmd in stages:
@@ -452,19 +913,191 @@ class ShellAnalyzer:
             elif op in ("<",):
                 self.scopes.check_read(target, out, cwd=cwd, what="read")
 
-    def _assignments(self, argv, out: Findings) -> None:
+    def _assignments(self, argv, out: Findings, cwd=None, depth: int = 0) -> None:
         for a in argv:
             m = _ASSIGN.match(a)
             if not m:
                 continue
             name, val = m.group(1), m.group(2)
+            if name in CODE_ENV and val:
+                self.analyze(val, out, cwd=cwd, depth=depth + 1)
             if name in ("HISTFILE",) and val in ("/dev/null", "") or name in ("HISTSIZE", "HISTFILESIZE") and val == "0":
                 out.add("shell.history_clear", self.v, f"disables shell history ({name}={val})")
             if name == "LD_PRELOAD":
                 out.add("shell.ld_preload", self.v, "sets LD_PRELOAD (library injection)")
 
+    def _subst_benign(self, word: str, inner) -> bool:
+        """A word made only of substitutions of harmless generators (mktemp, pwd, date ...)."""
+        idxs = [int(m) for m in re.findall(r"__SUBST(\d+)__", word)]
+        if not idxs:
+            return False
+        for i in idxs:
+            code = inner[i].split() if i < len(inner) else []
+            if not code or posixpath.basename(code[0]) not in BENIGN_SUBST:
+                return False
+        return True
+
+    def _code_carriers(self, name, cmd, args, operands, out: Findings, cwd, depth, ctx: _Ctx, inner) -> bool:
+        """Commands whose arguments are themselves code (wrappers, aliases, traps, awk programs,
+        remote shells, git's command-valued settings) and commands named at run time. Returns True
+        when the command is fully handled here."""
+        nxt = depth + 1
+        if "__SUBST" in cmd[0] or "$" in cmd[0]:
+            out.add("shell.dynamic_command", "REVIEW", f"runs a command whose name is computed at run time ({cmd[0][:40]})")
+            return True
+        if name in DESTRUCTIVE:
+            for a in operands:
+                if ("$" in a or "__SUBST" in a) and not self._subst_benign(a, inner):
+                    out.add("shell.dynamic_target", "REVIEW", f"{name} on a target computed at run time ({a[:40]})")
+        if name == "alias":
+            for a in args:
+                if "=" in a:
+                    self.analyze(a.split("=", 1)[1], out, cwd=cwd, depth=nxt)
+            return True
+        if name == "trap" and args:
+            self.analyze(args[0] if args[0] != "--" else " ".join(args[1:2]), out, cwd=cwd, depth=nxt)
+            return True
+        if name == "watch":
+            i = 0
+            while i < len(args) and args[i].startswith("-"):
+                i += 2 if args[i] in WATCH_OPTS_WITH_ARG else 1
+            if args[i:]:
+                self.analyze(" ".join(args[i:]), out, cwd=cwd, depth=nxt)
+            return True
+        if name in ("docker", "podman", "nerdctl", "kubectl", "oc") and args:
+            sub = args[0]
+            rest = args[1:]
+            if name in ("kubectl", "oc") and sub in ("exec", "debug", "run") and "--" in rest:
+                self.analyze(shlex.join(rest[rest.index("--") + 1:]), out, cwd=cwd, depth=nxt)
+            elif name not in ("kubectl", "oc") and sub in ("run", "exec", "create"):
+                hostile = [a for a in rest if a in ("--privileged", "--pid=host", "--net=host", "--network=host", "--ipc=host")
+                           or re.match(r"^(?:-v|--volume|--mount)?=?(?:type=bind,\s*)?(?:source=|src=)?(?:/|/etc|/root|/home|/var/run/docker\.sock)(?::|,|$)", a)]
+                vols = [rest[i + 1] for i, a in enumerate(rest[:-1]) if a in ("-v", "--volume", "--mount")]
+                hostile += [v for v in vols if re.match(r"^(?:type=bind,\s*)?(?:source=|src=)?(?:/|/etc|/root|/home|/var/run/docker\.sock)(?::|,|$)", v)]
+                if hostile:
+                    out.add("shell.container_escape", self.v,
+                            f"{name} {sub} gives the container the host ({', '.join(hostile[:2])}): what runs inside acts on the host")
+                i = 0
+                with_val = {"-v", "--volume", "--mount", "-e", "--env", "-p", "--publish", "--name", "-w", "--workdir", "-u",
+                            "--user", "--network", "--net", "--entrypoint", "-l", "--label", "--env-file", "-h", "--hostname",
+                            "--add-host", "--cpus", "-m", "--memory", "--restart", "--device", "--cap-add", "--security-opt"}
+                while i < len(rest) and rest[i].startswith("-"):
+                    i += 2 if rest[i] in with_val else 1
+                inner_cmd = rest[i + 1:]  # after the image / container
+                if inner_cmd:
+                    self.analyze(shlex.join(inner_cmd), out, cwd=cwd, depth=nxt)
+            return False
+        if name == "ssh":
+            i = 0
+            while i < len(args) and args[i].startswith("-"):
+                i += 2 if args[i] in SSH_OPTS_WITH_ARG else 1
+            if i < len(args):
+                host = args[i].rsplit("@", 1)[-1]
+                self.scopes.check_host(host, out, from_code=True, what="ssh")
+                if args[i + 1:]:
+                    self.analyze(" ".join(args[i + 1:]), out, cwd=cwd, depth=nxt)
+            return False  # the generic checks (secrets in the command line) still apply
+        if name in ("script", "su", "runuser") and "-c" in args:
+            i = args.index("-c")
+            if i + 1 < len(args):
+                self.analyze(args[i + 1], out, cwd=cwd, depth=nxt)
+            return name == "script"
+        if name in RUN_ARGV:
+            i, with_arg = 0, RUN_ARGV[name]
+            while i < len(args) and args[i].startswith("-") and args[i] != "--":
+                i += 2 if args[i] in with_arg else 1
+            if i < len(args) and args[i] == "--":
+                i += 1
+            i += RUN_ARGV_LEADING.get(name, 0)
+            if name == "flock" and i < len(args) and args[i] == "-c" and i + 1 < len(args):
+                self.analyze(args[i + 1], out, cwd=cwd, depth=nxt)
+                return True
+            if name == "systemd-run" and any(a.startswith(("--on-", "--timer")) for a in args):
+                out.add("shell.persistence", "REVIEW", "systemd-run schedules a timer (persistence)")
+            if i < len(args):
+                self.analyze(shlex.join(args[i:]), out, cwd=cwd, depth=nxt)
+                return True
+            return False
+        if name == "find":
+            root = operands[0] if operands and not operands[0].startswith(("(", "!")) else "."
+            filtered = any(a in ("-name", "-iname", "-path", "-ipath", "-regex", "-type", "-newer", "-mtime", "-mmin", "-size")
+                           for a in args)
+            i = 0
+            while i < len(args):
+                if args[i] in ("-exec", "-execdir", "-ok", "-okdir"):
+                    j = i + 1
+                    while j < len(args) and args[j] not in (";", "+"):
+                        j += 1
+                    seg = [a.replace("{}", root if not filtered else root.rstrip("/") + "/x") for a in args[i + 1:j]]
+                    if seg:
+                        sub = Findings(deadline=out.deadline, work=out.work)
+                        self.analyze(shlex.join(seg), sub, cwd=cwd, depth=nxt)
+                        for f in sub.items:
+                            if f.rule_id != "shell.recursive_delete" or not filtered:
+                                out.add(f.rule_id, f.verdict, f"find -exec: {f.reason}")
+                    i = j
+                i += 1
+            return False
+        if name in AWKS:
+            prog = next((a for a in args if not a.startswith("-")), "")
+            for m in _AWK_EXEC.finditer(prog):
+                lit = m.group(1) or m.group(2) or m.group(3)
+                if lit:
+                    self.analyze(lit[1:-1].replace('\\"', '"').replace("\\\\", "\\"), out, cwd=cwd, depth=nxt)
+                else:
+                    out.add("shell.dynamic_exec", "REVIEW", f"{name} runs a command built at run time (system() / pipes)")
+            return False
+        if name == "git":
+            i = 0
+            while i < len(args) and args[i].startswith("-"):
+                if args[i] == "-c" and i + 1 < len(args):
+                    key, _, val = args[i + 1].partition("=")
+                    if GIT_CODE_KEYS.match(key) and val:
+                        self.analyze(val.lstrip("!"), out, cwd=cwd, depth=nxt)
+                    i += 2
+                    continue
+                i += 2 if args[i] in ("-C", "--git-dir", "--work-tree", "--namespace") else 1
+            rest = args[i:]
+            if rest[:1] == ["config"]:
+                vals = [a for a in rest[1:] if not a.startswith("-")]
+                if len(vals) >= 2 and GIT_CODE_KEYS.match(vals[0]):
+                    sub = Findings(deadline=out.deadline, work=out.work)
+                    self.analyze(vals[1].lstrip("!"), sub, cwd=cwd, depth=nxt)
+                    for f in sub.items:
+                        out.add(f.rule_id, f.verdict, f.reason)
+                    # a plain program (less, vim) is configuration; a script or a hostile command
+                    # stored for git to run on every use is persistence
+                    if sub.items or any(c in vals[1] for c in "|;&$`<>"):
+                        out.add("shell.persistence", "REVIEW", f"git config stores a command in {vals[0]}")
+            return False
+        # running a file this script wrote: analyse what was written
+        target = None
+        lang = name
+        if name in INTERPRETERS:
+            ops = [a for a in args if not a.startswith("-")]
+            if ops and "-c" not in args and "-e" not in args:
+                target = ops[0]
+        elif cmd[0].startswith(("./", "/", "~")) or "/" in cmd[0]:
+            target, lang = cmd[0], "sh"
+        if target is not None:
+            p = self.scopes.norm(target, cwd)
+            if p in ctx.written:
+                data = ctx.written[p]
+                if isinstance(data, bytes) and lang == "sh":
+                    first = data.split(b"\n", 1)[0]
+                    lang = "python" if b"python" in first else "perl" if b"perl" in first else "sh"
+                self._run_text(lang, data, f"runs {target}, which this command wrote", out, cwd, depth)
+        return False
+
+    def _oneliner(self, name: str, code: str, out: Findings, cwd, depth: int) -> None:
+        """perl/ruby/php/node code: the shell commands it runs, and socket + shell (reverse shell)."""
+        for m in re.finditer(r"(?:system|exec|popen|spawn|execSync|shell_exec|passthru)\s*\(?\s*[\"']([^\"']+)[\"']|`([^`]+)`", code):
+            self.analyze(m.group(1) or m.group(2), out, cwd=cwd, depth=depth + 1)
+        if re.search(r"socket|Socket|TCPSocket|fsockopen|net\.connect", code) and re.search(r"exec|system|spawn|/bin/sh|popen", code):
+            out.add("shell.reverse_shell", self.v, f"{name} code opens a socket and runs a shell")
+
     # -- per command --
-    def _command(self, cmd, redirs, out: Findings, cwd, depth, *, pipeline, script_flags, inner=(), subst_info=()):
+    def _command(self, cmd, redirs, out: Findings, cwd, depth, *, pipeline, script_flags, inner=(), subst_info=(), ctx=None):
         out.tick()
         name = posixpath.basename(cmd[0])
         args = cmd[1:]
@@ -472,6 +1105,10 @@ class ShellAnalyzer:
         operands = [a for a in args if not a.startswith("-")]
         short = "".join(a[1:] for a in flags if not a.startswith("--"))
         v = self.v
+        ctx = ctx if ctx is not None else _Ctx([])
+
+        if self._code_carriers(name, cmd, args, operands, out, cwd, depth, ctx, inner):
+            return
 
         # placeholders of command substitutions: fetched code executed?
         for a in args:
@@ -511,11 +1148,7 @@ class ShellAnalyzer:
                 self.python.analyze(args[i + 1], out, cwd=cwd, depth=depth + 1)
             return
         if name in ("perl", "ruby", "php", "node") and ("-e" in args or "-r" in args):
-            code = " ".join(args)
-            for m in re.finditer(r"(?:system|exec|popen|spawn|execSync|shell_exec|passthru)\s*\(?\s*[\"']([^\"']+)[\"']|`([^`]+)`", code):
-                self.analyze(m.group(1) or m.group(2), out, cwd=cwd, depth=depth + 1)
-            if re.search(r"socket|Socket|TCPSocket|fsockopen|net\.connect", code) and re.search(r"exec|system|spawn|/bin/sh|popen", code):
-                out.add("shell.reverse_shell", v, f"{name} one-liner opens a socket and runs a shell")
+            self._oneliner(name, " ".join(args), out, cwd, depth)
         if name in ("source", ".") and any(a.startswith("__SUBST") for a in args):
             pass  # handled by the placeholder check above
 
@@ -606,6 +1239,18 @@ class ShellAnalyzer:
                     self.scopes.check_host(a, out, from_code=True, what=name)
             return
 
+        # --- sensitive reads: the whole environment (API keys, tokens) printed for the agent ---
+        last_stage = not pipeline or pipeline[-1] == cmd  # piped into grep & co., the dump is filtered
+        if last_stage and (name in ("env", "printenv") and not operands) or (name == "export" and args == ["-p"]) or \
+                (name == "declare" and args in (["-p"], ["-x"])) or (name == "set" and not args):
+            out.add("shell.env_dump", "REVIEW", f"{name} prints every environment variable (credentials included)")
+        # --- resource exhaustion ---
+        if name == "yes" and any(op in (">", ">>") for op, _ in redirs):
+            out.add("shell.resource_exhaustion", "REVIEW", "yes redirected to a file fills the disk")
+        if name == "fallocate" or (name == "dd" and any(a.startswith("if=/dev/zero") or a.startswith("if=/dev/urandom") for a in args)
+                                   and not any(a.startswith("count=") for a in args)):
+            out.add("shell.resource_exhaustion", "REVIEW", f"{name} writes an unbounded or preallocated amount of data")
+
         # --- logging, audit, security controls, history ---
         if name == "history" and any(f in ("-c", "-w", "-d") for f in flags):
             out.add("shell.history_clear", v, "clears shell history")
@@ -616,7 +1261,7 @@ class ShellAnalyzer:
         if name in ("unset", "export"):
             if any(a in ("HISTFILE",) for a in args):
                 out.add("shell.history_clear", v, "unsets HISTFILE (history no longer saved)")
-            self._assignments(args, out)
+            self._assignments(args, out, cwd, depth)
             return
         if name in ("systemctl", "service", "chkconfig", "update-rc.d", "rc-service"):
             stop = any(a in ("stop", "disable", "mask", "kill", "off") for a in args)
