@@ -71,12 +71,20 @@ def _run_info(row: RunRow) -> RunInfo:
     )
 
 
+# An item's intent rides in its metadata JSON under this key: no schema change, and stores written
+# before intents existed read back with intent None.
+_INTENT_KEY = "_airisk_intent"
+
+
 def _item(row: ItemRow) -> Item:
+    meta = dict(row.meta or {})
+    intent = meta.pop(_INTENT_KEY, None)
     return Item(
         id=row.item_id, prompt=row.prompt,
         messages=[Message.model_validate(m) for m in row.messages] if row.messages else None,
+        intent=intent if isinstance(intent, str) else None,
         hazard=row.hazard, persona=row.persona, locale=row.locale, dataset=row.dataset,
-        expected=row.expected, source_category=row.source_category, metadata=row.meta or {},
+        expected=row.expected, source_category=row.source_category, metadata=meta,
     )
 
 
@@ -189,7 +197,8 @@ class Store:
                 run_id=run_id, item_id=it.id, seq=start_seq + i, prompt=it.prompt,
                 messages=[m.model_dump(exclude_none=True) for m in it.messages] if it.messages else None,
                 hazard=it.hazard, persona=it.persona, locale=it.locale, dataset=it.dataset, expected=it.expected,
-                source_category=it.source_category, meta=it.metadata,
+                source_category=it.source_category,
+                meta={**it.metadata, _INTENT_KEY: it.intent} if it.intent is not None else it.metadata,
             )
             for i, it in enumerate(items)
         ]
