@@ -31,6 +31,21 @@ def test_jbb_counts_match_provenance():
 
 
 @needs_data
+def test_harmbench_cls_val_counts_match_provenance_and_carry_intent():
+    rows = load_labelled("harmbench-cls-val")
+    # PROVENANCE.md: 422 rows, 211 behaviours, human majority 188 violating / 234 not
+    assert len(rows) == 422 and len({r.group for r in rows}) == 211
+    assert Counter(r.label for r in rows) == {"violating": 188, "non_violating": 234}
+    assert all(r.label_source == "human" for r in rows)
+    assert sum(r.metadata["unanimous"] for r in rows) == 343
+    with_goal = [r for r in rows if r.intent]
+    assert len(with_goal) == 420  # one behaviour (2 rows) is missing from the behaviours CSV
+    assert any("\n\nContext: " in r.intent for r in with_goal)  # contextual behaviours keep their passage
+    jbb = load_labelled("jbb-artifacts")
+    assert {r.label_source for r in jbb} == {"llm-judge"} and all(r.intent for r in jbb)
+
+
+@needs_data
 def test_xstest_labels_follow_the_human_compliance_labels():
     rows = load_labelled("xstest-completions")
     assert len(rows) == 4 * 450
