@@ -184,6 +184,10 @@ class Store:
         """Insert items, ignoring ones already present (same run and id). Returns how many were new."""
         if not items:
             return 0
+        with self.engine.begin() as conn:
+            return self._add_items(conn, run_id, items, start_seq)
+
+    def _add_items(self, conn, run_id: str, items: Sequence[Item], start_seq: int = 0) -> int:
         rows = [
             dict(
                 run_id=run_id, item_id=it.id, seq=start_seq + i, prompt=it.prompt,
@@ -197,10 +201,29 @@ class Store:
         for r in rows:
             r["metadata"] = r.pop("meta")
         n = 0
+        for chunk in _chunks(rows, 500):
+            res = conn.execute(self._insert(ItemRow.__table__).values(chunk).on_conflict_do_nothing())
+            n += res.rowcount or 0
+        return n
+
+    def save_attempts(self, run_id: str, items: Sequence[Item], responses: Iterable[tuple[str, Completion]],
+                      judgments: Iterable[tuple[str, Judgment]], *, start_seq: int = 0) -> None:
+        """Items with their responses and judgments in ONE transaction: a kill leaves all of them or none,
+        so a resume never finds an item without its answer (red-team campaigns write each attempt so)."""
         with self.engine.begin() as conn:
-            for chunk in _chunks(rows, 500):
-                res = conn.execute(self._insert(ItemRow.__table__).values(chunk).on_conflict_do_nothing())
-                n += res.rowcount or 0
+            self._add_items(conn, run_id, items, start_seq)
+            self._save_responses(conn, run_id, responses)
+            self._save_judgments(conn, run_id, judgments)
+
+    def delete_items(self, run_id: str, item_ids: Iterable[str]) -> int:
+        """Forget items with their responses and judgments (one transaction), e.g. to redo an attempt."""
+        ids = list(item_ids)
+        n = 0
+        with self.session() as s, s.begin():
+            for chunk in _chunks(ids, 500):
+                for table in (JudgmentRow, ResponseRow):
+                    s.query(table).filter(table.run_id == run_id, table.item_id.in_(chunk)).delete(synchronize_session=False)
+                n += s.query(ItemRow).filter(ItemRow.run_id == run_id, ItemRow.item_id.in_(chunk)).delete(synchronize_session=False)
         return n
 
     def items(self, run_id: str) -> list[Item]:
@@ -223,6 +246,10 @@ class Store:
 
     # -- responses -----------------------------------------------------------------------
     def save_responses(self, run_id: str, results: Iterable[tuple[str, Completion]]) -> int:
+        with self.engine.begin() as conn:
+            return self._save_responses(conn, run_id, results)
+
+    def _save_responses(self, conn, run_id: str, results: Iterable[tuple[str, Completion]]) -> int:
         rows = [
             dict(
                 run_id=run_id, item_id=item_id, text=c.text, error=c.error, error_kind=c.error_kind,
@@ -235,9 +262,10 @@ class Store:
         ]
         if not rows:
             return 0
-        with self.engine.begin() as conn:
-            res = conn.execute(self._insert(ResponseRow.__table__).values(rows).on_conflict_do_nothing())
-            return res.rowcount or 0
+        n = 0
+        for chunk in _chunks(rows, 500):
+            n += conn.execute(self._insert(ResponseRow.__table__).values(chunk).on_conflict_do_nothing()).rowcount or 0
+        return n
 
     def delete_responses(self, run_id: str, *, errors_only: bool = True) -> int:
         """Forget stored responses (by default only errors) so that a resume asks again."""
@@ -263,6 +291,10 @@ class Store:
 
     # -- judgments -----------------------------------------------------------------------
     def save_judgments(self, run_id: str, results: Iterable[tuple[str, Judgment]], *, replace: bool = False) -> int:
+        with self.engine.begin() as conn:
+            return self._save_judgments(conn, run_id, results, replace=replace)
+
+    def _save_judgments(self, conn, run_id: str, results: Iterable[tuple[str, Judgment]], *, replace: bool = False) -> int:
         rows = [
             dict(
                 run_id=run_id, item_id=item_id, judge_id=j.judge_id, judge_fingerprint=j.judge_fingerprint,
@@ -274,19 +306,18 @@ class Store:
         if not rows:
             return 0
         n = 0
-        with self.engine.begin() as conn:
-            for chunk in _chunks(rows, 500):
-                stmt = self._insert(JudgmentRow.__table__).values(chunk)
-                if replace:
-                    stmt = stmt.on_conflict_do_update(
-                        index_elements=["run_id", "item_id", "judge_id"],
-                        set_={k: getattr(stmt.excluded, k) for k in (
-                            "judge_fingerprint", "label", "probability", "categories", "refusal", "reason",
-                            "error", "votes", "created_at")},
-                    )
-                else:
-                    stmt = stmt.on_conflict_do_nothing()
-                n += conn.execute(stmt).rowcount or 0
+        for chunk in _chunks(rows, 500):
+            stmt = self._insert(JudgmentRow.__table__).values(chunk)
+            if replace:
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["run_id", "item_id", "judge_id"],
+                    set_={k: getattr(stmt.excluded, k) for k in (
+                        "judge_fingerprint", "label", "probability", "categories", "refusal", "reason",
+                        "error", "votes", "created_at")},
+                )
+            else:
+                stmt = stmt.on_conflict_do_nothing()
+            n += conn.execute(stmt).rowcount or 0
         return n
 
     def judgments(self, run_id: str, judge_id: str | None = None) -> dict[str, dict[str, Judgment]]:
