@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from typing import Any, Sequence
 
 from airisk.engine.progress import ProgressReporter
+from airisk.errors import DataError
 from airisk.engine.retry import RateLimiter, RetryPolicy, call_with_retries
 from airisk.judges.base import Judge
 from airisk.store import Store
@@ -52,7 +53,13 @@ async def run_items(
     store.create_run(run_id, kind=kind, system_name=system.name, system_fingerprint=system.fingerprint(),
                      config={**(config or {}), "system": {"type": system.name, **system.public_params()}},
                      datasets=datasets or [], label=label)
-    store.add_items(run_id, list(items))
+    try:
+        store.add_items(run_id, list(items))
+    except Exception as e:  # nothing was asked yet: leave no empty run behind, "running" forever
+        store.delete_run(run_id)
+        if isinstance(e, (UnicodeError, ValueError)):
+            raise DataError(f"items could not be stored ({type(e).__name__}: {str(e)[:200]}); nothing was run") from None
+        raise
     await execute(store, run_id, system, concurrency=concurrency, rps=rps, progress=progress, retry=retry,
                   use_cache=use_cache, preflight=False)
     if judge is not None:

@@ -240,11 +240,7 @@ def load_policy(source: str | Path | dict[str, Any]) -> Policy:
         p = Path(source)
         name = str(p)
         # Bounded, strict loading: UTF-8 only, no alias bombs, duplicate keys or huge integers.
-        text = read_config_text(p, what="policy file")
-        try:
-            data, _lines = load_yaml(text, name)
-        except ConfigError as e:
-            raise ConfigError(f"invalid policy: not valid YAML: {e}") from None
+        data, _lines = load_yaml(read_config_text(p, what="policy file"), name, label="invalid policy, not valid YAML")
     if not isinstance(data, dict):
         raise ConfigError(f"invalid policy {name}: expected a mapping with 'lines'")
     try:
