@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 from airisk.attacks.attack import Attack, AttemptResult, BatchingJudge, RunContext, error_result
 from airisk.attacks.registry import BASELINE, baseline
+from airisk.engine.lease import HeldRun
 from airisk.store import RunNotFound
 from airisk.types import Item
 
@@ -83,6 +84,21 @@ async def run_campaign(
     cfg = {**(config or {}), "attacks": [a.describe() for a in attacks], "budget": budget,
            "attacker": attacker.describe() if attacker is not None else None, "stop_on_success": stop_on_success,
            "seeds": len(seeds), "judge_batch_size": judge_batch_size}
+    # The run's lease (see airisk.engine.lease): a kill shows as "interrupted", and a second process
+    # resuming the same campaign is refused instead of running the same pairs twice.
+    held = HeldRun(store, store.acquire_lease(run_id, "generating"))
+    try:
+        return await _run(store, run_id, target, seeds, attacks, judge, attacker=attacker, budget=budget,
+                          concurrency=concurrency, cfg=cfg, datasets=datasets, label=label,
+                          stop_on_success=stop_on_success, policy=policy, progress=progress,
+                          judge_batch_size=judge_batch_size)
+    finally:
+        held.release()
+
+
+async def _run(store: Any, run_id: str, target: Any, seeds: Sequence[Item], attacks: list[Attack], judge: Any, *,
+               attacker: Any, budget: int, concurrency: int, cfg: dict[str, Any], datasets: list[dict[str, Any]] | None,
+               label: str | None, stop_on_success: bool, policy: Any, progress: bool, judge_batch_size: int) -> str:
     try:
         store.get_run(run_id)
         existing = complete_pairs(store, run_id)
