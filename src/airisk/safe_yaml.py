@@ -159,9 +159,10 @@ def load_yaml(text: str, source: str = "<yaml>", *, max_bytes: int = MAX_BYTES, 
     """
     if len(text) > max_bytes:
         raise ConfigError(f"{source}: {len(text)} characters, more than the {max_bytes} allowed: refused")
-    loader = _BoundedLoader(text)
-    loader.max_depth, loader.max_aliases = max_depth, max_aliases
+    loader = None
     try:
+        loader = _BoundedLoader(text)  # the reader already refuses control characters here
+        loader.max_depth, loader.max_aliases = max_depth, max_aliases
         node = loader.get_single_node()
         if node is not None:
             n = _expanded_size(node, max_nodes)
@@ -174,7 +175,8 @@ def load_yaml(text: str, source: str = "<yaml>", *, max_bytes: int = MAX_BYTES, 
     except RecursionError:  # belt and braces: the depth limit should have caught it
         raise ConfigError(f"{source}: {label}: nested too deeply: refused") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, line_index(node)
 
 
