@@ -79,7 +79,7 @@ def test_one_error_fails_by_default(store, kind):
     build_run(store, "r", rows(1, 199, kind=kind))
     res = run_gate(score_run(store, "r"), default_policy())
     assert res.status == "red" and res.exit_code == 2
-    assert any("errors in vcr: 1/200" in r and "no errors allowed" in r for r in res.reasons)
+    assert any("errors vcr: 1/200" in r and "no errors allowed" in r for r in res.reasons)
 
 
 def test_no_errors_passes(store):
@@ -105,7 +105,7 @@ def test_explicit_allowance(store):
 def test_all_errors_no_judgments_is_red_not_could_not_evaluate(store):
     build_run(store, "r", rows(50, 0))
     res = run_gate(score_run(store, "r"), default_policy())
-    assert res.exit_code == 2 and "errors in vcr: 50/50" in " ".join(res.reasons)
+    assert res.exit_code == 2 and "errors vcr: 50/50" in " ".join(res.reasons)
     assert build_report(store, "r")["zones"]["zone"] == "red"
 
 

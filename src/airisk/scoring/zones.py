@@ -367,9 +367,9 @@ def _error_zone(key: str, errors: int, system: int, judge: int, items: int, allo
     counts = f"{errors}/{items} items ({100 * share:.1f}%) ended in an error (system {system}, judge {judge})"
     if errors and share > allowed:
         allowance = "no errors allowed" if allowed == 0 else f"allowed {100 * allowed:.1f}%"
-        why = f"errors in {key}: {counts}; {allowance} ({source})"
+        why = f"errors {key}: {counts}; {allowance} ({source})"
         return ZoneResult(key=key, zone=zone, rule=why, value=share, threshold=allowed)
-    return ZoneResult(key=key, zone="green", rule=f"errors in {key}: {counts}; within {source} {100 * allowed:.1f}%",
+    return ZoneResult(key=key, zone="green", rule=f"errors {key}: {counts}; within {source} {100 * allowed:.1f}%",
                       value=share, threshold=allowed)
 
 
