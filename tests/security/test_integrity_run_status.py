@@ -197,3 +197,19 @@ def test_expired_lease_is_taken_over_and_old_stores_open(tmp_path):
     new = store.acquire_lease("r", "generating")
     assert new.owner != old.owner and not store.renew_lease(old) and store.renew_lease(new)
     assert store.get_run("r").status == "running"
+
+
+def test_lease_on_postgresql(postgres_url):
+    store = Store(postgres_url)
+    store.delete_run("pg-lease")
+    store.create_run("pg-lease")
+    old = store.acquire_lease("pg-lease", "generating", ttl_s=0.05)
+    with pytest.raises(RunBusy):
+        store.acquire_lease("pg-lease", "generating")
+    time.sleep(0.1)
+    assert store.get_run("pg-lease").status == "interrupted"
+    new = store.acquire_lease("pg-lease", "judging")
+    assert not store.renew_lease(old) and store.renew_lease(new)
+    assert store.get_run("pg-lease").lease["phase"] == "judging"
+    store.release_lease(new)
+    assert store.get_run("pg-lease").lease is None
