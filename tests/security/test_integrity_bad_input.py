@@ -59,7 +59,7 @@ CASES = [
      "parameter 'temperature' must be a number, got 'hot'"),
     (["run", "-d", "{tmp}/ok.jsonl", "-s", "openai:model=m,max_tokens=1e999"], 2, "parameter 'max_tokens'"),
     (["guard", "validate-policy", "{tmp}/cidr.yaml"], 2, "cidr.yaml:4: scopes.network.deny_hosts: invalid CIDR block '10.0.0.0/33'"),
-    (["guard", "validate-policy", "{tmp}/deep.yaml"], 2, "deep.yaml:3: invalid YAML: nested deeper than 64 levels"),
+    (["guard", "validate-policy", "{tmp}/deep.yaml"], 2, "deep.yaml:3: invalid YAML: nested deeper than 32 levels"),
     (["guard", "validate-policy", "{tmp}/huge.yaml"], 2, "huge.yaml:3: invalid YAML: integer with 5000 digits"),
     (["guard", "validate-policy", "{tmp}/latin1.yaml"], 2, "latin1.yaml:2: not valid UTF-8 (byte 0xe9)"),
     (["guard", "validate-policy", "{tmp}/laughs.yaml"], 2, "laughs.yaml:1: invalid YAML: expands to more than"),
