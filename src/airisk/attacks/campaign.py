@@ -3,8 +3,11 @@
 Each attempt is stored as an item of the run (id derived from seed id + attack chain, lineage in
 ``metadata['lineage']``), its answer as a response and the judge's verdict as a judgment, so the
 generic tools (``gate``, ``compare``, reports) read a red-team run like any other. Seeds x attacks
-run concurrently (bounded); results are written as each finishes, and re-running with the same
-run id skips the (seed, attack) pairs already stored.
+run concurrently (bounded); each (seed, attack) pair's items, answers and verdicts are written in
+one transaction as it finishes, so a kill leaves a pair either complete or absent. Re-running with
+the same run id skips the pairs already stored and repairs incomplete ones (an item without an answer,
+or an answer without a verdict, left by an older version or by hand): their rows are
+dropped and the pair runs again.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any, Sequence
 
 from airisk.attacks.attack import Attack, AttemptResult, BatchingJudge, RunContext, error_result
 from airisk.attacks.registry import BASELINE, baseline
+from airisk.engine.lease import HeldRun
 from airisk.store import RunNotFound
 from airisk.types import Item
 
@@ -37,6 +41,20 @@ def select_seeds(items: Sequence[Item], *, hazards: Sequence[str] | None = None,
             if q and len(out) < limit:
                 out.append(q.pop(0))
     return out
+
+
+def complete_pairs(store: Any, run_id: str) -> set[tuple[str | None, str | None]]:
+    """The (seed, attack) pairs of a stored campaign that are complete; rows of incomplete pairs are
+    deleted so that the pair runs again (a pair is complete when every item has an answer and every
+    successful answer has a verdict)."""
+    pairs: dict[tuple[str | None, str | None], list[Any]] = defaultdict(list)
+    for rec in store.records(run_id):
+        pairs[(rec.item.metadata.get("seed_id"), rec.item.metadata.get("attack"))].append(rec)
+    broken = {key for key, recs in pairs.items()
+              if any(r.completion is None or (r.completion.ok and not r.judgments) for r in recs)}
+    if broken:
+        store.delete_items(run_id, [r.item.id for key in broken for r in pairs[key]])
+    return set(pairs) - broken
 
 
 async def run_campaign(
@@ -66,9 +84,24 @@ async def run_campaign(
     cfg = {**(config or {}), "attacks": [a.describe() for a in attacks], "budget": budget,
            "attacker": attacker.describe() if attacker is not None else None, "stop_on_success": stop_on_success,
            "seeds": len(seeds), "judge_batch_size": judge_batch_size}
+    # The run's lease (see airisk.engine.lease): a kill shows as "interrupted", and a second process
+    # resuming the same campaign is refused instead of running the same pairs twice.
+    held = HeldRun(store, store.acquire_lease(run_id, "generating"))
+    try:
+        return await _run(store, run_id, target, seeds, attacks, judge, attacker=attacker, budget=budget,
+                          concurrency=concurrency, cfg=cfg, datasets=datasets, label=label,
+                          stop_on_success=stop_on_success, policy=policy, progress=progress,
+                          judge_batch_size=judge_batch_size)
+    finally:
+        held.release()
+
+
+async def _run(store: Any, run_id: str, target: Any, seeds: Sequence[Item], attacks: list[Attack], judge: Any, *,
+               attacker: Any, budget: int, concurrency: int, cfg: dict[str, Any], datasets: list[dict[str, Any]] | None,
+               label: str | None, stop_on_success: bool, policy: Any, progress: bool, judge_batch_size: int) -> str:
     try:
         store.get_run(run_id)
-        existing = {(it.metadata.get("seed_id"), it.metadata.get("attack")) for it in store.items(run_id)}
+        existing = complete_pairs(store, run_id)
         store.update_run(run_id, status="running")
     except RunNotFound:
         existing = set()
@@ -86,10 +119,9 @@ async def run_campaign(
 
     def write(results: list[AttemptResult]) -> None:
         items = [r.item for r in results]
-        store.add_items(run_id, items, start_seq=seq[0])
+        store.save_attempts(run_id, items, [(r.item.id, r.completion) for r in results],
+                            [(r.item.id, r.judgment) for r in results if r.judgment is not None], start_seq=seq[0])
         seq[0] += len(items)
-        store.save_responses(run_id, [(r.item.id, r.completion) for r in results])
-        store.save_judgments(run_id, [(r.item.id, r.judgment) for r in results if r.judgment is not None])
         counts["queries"] += max((r.queries for r in results), default=0)
         for r in results:
             counts["attempts"] += 1

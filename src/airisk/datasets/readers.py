@@ -58,6 +58,36 @@ def bad_utf8_field(record: dict[str, object]) -> str | None:
     return None
 
 
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+MAX_NESTING = 32
+
+
+def check_value(record: dict, max_depth: int = MAX_NESTING) -> tuple[str, str] | None:
+    """``(field, problem)`` for the first value a store cannot hold: a lone surrogate (JSON ``\\ud800``
+    escapes decode to text that is not valid Unicode and fails later, at insert) or nesting deeper
+    than ``max_depth``. Iterative, so a deep value cannot overflow the stack here."""
+    stack: list[tuple[object, str, int]] = [(v, str(k), 1) for k, v in record.items()]
+    for k in record:
+        if isinstance(k, str) and _LONE_SURROGATE.search(k):
+            return k.encode("utf-8", "backslashreplace").decode(), "field name is not valid Unicode (lone surrogate)"
+    while stack:
+        value, field, depth = stack.pop()
+        if depth > max_depth:
+            return field, f"nested deeper than {max_depth} levels"
+        if isinstance(value, str):
+            m = _LONE_SURROGATE.search(value)
+            if m:
+                return field, f"not valid Unicode: lone surrogate \\u{ord(m.group()):04x} at character {m.start()}"
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                if isinstance(k, str) and _LONE_SURROGATE.search(k):
+                    return field, "a key is not valid Unicode (lone surrogate)"
+                stack.append((v, field, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((v, field, depth + 1) for v in value)
+    return None
+
+
 def _first_bad_byte(text: str) -> str:
     m = _SURROGATE.search(text)
     return f"0x{ord(m.group()) - 0xDC00:02x}" if m else "?"
@@ -117,7 +147,17 @@ def iter_jsonl(text: str, errors: RowErrors) -> Iterator[tuple[int, dict]]:
         except json.JSONDecodeError as e:
             errors.bad(f"invalid JSON: {e.msg} at column {e.colno}", line=n)
             continue
+        except RecursionError:
+            errors.bad("invalid JSON: nested too deeply", line=n)
+            continue
+        except ValueError as e:  # e.g. an integer over Python's 4,300-digit conversion limit
+            errors.bad(f"invalid JSON: {e}".split(";")[0], line=n)
+            continue
         if not isinstance(obj, dict):
             errors.bad(f"expected a JSON object, got {type(obj).__name__}", line=n)
+            continue
+        problem = check_value(obj)
+        if problem is not None:
+            errors.bad(problem[1], line=n, field=problem[0])
             continue
         yield n, obj

@@ -110,6 +110,9 @@ def print_summary(store: Store, run_id: str) -> None:
     table.add_section()
     table.add_row(*foot, style="bold")
     console.print(table)
+    if run.status == "interrupted" and run.lease:
+        console.print(f"[yellow]interrupted while {run.lease['phase']}: {run.lease['dead']}; carry on with "
+                      f"`airisk run --resume {run.id}`", highlight=False)
     stats = (run.stats or {}).get("last_execute") or {}
     if stats.get("unmatched"):
         n = len(stats["unmatched"])

@@ -17,7 +17,9 @@ from collections import Counter
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
+from airisk.engine.lease import HeldRun, hold_run
 from airisk.engine.progress import ProgressReporter
+from airisk.errors import DataError
 from airisk.engine.retry import RateLimiter, RetryPolicy, call_with_retries
 from airisk.judges.base import Judge
 from airisk.store import Store
@@ -49,22 +51,43 @@ async def run_items(
     run_id = run_id or new_run_id()
     if preflight and items:
         await system.preflight()  # fail before anything is stored: no half-created runs from a typo
-    store.create_run(run_id, kind=kind, system_name=system.name, system_fingerprint=system.fingerprint(),
-                     config={**(config or {}), "system": {"type": system.name, **system.public_params()}},
-                     datasets=datasets or [], label=label)
-    store.add_items(run_id, list(items))
-    await execute(store, run_id, system, concurrency=concurrency, rps=rps, progress=progress, retry=retry,
-                  use_cache=use_cache, preflight=False)
-    if judge is not None:
-        await judge_run(store, run_id, judge, progress=progress)
+    # The lease first: from the moment the run exists, a kill shows as "interrupted", not "running".
+    with hold_run(store, run_id, "generating") as held:
+        store.create_run(run_id, kind=kind, system_name=system.name, system_fingerprint=system.fingerprint(),
+                         config={**(config or {}), "system": {"type": system.name, **system.public_params()}},
+                         datasets=datasets or [], label=label)
+        try:
+            store.add_items(run_id, list(items))
+        except Exception as e:  # nothing was asked yet: leave no empty run behind, "running" forever
+            store.delete_run(run_id)
+            if isinstance(e, (UnicodeError, ValueError)):
+                raise DataError(f"items could not be stored ({type(e).__name__}: {str(e)[:200]}); nothing was run") from None
+            raise
+        await execute(store, run_id, system, concurrency=concurrency, rps=rps, progress=progress, retry=retry,
+                      use_cache=use_cache, preflight=False, held=held)
+        if judge is not None:
+            await judge_run(store, run_id, judge, progress=progress, held=held)
     return run_id
 
 
 async def execute(
     store: Store, run_id: str, system: System, *, concurrency: int = 16, rps: float | None = None,
     progress: bool = True, retry: RetryPolicy | None = None, use_cache: bool = True, preflight: bool = True,
+    held: HeldRun | None = None,
 ) -> dict[str, Any]:
-    """Answer the run's pending items. Safe to call again after any crash: it is the resume."""
+    """Answer the run's pending items. Safe to call again after any crash: it is the resume.
+
+    Holds the run's lease meanwhile (``held``: the caller already holds it); a run another live process
+    is working on raises RunBusy before anything is asked."""
+    with hold_run(store, run_id, "generating", held):
+        return await _execute(store, run_id, system, concurrency=concurrency, rps=rps, progress=progress,
+                              retry=retry, use_cache=use_cache, preflight=preflight)
+
+
+async def _execute(
+    store: Store, run_id: str, system: System, *, concurrency: int, rps: float | None, progress: bool,
+    retry: RetryPolicy | None, use_cache: bool, preflight: bool,
+) -> dict[str, Any]:
     pending = store.pending_items(run_id)
     total = store.count_items(run_id)
     stats: dict[str, Any] = {"concurrency": concurrency, "rps": rps}
@@ -189,24 +212,44 @@ async def resume_run(store: Store, run_id: str, system: System | None = None, *,
     run = store.get_run(run_id)
     if system is None:
         system = make_system(dict(run.config["system"]))
-    if retry_errors:
-        store.delete_responses(run.id, errors_only=True)
-    cfg = run.config
-    stats = await execute(store, run.id, system, concurrency=concurrency or cfg.get("concurrency", 16),
-                          rps=cfg.get("rps"), progress=progress, retry=RetryPolicy(**cfg.get("retry", {})))
-    if judge is not None:
-        await judge_run(store, run.id, judge, progress=progress)
-    await system.aclose()
+    try:
+        # One lease for the whole resume: a second resume of the same run fails here, before it
+        # computes its own list of pending items (two resumes used to ask the same items twice).
+        with hold_run(store, run.id, "generating") as held:
+            if retry_errors:
+                store.delete_responses(run.id, errors_only=True)
+            cfg = run.config
+            stats = await execute(store, run.id, system, concurrency=concurrency or cfg.get("concurrency", 16),
+                                  rps=cfg.get("rps"), progress=progress, retry=RetryPolicy(**cfg.get("retry", {})),
+                                  held=held)
+            if judge is not None:
+                await judge_run(store, run.id, judge, progress=progress, held=held)
+    finally:
+        await system.aclose()
     return stats
 
 
 async def judge_run(store: Store, run_id: str, judge: Judge, *, batch_size: int = 64, progress: bool = True,
-                    rejudge: bool = False) -> int:
+                    rejudge: bool = False, held: HeldRun | None = None) -> int:
     """Judge every answered item of the run that ``judge`` has not judged yet; returns how many.
 
     System errors are not judged (scoring shows them as errors). A judge that raises on a whole
-    batch has each item recorded as a judge error with the reason: never as safe.
+    batch has each item recorded as a judge error with the reason: never as safe. While judging, a
+    finished run is stored as ``judging`` (under the run's lease), so a kill now shows as
+    ``interrupted`` with its unjudged answers counted, never as ``completed``.
     """
+    run = store.get_run(run_id)
+    with hold_run(store, run.id, "judging", held):
+        was_completed = run.stored_status == "completed" or run.status == "completed"
+        if was_completed:
+            store.update_run(run.id, status="judging")
+        n = await _judge(store, run.id, judge, batch_size=batch_size, progress=progress, rejudge=rejudge)
+        if was_completed:
+            store.update_run(run.id, status="completed")
+        return n
+
+
+async def _judge(store: Store, run_id: str, judge: Judge, *, batch_size: int, progress: bool, rejudge: bool) -> int:
     run = store.get_run(run_id)
     todo = store.unjudged_item_ids(run.id, judge.id) if not rejudge else None
     records = [r for r in store.records(run.id)

@@ -103,26 +103,50 @@ def serve(config: Optional[Path] = typer.Option(None, help="service config YAML"
 
 
 @audit_app.command("verify")
-def audit_verify(db: Optional[str] = typer.Option(None, help="audit database URL (default: AIRISK_GUARD_AUDIT_DB or $AIRISK_HOME/guard_audit.db)")) -> None:
-    """Verify the hash chain; lists every edited, deleted or reordered record. Exit 1 if tampered."""
-    from airisk.guard.audit import AuditLog
+def audit_verify(db: Optional[str] = typer.Option(None, help="audit database URL (default: AIRISK_GUARD_AUDIT_DB or $AIRISK_HOME/guard_audit.db)"),
+                 expect_head: Optional[Path] = typer.Option(None, "--expect-head",
+                                                            help="JSON file from `airisk audit head`: the log must still hold it")) -> None:
+    """Verify the hash chain (HMAC with AIRISK_AUDIT_KEY[_FILE]); lists every edited, deleted or reordered
+    record. Exit 1 if tampered, 2 if the log cannot be read (it is never created here)."""
+    from airisk.guard.audit import AuditLog, read_head
 
-    rep = AuditLog(db).verify()
+    head = read_head(expect_head) if expect_head else None
+    rep = AuditLog(db, create=False).verify(expect_head=head)
+    for w in rep.warnings:
+        typer.echo(f"warning: {w}")
     if rep.ok:
-        typer.echo(f"ok: {rep.records} records, hash chain intact")
+        keyed = "keyed (HMAC)" if rep.keyed else "UNKEYED: set AIRISK_AUDIT_KEY to protect it"
+        typer.echo(f"ok: {rep.records} records, hash chain intact, {keyed}"
+                   + (f", expected head seq={head['seq']} present" if head else ""))
         return
     for p in rep.problems:
         typer.echo(f"TAMPERED [{p['problem']}] {p['message']}")
     raise typer.Exit(1)
 
 
+@audit_app.command("head")
+def audit_head(db: Optional[str] = typer.Option(None, help="audit database URL"),
+               out: Optional[Path] = typer.Option(None, "--out", "-o", help="write the signed head here (else stdout)")) -> None:
+    """Export the signed head (last seq + hash, HMAC-signed): keep it outside the database and pass it
+    to `audit verify --expect-head` later."""
+    from airisk.guard.audit import AuditLog
+
+    text = json.dumps(AuditLog(db, create=False).signed_head(), indent=2)
+    if out:
+        out.write_text(text + "\n", encoding="utf-8")
+        typer.echo(f"signed head written to {out}")
+    else:
+        typer.echo(text)
+
+
 @audit_app.command("show")
-def audit_show(db: Optional[str] = typer.Option(None), limit: int = typer.Option(20), offset: int = typer.Option(0),
-               kind: Optional[str] = typer.Option(None), verdict: Optional[str] = typer.Option(None)) -> None:
+def audit_show(db: Optional[str] = typer.Option(None), limit: int = typer.Option(20, min=0, max=100_000),
+               offset: int = typer.Option(0, min=0), kind: Optional[str] = typer.Option(None),
+               verdict: Optional[str] = typer.Option(None)) -> None:
     """Print audit records (JSON lines)."""
     from airisk.guard.audit import AuditLog
 
-    for r in AuditLog(db).query(limit=limit, offset=offset, kind=kind, verdict=verdict):
+    for r in AuditLog(db, create=False).query(limit=limit, offset=offset, kind=kind, verdict=verdict):
         sys.stdout.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 

@@ -41,7 +41,7 @@ from airisk.guard.detectors.scopes import CheckTimeout, Findings, ScopeChecker
 from airisk.guard.detectors.secrets import find_secrets
 from airisk.guard.detectors.shell import ShellAnalyzer
 from airisk.guard.detectors.sql import SQLAnalyzer
-from airisk.guard.policy import ArgConstraint, Policy, ToolSpec, load_policy
+from airisk.guard.policy import ArgConstraint, Policy, ToolSpec, compile_pattern, load_policy
 
 KIND_ARGS: dict[str, tuple[str, ...]] = {
     "shell": ("command", "cmd", "commands", "script", "shell_command", "bash", "input", "code"),
@@ -139,8 +139,8 @@ class _CompiledConstraint:
 
     def __init__(self, name: str, c: ArgConstraint):
         self.name, self.c = name, c
-        self.rx = re.compile(c.pattern) if c.pattern else None
-        self.not_rx = re.compile(c.not_pattern) if c.not_pattern else None
+        self.rx = compile_pattern(c.pattern) if c.pattern else None  # RE2: linear time, no ReDoS
+        self.not_rx = compile_pattern(c.not_pattern) if c.not_pattern else None
         self.glob = GlobSet(c.glob) if c.glob else None
         self.enum = frozenset(map(str, c.enum)) if c.enum is not None else None
 

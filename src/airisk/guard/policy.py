@@ -7,23 +7,63 @@ dict; validation errors are reported as ``<source>:<line>: <field>: <problem>``.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from airisk.errors import ConfigError
+from airisk.safe_yaml import load_yaml, read_config_text
 
 Verdict = Literal["ALLOW", "BLOCK", "REVIEW"]
 ToolKind = Literal["shell", "python", "sql", "http", "file_read", "file_write", "file_delete", "file_list",
                    "email", "payment", "generic"]
 
 
+MAX_COUNT = 10**12  # upper bound for counts and sizes: far above any real limit, far below int overflow
+MAX_PATTERN_CHARS = 2_000
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def compile_pattern(pattern: str):
+    """Compile a policy regex with RE2, a linear-time engine: an argument of any size is matched in
+    time proportional to its length, so no pattern (``(a+)+$`` included) can stall a decision.
+
+    RE2 has no backreferences or lookarounds (the features that need backtracking); a pattern using
+    them is refused with a message saying so. The result has ``search`` and ``fullmatch`` like ``re``.
+    """
+    import re2
+
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise ValueError(f"regex longer than {MAX_PATTERN_CHARS} characters")
+    try:
+        re.compile(pattern)
+    except (re.error, RecursionError, OverflowError) as e:
+        raise ValueError(f"invalid regex {pattern!r}: {e}") from None
+    options = re2.Options()
+    options.log_errors = False  # the error is reported to the user below, not logged to stderr
+    try:
+        return re2.compile(pattern, options)
+    except Exception as e:  # re2.error; RE2 refuses backreferences, lookarounds, huge repeats
+        why = e.args[0].decode("utf-8", "replace") if e.args and isinstance(e.args[0], bytes) else str(e)
+        raise ValueError(f"regex {pattern!r} is not supported by the linear-time engine (RE2: {why}); "
+                         "backreferences and lookarounds are not allowed") from None
+
+
+def _check_hosts(hosts: list[str]) -> list[str]:
+    for h in hosts:
+        if "/" in h:
+            try:
+                ipaddress.ip_network(h, strict=False)
+            except ValueError as e:
+                raise ValueError(f"invalid CIDR block {h!r}: {e}") from None
+    return hosts
 
 
 class ArgConstraint(_Strict):
@@ -35,19 +75,16 @@ class ArgConstraint(_Strict):
     not_pattern: str | None = None  # the value must not contain a match of this regex
     glob: list[str] | None = None  # the value must match one of these globs
     enum: list[Any] | None = None
-    min: float | None = None
-    max: float | None = None
-    max_length: int | None = None
+    min: float | None = Field(None, allow_inf_nan=False)
+    max: float | None = Field(None, allow_inf_nan=False)
+    max_length: int | None = Field(None, ge=0, le=MAX_COUNT)
     verdict: Verdict = "BLOCK"  # what a violation yields
 
     @field_validator("pattern", "not_pattern")
     @classmethod
     def _regex_compiles(cls, v: str | None) -> str | None:
         if v is not None:
-            try:
-                re.compile(v)
-            except re.error as e:
-                raise ValueError(f"invalid regex {v!r}: {e}") from None
+            compile_pattern(v)
         return v
 
 
@@ -71,7 +108,7 @@ class RoleSpec(_Strict):
     inherits: list[str] = Field(default_factory=list)
     read_only_sql: bool = False
     trusted_irreversible: bool = False  # irreversible tools ALLOW instead of REVIEW
-    payment_review_above: float | None = None  # overrides limits.payment for this role
+    payment_review_above: float | None = Field(None, ge=0, allow_inf_nan=False)  # overrides limits.payment for this role
 
 
 class PrincipalSpec(_Strict):
@@ -93,7 +130,7 @@ class FilesystemScope(_Strict):
     write: PathScope = Field(default_factory=PathScope)
     # Recursive deletes of these (or of anything at depth <= root_depth) are always blocked.
     critical: list[str] = Field(default_factory=list)
-    root_depth: int = 1
+    root_depth: int = Field(1, ge=0, le=1000)
 
 
 class NetworkScope(_Strict):
@@ -106,6 +143,9 @@ class NetworkScope(_Strict):
     code_allow_hosts: list[str] = Field(default_factory=list)
     code_egress_verdict: Verdict = "REVIEW"
     verdict: Verdict = "BLOCK"
+
+    _hosts = field_validator("allow_hosts", "deny_hosts", "code_allow_hosts")(
+        classmethod(lambda cls, v: _check_hosts(v)))
 
 
 class DatabaseScope(_Strict):
@@ -135,25 +175,25 @@ class Detectors(_Strict):
 
 class PaymentLimits(_Strict):
     amount_args: list[str] = Field(default_factory=lambda: ["amount", "value", "total", "price", "sum"])
-    review_above: float = 100.0
-    block_above: float | None = 10000.0
+    review_above: float = Field(100.0, ge=0, allow_inf_nan=False)
+    block_above: float | None = Field(10000.0, ge=0, allow_inf_nan=False)
     currency: str | None = None
 
 
 class SessionLimits(_Strict):
-    max_calls: int | None = None  # per session
-    rate_calls: int | None = None  # at most rate_calls ...
-    rate_window_s: float = 60.0  # ... per this many seconds
-    budget: float | None = None  # total payments ALLOWed per session
+    max_calls: int | None = Field(None, ge=0, le=MAX_COUNT)  # per session
+    rate_calls: int | None = Field(None, ge=1, le=MAX_COUNT)  # at most rate_calls ...
+    rate_window_s: float = Field(60.0, gt=0, le=10**9, allow_inf_nan=False)  # ... per this many seconds
+    budget: float | None = Field(None, ge=0, allow_inf_nan=False)  # total payments ALLOWed per session
     verdict: Verdict = "BLOCK"
-    history: int = 50  # how many past decisions a session remembers
+    history: int = Field(50, ge=1, le=100_000)  # how many past decisions a session remembers
 
 
 class Limits(_Strict):
     payment: PaymentLimits = Field(default_factory=PaymentLimits)
     session: SessionLimits = Field(default_factory=SessionLimits)
-    max_argument_chars: int = 100_000  # larger payloads are refused before parsing
-    max_script_chars: int = 32_768  # per shell command / SQL query / Python program (parsers are superlinear)
+    max_argument_chars: int = Field(100_000, ge=1, le=10**9)  # larger payloads are refused before parsing
+    max_script_chars: int = Field(32_768, ge=1, le=10**9)  # per shell command / SQL query / Python program (parsers are superlinear)
 
 
 class IrreversibleRule(_Strict):
@@ -196,22 +236,6 @@ class Policy(_Strict):
 
 # --- loading ---------------------------------------------------------------------------------
 
-def _line_index(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
-    """Map each path (tuple of keys / indexes) in a YAML document to its 1-based line."""
-    out = {} if out is None else out
-    out.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            key = k.value
-            out[path + (key,)] = k.start_mark.line + 1
-            _line_index(v, path + (key,), out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, v in enumerate(node.value):
-            out[path + (i,)] = v.start_mark.line + 1
-            _line_index(v, path + (i,), out)
-    return out
-
-
 def _line_for(loc: tuple, lines: dict[tuple, int]) -> int | None:
     loc = tuple(str(p) if not isinstance(p, int) else p for p in loc)
     for n in range(len(loc), -1, -1):  # deepest known ancestor of the failing field
@@ -225,18 +249,12 @@ def _alias_loc(loc: tuple) -> tuple:
 
 
 def parse_policy_text(text: str, source: str = "<policy>") -> Policy:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{source}{line}: invalid YAML: {getattr(e, 'problem', None) or e}") from None
+    """Validate a policy document; bounded YAML (no alias bombs, deep nesting, duplicate keys, huge integers)."""
+    data, lines = load_yaml(text, source)
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}:1: a policy must be a YAML mapping, got {type(data).__name__}")
-    lines = _line_index(node) if node is not None else {}
     return _validate(data, source, lines)
 
 
@@ -258,7 +276,7 @@ def _validate(data: dict, source: str, lines: dict[tuple, int]) -> Policy:
             line = _line_for(loc, lines)
             where = f"{source}:{line}" if line else source
             field = ".".join(str(p) for p in loc) or "<root>"
-            msgs.append(f"{where}: {field}: {err['msg']}")
+            msgs.append(f"{where}: {field}: {err['msg'].removeprefix('Value error, ')}")
         raise ConfigError("; ".join(msgs)) from None
     except ValueError as e:  # model_post_init cross-reference checks
         raise ConfigError(f"{source}: {e}") from None
@@ -278,7 +296,7 @@ def load_policy(spec: str | Path | dict | Policy) -> Policy:
         p = Path(s)
         if not p.is_file():
             raise ConfigError(f"policy file not found: {p}")
-        return parse_policy_text(p.read_text(encoding="utf-8"), str(p))
+        return parse_policy_text(read_config_text(p, what="policy"), str(p))
     if isinstance(spec, str):
         return parse_policy_text(spec)
     raise ConfigError(f"cannot load a policy from {type(spec).__name__}")

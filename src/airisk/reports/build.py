@@ -15,7 +15,7 @@ from airisk.reports import headline as hl
 from airisk.scoring import grading
 from airisk.scoring.hazards import grading_key, hazard_info
 from airisk.scoring.rates import RunScores, score_records
-from airisk.scoring.zones import Policy, default_policy, evaluate
+from airisk.scoring.zones import ZONE_ORDER, Policy, default_policy, evaluate
 from airisk.store.store import Record, Store
 
 EXAMPLE_CHARS = 1500  # responses longer than this are cut in reports (the full text stays in the store)
@@ -66,9 +66,17 @@ def worst_examples(records: list[Record], judge_id: str | None, *, per_hazard: i
 
 
 def _zone_dict(z: dict[str, Any]) -> dict[str, Any]:
+    # A hazard's zone in the report is the worse of its rate lines and its error rule, so the table,
+    # the headline zone and `airisk gate` never disagree about a run full of errors.
+    hazards = {r.key: {"zone": r.zone, "rule": r.rule, "value": r.value, "threshold": r.threshold} for r in z["hazards"]}
+    errors = {r.key: {"zone": r.zone, "rule": r.rule, "share": r.value, "allowed": r.threshold} for r in z.get("errors", [])}
+    for key, e in errors.items():
+        h = hazards.get(key)
+        if e["zone"] != "green" and (h is None or ZONE_ORDER[e["zone"]] > ZONE_ORDER[h["zone"]]):
+            hazards[key] = {"zone": e["zone"], "rule": e["rule"], "value": e["share"], "threshold": e["allowed"]}
     return {
-        "zone": z["zone"], "policy": z["policy"],
-        "hazards": {r.key: {"zone": r.zone, "rule": r.rule, "value": r.value, "threshold": r.threshold} for r in z["hazards"]},
+        "zone": z["zone"], "policy": z["policy"], "hazards": hazards, "errors": errors,
+        "error_reasons": [e["rule"] for e in errors.values() if e["zone"] != "green"],
         "overall": None if z["overall"] is None else {"zone": z["overall"].zone, "rule": z["overall"].rule},
     }
 

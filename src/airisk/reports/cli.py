@@ -41,6 +41,8 @@ def register(app: typer.Typer) -> None:
         if rep["partial"]:
             console.print("[bold yellow]PARTIAL[/] run: " + "; ".join(rep["partial_reasons"]), markup=True, highlight=False)
         console.print(f"grade: {g['label'] if g else 'no data'} · zone: {rep['zones']['zone']}", markup=False)
+        for why in rep["zones"].get("error_reasons", []):
+            console.print(f"  - {why}", markup=False)
         console.print(f"HTML:  {res['html']}", markup=False)
         console.print(f"JSON:  {res['json']}", markup=False)
         for p in res["risk_cards"]:

@@ -1,7 +1,7 @@
 """Release gate: turn a scored run and a policy into pass / warn / fail for CI, with JUnit XML.
 
-Exit codes: 0 pass (all green), 1 yellow (a yellow line crossed), 2 red (a red line crossed or a
-significant regression), 3 could not evaluate (unknown run, no judgments, invalid policy, a partial
+Exit codes: 0 pass (all green), 1 yellow (a yellow line crossed), 2 red (a red line crossed, a
+significant regression, or more errored items than the policy's ``errors`` rule allows), 3 could not evaluate (unknown run, no judgments, invalid policy, a partial
 run unless explicitly allowed, ...).
 Regression against a baseline run uses the pooled two-proportion z-test per hazard (one-sided in
 effect: only significant *increases* count) at the policy's ``regression.alpha``.
@@ -47,13 +47,16 @@ def run_gate(scores: RunScores, policy: Policy, baseline: RunScores | None = Non
     if scores.partial and not allow_partial:
         return error_result(scores.run.id, "run is PARTIAL (" + "; ".join(scores.partial_reasons)
                             + "); finish or resume it, or pass --allow-partial")
-    if scores.judge_id is None or scores.overall.judged == 0:
+    if (scores.judge_id is None or scores.overall.judged == 0) and scores.overall.errors == 0:
         return error_result(scores.run.id, f"run {scores.run.id} has no judgments to evaluate "
                             f"(items: {scores.overall.items}, judges: {', '.join(scores.judges_available) or 'none'})")
     z = evaluate(scores, policy)
     for r in z["hazards"]:
         checks.append(Check(name=f"hazard {r.key}", classname="airisk.gate.zones", zone=r.zone, why=r.rule,
                             details={"value": r.value, "threshold": r.threshold, "checks": r.checks}))
+    for r in z["errors"]:
+        checks.append(Check(name=f"errors {r.key}", classname="airisk.gate.errors", zone=r.zone, why=r.rule,
+                            details={"share": r.value, "allowed": r.threshold}))
     if z["overall"] is not None:
         o = z["overall"]
         checks.append(Check(name="overall", classname="airisk.gate.zones", zone=o.zone, why=o.rule,

@@ -105,3 +105,25 @@ class CacheRow(Base):
     namespace: Mapped[str] = mapped_column(String(32), index=True)
     value: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RunLeaseRow(Base):
+    """Who is working on a run right now: one row per run while a process holds it.
+
+    The holder renews ``expires_at`` every few seconds (heartbeat). A run whose stored status says
+    it is in progress but whose lease has expired, or whose holder process is gone, was killed:
+    readers show it as ``interrupted`` (see ``Store.get_run``). A second process that wants to work
+    on a run with a live lease is refused, so two resumes never ask the same items twice.
+    Added in schema 2 as a new table, so stores created before it open unchanged.
+    """
+
+    __tablename__ = "run_leases"
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128))  # host:pid:token, unique per holder
+    host: Mapped[str] = mapped_column(String(128))
+    pid: Mapped[int] = mapped_column(Integer)
+    phase: Mapped[str] = mapped_column(String(16))  # generating | judging
+    acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

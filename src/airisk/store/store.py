@@ -8,20 +8,23 @@ a crash at any moment.
 from __future__ import annotations
 
 import os
+import secrets
+import socket
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from pydantic import BaseModel, Field
-from sqlalchemy import create_engine, event, func, select, update
+from sqlalchemy import create_engine, delete, event, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from airisk.errors import AiriskError
-from airisk.store.schema import Base, CacheRow, ItemRow, JudgmentRow, ResponseRow, RunRow, utcnow
+from airisk.store.schema import Base, CacheRow, ItemRow, JudgmentRow, ResponseRow, RunLeaseRow, RunRow, utcnow
 from airisk.types import Completion, Item, Judgment, Message
 
 
@@ -48,6 +51,63 @@ class RunInfo(BaseModel):
     judges: list[dict[str, Any]] = Field(default_factory=list)
     stats: dict[str, Any] = Field(default_factory=dict)
     label: str | None = None
+    stored_status: str | None = None  # the status column as written; ``status`` is what is true now
+    lease: dict[str, Any] | None = None  # who holds the run (host, pid, phase, heartbeat, expires) if anyone
+
+
+IN_PROGRESS = ("running", "judging")  # stored statuses that are only true while someone holds the lease
+LEASE_TTL_S = 30.0
+
+
+class RunBusy(AiriskError):
+    """Another live process holds the run (two resumes at once would ask the same items twice)."""
+
+
+class Lease(BaseModel):
+    run_id: str
+    owner: str
+    phase: str
+    ttl_s: float = LEASE_TTL_S
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)  # SQLite returns naive datetimes
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists (owned by someone else) or cannot tell: assume alive
+    return True
+
+
+def lease_dead(row: RunLeaseRow, now: datetime | None = None) -> str | None:
+    """Why a lease no longer protects its run (expired, holder process gone), or None if it is live."""
+    now = now or utcnow()
+    if _aware(row.expires_at) <= now:
+        return f"its lease expired at {_aware(row.expires_at).isoformat(timespec='seconds')} (no heartbeat)"
+    if row.host == socket.gethostname() and not _pid_alive(row.pid):
+        return f"its process {row.pid} on {row.host} is gone"
+    return None
+
+
+def _lease_dict(row: RunLeaseRow) -> dict[str, Any]:
+    return {"owner": row.owner, "host": row.host, "pid": row.pid, "phase": row.phase,
+            "acquired_at": _aware(row.acquired_at), "heartbeat_at": _aware(row.heartbeat_at),
+            "expires_at": _aware(row.expires_at), "dead": lease_dead(row)}
+
+
+def _true_status(info: RunInfo, lease: RunLeaseRow | None) -> RunInfo:
+    """Derive the status on read: a run "in progress" whose holder is dead was interrupted."""
+    info.stored_status = info.status
+    if lease is not None:
+        info.lease = _lease_dict(lease)
+        if info.status in IN_PROGRESS and info.lease["dead"]:
+            info.status = "interrupted"
+    return info
 
 
 class Record(BaseModel):
@@ -154,7 +214,7 @@ class Store:
                     raise RunNotFound(f"run id prefix '{run_id}' is ambiguous: {', '.join(r.id for r in rows[:5])}")
                 else:
                     raise RunNotFound(f"no run '{run_id}' in {self.safe_url}; see `airisk runs list`")
-            return _run_info(row)
+            return _true_status(_run_info(row), s.get(RunLeaseRow, row.id))
 
     @property
     def safe_url(self) -> str:
@@ -163,7 +223,8 @@ class Store:
     def list_runs(self, limit: int = 50) -> list[RunInfo]:
         with self.session() as s:
             rows = s.scalars(select(RunRow).order_by(RunRow.created_at.desc()).limit(limit)).all()
-            return [_run_info(r) for r in rows]
+            leases = {lr.run_id: lr for lr in s.scalars(select(RunLeaseRow).where(RunLeaseRow.run_id.in_([r.id for r in rows])))}
+            return [_true_status(_run_info(r), leases.get(r.id)) for r in rows]
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         if fields.get("status") in ("completed", "failed") and "finished_at" not in fields:
@@ -181,8 +242,57 @@ class Store:
                     v = list(known.values())
                 setattr(row, k, v)
 
+    # -- leases --------------------------------------------------------------------------
+    def acquire_lease(self, run_id: str, phase: str, *, ttl_s: float = LEASE_TTL_S) -> Lease:
+        """Take the run for this process, or raise RunBusy naming the live holder.
+
+        A lease that expired, or whose holder process on this host is gone, is taken over (the
+        compare-and-set on the old owner makes two takers race safely: exactly one wins)."""
+        host, pid = socket.gethostname(), os.getpid()
+        owner = f"{host}:{pid}:{secrets.token_hex(4)}"
+        now = utcnow()
+        fields = dict(owner=owner, host=host[:128], pid=pid, phase=phase, acquired_at=now, heartbeat_at=now,
+                      expires_at=now + timedelta(seconds=ttl_s))
+        for _ in range(3):
+            with self.session() as s:
+                cur = s.get(RunLeaseRow, run_id)
+            if cur is None:
+                try:
+                    with self.session() as s, s.begin():
+                        s.add(RunLeaseRow(run_id=run_id, **fields))
+                    return Lease(run_id=run_id, owner=owner, phase=phase, ttl_s=ttl_s)
+                except IntegrityError:
+                    continue  # someone else inserted first: look again
+            if lease_dead(cur) is None:
+                raise RunBusy(
+                    f"run {run_id} is being worked on by process {cur.pid} on {cur.host} ({cur.phase}, last "
+                    f"heartbeat {_aware(cur.heartbeat_at).isoformat(timespec='seconds')}); wait for it to finish, "
+                    f"or stop it: its lease is taken over once that process is gone or "
+                    f"{_aware(cur.expires_at).isoformat(timespec='seconds')} passes without a heartbeat")
+            with self.session() as s, s.begin():
+                won = s.execute(update(RunLeaseRow).where(RunLeaseRow.run_id == run_id, RunLeaseRow.owner == cur.owner)
+                                .values(**fields)).rowcount
+            if won:
+                return Lease(run_id=run_id, owner=owner, phase=phase, ttl_s=ttl_s)
+        raise RunBusy(f"run {run_id}: another process took its lease at the same moment; try again")
+
+    def renew_lease(self, lease: Lease, *, phase: str | None = None) -> bool:
+        """Heartbeat (and optionally change phase); False if the lease was taken over meanwhile."""
+        now = utcnow()
+        values: dict[str, Any] = dict(heartbeat_at=now, expires_at=now + timedelta(seconds=lease.ttl_s))
+        if phase:
+            values["phase"] = lease.phase = phase
+        with self.session() as s, s.begin():
+            return bool(s.execute(update(RunLeaseRow).where(RunLeaseRow.run_id == lease.run_id,
+                                                            RunLeaseRow.owner == lease.owner).values(**values)).rowcount)
+
+    def release_lease(self, lease: Lease) -> None:
+        with self.session() as s, s.begin():
+            s.execute(delete(RunLeaseRow).where(RunLeaseRow.run_id == lease.run_id, RunLeaseRow.owner == lease.owner))
+
     def delete_run(self, run_id: str) -> None:
         with self.session() as s, s.begin():
+            s.query(RunLeaseRow).filter(RunLeaseRow.run_id == run_id).delete()
             for table in (JudgmentRow, ResponseRow, ItemRow):
                 s.query(table).filter(table.run_id == run_id).delete()
             s.query(RunRow).filter(RunRow.id == run_id).delete()
@@ -192,6 +302,10 @@ class Store:
         """Insert items, ignoring ones already present (same run and id). Returns how many were new."""
         if not items:
             return 0
+        with self.engine.begin() as conn:
+            return self._add_items(conn, run_id, items, start_seq)
+
+    def _add_items(self, conn, run_id: str, items: Sequence[Item], start_seq: int = 0) -> int:
         rows = [
             dict(
                 run_id=run_id, item_id=it.id, seq=start_seq + i, prompt=it.prompt,
@@ -206,10 +320,29 @@ class Store:
         for r in rows:
             r["metadata"] = r.pop("meta")
         n = 0
+        for chunk in _chunks(rows, 500):
+            res = conn.execute(self._insert(ItemRow.__table__).values(chunk).on_conflict_do_nothing())
+            n += res.rowcount or 0
+        return n
+
+    def save_attempts(self, run_id: str, items: Sequence[Item], responses: Iterable[tuple[str, Completion]],
+                      judgments: Iterable[tuple[str, Judgment]], *, start_seq: int = 0) -> None:
+        """Items with their responses and judgments in ONE transaction: a kill leaves all of them or none,
+        so a resume never finds an item without its answer (red-team campaigns write each attempt so)."""
         with self.engine.begin() as conn:
-            for chunk in _chunks(rows, 500):
-                res = conn.execute(self._insert(ItemRow.__table__).values(chunk).on_conflict_do_nothing())
-                n += res.rowcount or 0
+            self._add_items(conn, run_id, items, start_seq)
+            self._save_responses(conn, run_id, responses)
+            self._save_judgments(conn, run_id, judgments)
+
+    def delete_items(self, run_id: str, item_ids: Iterable[str]) -> int:
+        """Forget items with their responses and judgments (one transaction), e.g. to redo an attempt."""
+        ids = list(item_ids)
+        n = 0
+        with self.session() as s, s.begin():
+            for chunk in _chunks(ids, 500):
+                for table in (JudgmentRow, ResponseRow):
+                    s.query(table).filter(table.run_id == run_id, table.item_id.in_(chunk)).delete(synchronize_session=False)
+                n += s.query(ItemRow).filter(ItemRow.run_id == run_id, ItemRow.item_id.in_(chunk)).delete(synchronize_session=False)
         return n
 
     def items(self, run_id: str) -> list[Item]:
@@ -232,6 +365,10 @@ class Store:
 
     # -- responses -----------------------------------------------------------------------
     def save_responses(self, run_id: str, results: Iterable[tuple[str, Completion]]) -> int:
+        with self.engine.begin() as conn:
+            return self._save_responses(conn, run_id, results)
+
+    def _save_responses(self, conn, run_id: str, results: Iterable[tuple[str, Completion]]) -> int:
         rows = [
             dict(
                 run_id=run_id, item_id=item_id, text=c.text, error=c.error, error_kind=c.error_kind,
@@ -244,9 +381,10 @@ class Store:
         ]
         if not rows:
             return 0
-        with self.engine.begin() as conn:
-            res = conn.execute(self._insert(ResponseRow.__table__).values(rows).on_conflict_do_nothing())
-            return res.rowcount or 0
+        n = 0
+        for chunk in _chunks(rows, 500):
+            n += conn.execute(self._insert(ResponseRow.__table__).values(chunk).on_conflict_do_nothing()).rowcount or 0
+        return n
 
     def delete_responses(self, run_id: str, *, errors_only: bool = True) -> int:
         """Forget stored responses (by default only errors) so that a resume asks again."""
@@ -272,6 +410,10 @@ class Store:
 
     # -- judgments -----------------------------------------------------------------------
     def save_judgments(self, run_id: str, results: Iterable[tuple[str, Judgment]], *, replace: bool = False) -> int:
+        with self.engine.begin() as conn:
+            return self._save_judgments(conn, run_id, results, replace=replace)
+
+    def _save_judgments(self, conn, run_id: str, results: Iterable[tuple[str, Judgment]], *, replace: bool = False) -> int:
         rows = [
             dict(
                 run_id=run_id, item_id=item_id, judge_id=j.judge_id, judge_fingerprint=j.judge_fingerprint,
@@ -283,19 +425,18 @@ class Store:
         if not rows:
             return 0
         n = 0
-        with self.engine.begin() as conn:
-            for chunk in _chunks(rows, 500):
-                stmt = self._insert(JudgmentRow.__table__).values(chunk)
-                if replace:
-                    stmt = stmt.on_conflict_do_update(
-                        index_elements=["run_id", "item_id", "judge_id"],
-                        set_={k: getattr(stmt.excluded, k) for k in (
-                            "judge_fingerprint", "label", "probability", "categories", "refusal", "reason",
-                            "error", "votes", "created_at")},
-                    )
-                else:
-                    stmt = stmt.on_conflict_do_nothing()
-                n += conn.execute(stmt).rowcount or 0
+        for chunk in _chunks(rows, 500):
+            stmt = self._insert(JudgmentRow.__table__).values(chunk)
+            if replace:
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["run_id", "item_id", "judge_id"],
+                    set_={k: getattr(stmt.excluded, k) for k in (
+                        "judge_fingerprint", "label", "probability", "categories", "refusal", "reason",
+                        "error", "votes", "created_at")},
+                )
+            else:
+                stmt = stmt.on_conflict_do_nothing()
+            n += conn.execute(stmt).rowcount or 0
         return n
 
     def judgments(self, run_id: str, judge_id: str | None = None) -> dict[str, dict[str, Judgment]]:

@@ -69,5 +69,5 @@ def make_system(spec: str | dict[str, Any] | System) -> System:
     cls = plugins.load("systems", name)
     try:
         return cls(**params)
-    except TypeError as e:
+    except (TypeError, ValueError, OverflowError) as e:  # a plugin's own conversion of a bad value
         raise ConfigError(f"system '{name}': {e}") from None

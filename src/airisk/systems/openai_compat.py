@@ -24,6 +24,22 @@ from airisk.types import Completion, Item, Message
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
+def _number(name: str, value: Any, kind: type, low: float, high: float) -> Any:
+    """A numeric parameter as ``kind`` within [low, high], or a ConfigError naming it."""
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        out = kind(value)
+        if kind is int and out != float(value):
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"openai system: parameter '{name}' must be a{'n integer' if kind is int else ' number'}, "
+                          f"got {value!r}") from None
+    if not low <= out <= high:  # also refuses NaN
+        raise ConfigError(f"openai system: parameter '{name}' must be between {low} and {high}, got {value!r}")
+    return out
+
+
 class OpenAISystem(System):
     """A model behind an OpenAI-compatible ``/chat/completions`` endpoint.
 
@@ -48,14 +64,16 @@ class OpenAISystem(System):
         if not urlsplit(base_url).scheme in ("http", "https"):
             raise ConfigError(f"openai system: 'base_url' must be an http(s) URL, got {base_url!r}")
         super().__init__(
-            model=model, base_url=base_url.rstrip("/"), api_key_env=api_key_env, temperature=float(temperature),
-            max_tokens=int(max_tokens) if max_tokens is not None else None, system_prompt=system_prompt,
-            timeout=float(timeout), tools=tools, extra=extra or {},
+            model=model, base_url=base_url.rstrip("/"), api_key_env=api_key_env,
+            temperature=_number("temperature", temperature, float, 0, 2),
+            max_tokens=_number("max_tokens", max_tokens, int, 1, 10**7) if max_tokens is not None else None,
+            system_prompt=system_prompt, timeout=_number("timeout", timeout, float, 0.001, 86_400), tools=tools,
+            extra=extra or {},
         )
-        self._max_connections = max_connections
+        self._max_connections = _number("max_connections", max_connections, int, 1, 100_000)
         # httpcore's pool does O(connections^2) work per request when many connections are idle;
         # several small pools (used round-robin) keep that cost flat at high concurrency.
-        self._n_shards = max(1, int(client_shards))
+        self._n_shards = max(1, _number("client_shards", client_shards, int, 1, 1024))
         self._clients: list[openai.AsyncOpenAI] = []
         self._next = 0
 
