@@ -61,12 +61,13 @@ def test_error_heavy_run_fails_gate_report_and_junit_agree(tmp_path):
     rep = build_report(store, run_id)
     assert rep["zones"]["zone"] == "red"
     assert rep["zones"]["hazards"]["vcr"]["zone"] == "red" and "error" in rep["zones"]["hazards"]["vcr"]["rule"]
-    assert rep["headline"]["grade"]["label"] == "Poor"
+    # one hazard of twelve: no overall grade (coverage first); the hazard's own row is red for its errors
+    assert rep["headline"]["grade"] is None
     assert any(f"{errors}/1000" in why for why in rep["zones"]["error_reasons"])
     out = tmp_path / "rep"
     res = runner.invoke(app, ["report", run_id, "--db", db, "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert "grade: Poor · zone: red" in res.output and f"{errors}/1000" in res.output
+    assert "zone: red" in res.output and f"{errors}/1000" in res.output
     assert f"{errors}/1000" in (out / "report.html").read_text()
 
 
