@@ -136,7 +136,7 @@ def test_spec_parsing():
     assert parse_term("translate[lang=fr,n=2,flag=true]") == ("translate", {"lang": "fr", "n": 2, "flag": True})
     with pytest.raises(ConfigError, match="key=value"):
         parse_term("translate[lang]")
-    with pytest.raises(ConfigError, match="bad attack term"):
+    with pytest.raises(ConfigError, match="attack spec"):
         parse_term("no spaces allowed")
 
 

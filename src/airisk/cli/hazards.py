@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-hazards_app = typer.Typer(help="Browse the hazard taxonomy and its crosswalks.", no_args_is_help=True)
+from airisk.cli._common import console, group
+
+hazards_app = group("Browse the hazard taxonomy and its crosswalks.")
 
 
 @hazards_app.command("list")
 def list_cmd(definitions: bool = typer.Option(False, "--definitions", help="Also show each hazard's definition.")) -> None:
     """Hazard codes with name, group and Llama Guard categories."""
+    from rich.table import Table
+
     from airisk.taxonomy import HAZARDS, llama_guard_categories
 
     lg = llama_guard_categories()
@@ -25,12 +27,14 @@ def list_cmd(definitions: bool = typer.Option(False, "--definitions", help="Also
         if definitions:
             row.append(h.definition)
         table.add_row(*row)
-    Console().print(table)
+    console.print(table)
 
 
 @hazards_app.command("crosswalk")
-def crosswalk_cmd(framework: str = typer.Argument(..., help="Crosswalk id or framework name, e.g. owasp_llm_2025.")) -> None:
+def crosswalk_cmd(framework: str = typer.Argument(..., help="Crosswalk id or framework name, e.g. owasp_llm_2025 or owasp-llm.")) -> None:
     """How each hazard maps onto another framework's categories."""
+    from rich.table import Table
+
     from airisk.taxonomy import HAZARDS, get_crosswalk
 
     cw = get_crosswalk(framework)
@@ -41,7 +45,6 @@ def crosswalk_cmd(framework: str = typer.Argument(..., help="Crosswalk id or fra
     for h in HAZARDS.values():
         ids = cw.targets_for(h.code)
         table.add_row(h.code, h.name, "; ".join(f"{i} {cw.target_name(i)}" for i in ids) or "-")
-    console = Console()
     console.print(table)
     if cw.basis:
         console.print(f"basis: {cw.basis}")

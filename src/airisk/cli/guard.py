@@ -9,13 +9,17 @@ from typing import Optional
 
 import typer
 
-from airisk.errors import ConfigError
+from airisk.cli._common import group
 
-guard_app = typer.Typer(help="Runtime guard: action gate, content guard, HTTP service.", no_args_is_help=True)
-audit_app = typer.Typer(help="The guard's tamper-evident audit log.", no_args_is_help=True)
+from airisk.errors import ConfigError, InputNotFound
+
+AUDIT_DB_HELP = "Audit database URL (default: $AIRISK_GUARD_AUDIT_DB, else $AIRISK_HOME/guard_audit.db)."
+
+guard_app = group("Runtime guard: action gate, content guard, HTTP service.")
+audit_app = group("The guard's tamper-evident audit log.")
 
 
-def _print(obj) -> None:
+def _print(obj: object) -> None:
     typer.echo(json.dumps(obj, indent=2, ensure_ascii=False))
 
 
@@ -23,7 +27,8 @@ def _print(obj) -> None:
 def check_action(tool: str = typer.Option(..., help="tool name"),
                  args: str = typer.Option("{}", "--args", help="tool arguments as a JSON object"),
                  policy: str = typer.Option("builtin:default", help="policy file or builtin:<name>"),
-                 role: Optional[str] = typer.Option(None), principal: Optional[str] = typer.Option(None),
+                 role: Optional[str] = typer.Option(None, help="role of the caller (policy roles: section)"),
+                 principal: Optional[str] = typer.Option(None, help="principal (user/agent id) making the call"),
                  strict: bool = typer.Option(False, help="exit 1 on BLOCK, 3 on REVIEW")) -> None:
     """Decide one proposed tool call and print the decision."""
     from airisk.guard import Action, ActionGate
@@ -79,7 +84,8 @@ def serve(config: Optional[Path] = typer.Option(None, help="service config YAML"
           policy: Optional[str] = typer.Option(None, help="override the config's policy"),
           upstream: Optional[str] = typer.Option(None, help="override the upstream base URL (…/v1)"),
           audit_db: Optional[str] = typer.Option(None, help="audit database URL"),
-          host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8700),
+          host: str = typer.Option("127.0.0.1", help="interface to listen on"),
+          port: int = typer.Option(8700, help="port to listen on"),
           insecure_no_auth: bool = typer.Option(False, "--insecure-no-auth",
                                                 help="disable API-key auth (local development only)")) -> None:
     """Run the guard HTTP service (FastAPI + uvicorn)."""
@@ -103,11 +109,11 @@ def serve(config: Optional[Path] = typer.Option(None, help="service config YAML"
 
 
 @audit_app.command("verify")
-def audit_verify(db: Optional[str] = typer.Option(None, help="audit database URL (default: AIRISK_GUARD_AUDIT_DB or $AIRISK_HOME/guard_audit.db)")) -> None:
+def audit_verify(db: Optional[str] = typer.Option(None, "--db", help=AUDIT_DB_HELP)) -> None:
     """Verify the hash chain; lists every edited, deleted or reordered record. Exit 1 if tampered."""
     from airisk.guard.audit import AuditLog
 
-    rep = AuditLog(db).verify()
+    rep = AuditLog(_existing_audit_db(db)).verify()
     if rep.ok:
         typer.echo(f"ok: {rep.records} records, hash chain intact")
         return
@@ -117,13 +123,36 @@ def audit_verify(db: Optional[str] = typer.Option(None, help="audit database URL
 
 
 @audit_app.command("show")
-def audit_show(db: Optional[str] = typer.Option(None), limit: int = typer.Option(20), offset: int = typer.Option(0),
-               kind: Optional[str] = typer.Option(None), verdict: Optional[str] = typer.Option(None)) -> None:
+def audit_show(db: Optional[str] = typer.Option(None, "--db", help=AUDIT_DB_HELP),
+               limit: int = typer.Option(20, help="records to print"),
+               offset: int = typer.Option(0, help="records to skip (newest first)"),
+               kind: Optional[str] = typer.Option(None, help="only records of this kind (action, content, ...)"),
+               verdict: Optional[str] = typer.Option(None, help="only records with this verdict (ALLOW, BLOCK, ...)")) -> None:
     """Print audit records (JSON lines)."""
     from airisk.guard.audit import AuditLog
 
-    for r in AuditLog(db).query(limit=limit, offset=offset, kind=kind, verdict=verdict):
+    for r in AuditLog(_existing_audit_db(db)).query(limit=limit, offset=offset, kind=kind, verdict=verdict):
         sys.stdout.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+
+def _existing_audit_db(db: Optional[str]) -> Optional[str]:
+    """The audit URL to read; a SQLite file that does not exist is an error, not a new empty log
+    (which would "verify" as intact)."""
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    from airisk.guard.audit import default_audit_url
+
+    url = db or os.environ.get("AIRISK_GUARD_AUDIT_DB") or default_audit_url()
+    try:
+        u = make_url(url)
+    except Exception:  # not a URL: let AuditLog report it
+        return url
+    if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:" \
+            and not Path(u.database).expanduser().exists():
+        raise InputNotFound(f"no audit database at {u.database} (check --db or AIRISK_GUARD_AUDIT_DB)")
+    return url
 
 
 def register(app: typer.Typer) -> None:
