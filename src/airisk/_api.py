@@ -159,7 +159,7 @@ def load_dataset(name_or_path: str | Path, *, skip_bad: bool = False) -> Dataset
 
 
 def make_system(spec: str | dict[str, Any] | System) -> System:
-    """A system under test from a spec (grammar: docs/specs.md).
+    """A system under test from a spec (grammar: :mod:`airisk.spec`, docs/cli.md).
 
     Args:
         spec: ``"openai:model=m,base_url=http://host/v1"``, ``"replay:path=answers.jsonl"``,
@@ -171,7 +171,7 @@ def make_system(spec: str | dict[str, Any] | System) -> System:
 
 
 def make_judge(spec: str | dict[str, Any] | Judge, **overrides: Any) -> Judge:
-    """A judge from a spec (grammar: docs/specs.md).
+    """A judge from a spec (grammar: :mod:`airisk.spec`, docs/cli.md).
 
     Args:
         spec: ``"offline"``, ``"rubric:model=m,base_url=http://host/v1"``, a dict ``{"name": ...}``,
