@@ -28,7 +28,7 @@ from airisk.agents.loop import Agent, gate_decide, run_episode
 from airisk.agents.predicates import evaluate, explain
 from airisk.agents.scenario import Scenario
 from airisk.agents.trajectory import Trajectory
-from airisk.scoring.stats import newcombe_diff_interval, wilson_interval
+from airisk.stats import newcombe_diff_interval, wilson_interval
 from airisk.types import Completion, Item, Judgment, stable_hash
 
 DETECTORS = ("predicate", "gate", "judge")

@@ -72,7 +72,7 @@ def register(app: typer.Typer) -> None:
                 f"{d.b_k}/{d.b_n} ({_pct(d.rate_b)})" if d.b_n else "no data",
                 "no data" if d.delta is None else f"{100 * d.delta:+.1f} pts",
                 "" if d.low is None else f"[{100 * d.low:+.1f}, {100 * d.high:+.1f}]",
-                "" if d.p_value is None else f"{d.p_value:.3g}",
+                "" if d.p_value is None else f"{d.p_value:.3g}" + (" (exact)" if d.z is None else ""),
             )
         console.print(t)
         console.print(f"interval: {res['interval_method']}; test: {res['test_method']}")

@@ -32,8 +32,8 @@ def print_summary(summary: Any, *, best_rows: int = 20) -> None:
     ups = {u.attack: u for u in s.uplift if u.hazard == "all"}
     qs = {q.attack: q for q in s.queries}
     t = Table(title=escape(f"red team · run {s.run_id} · judge {s.judge_id} · {s.seeds} seeds · all hazards"))
-    for col in ("attack", "ASR", "95% CI", "k/n", "errors", "uplift vs baseline", "uplift 95% CI",
-                "queries to success (mean / median)", "queries spent"):
+    for col in ("attack", "ASR", "95% CI", "k/n", "errors", "uplift vs baseline", "uplift 95% CI (paired)",
+                "p (McNemar)", "queries to success (mean / median)", "queries spent"):
         t.add_column(col, justify="left" if col == "attack" else "right")
     for a in s.attacks:
         r, u, q = rates[(a, "all")], ups.get(a), qs[a]
@@ -41,6 +41,7 @@ def print_summary(summary: Any, *, best_rows: int = 20) -> None:
             escape(a), _pct(r.asr), _ci(r.ci), f"{r.k}/{r.n}", str(r.errors) if r.errors else "",
             "" if u is None else ("no data" if u.uplift is None else f"{100 * u.uplift:+.0f} pts"),
             "" if u is None or u.ci is None else f"[{100 * u.ci[0]:+.0f}, {100 * u.ci[1]:+.0f}]",
+            "" if u is None or u.p_value is None else f"{u.p_value:.3g}",
             "" if q.mean is None else f"{q.mean:.2f} / {q.median:g}", str(q.total_queries),
         )
     console.print(t)
