@@ -207,8 +207,14 @@ def run_result(run_id: str, *, db: str | Store | None = None) -> RunResult:
                      datasets=run.datasets, stats=(run.stats or {}).get("last_execute") or {})
 
 
+def _dataset_name(dataset: Any) -> str:
+    if isinstance(dataset, (str, Path)):
+        return str(dataset)
+    return str(getattr(dataset, "name", None) or "items")
+
+
 def _dataset_and_items(dataset: Any, cfg_fields: dict[str, Any]) -> tuple[str, list[Item], list[dict[str, Any]]]:
-    from airisk.engine.items import dataset_meta, load_any, select_items
+    from airisk.engine.items import dataset_meta, load_any
 
     if isinstance(dataset, (str, Path)):
         ds = load_any(str(dataset), skip_bad=bool(cfg_fields.get("skip_bad")))
@@ -236,6 +242,7 @@ async def evaluate_async(
     *,
     db: str | Store | None = None,
     run_id: str | None = None,
+    kind: str = "benchmark",
     progress: bool = False,
     **options: Any,
 ) -> RunResult:
@@ -247,6 +254,7 @@ async def evaluate_async(
         judge: judge spec or Judge instance; None stores answers without verdicts.
         db: store URL or Store (see :func:`open_store`).
         run_id: id for the new run (default: a timestamped one).
+        kind: the run's kind as stored and listed (``benchmark``; the demo uses ``demo``).
         progress: print a progress line to stderr.
         **options: run settings, validated by :class:`airisk.engine.config.RunConfig`: ``limit``,
             ``hazards``, ``personas``, ``locales``, ``shuffle``, ``seed``, ``concurrency``, ``rps``,
@@ -260,17 +268,18 @@ async def evaluate_async(
     from airisk.engine.runner import run_items
     from airisk.errors import ConfigError
 
-    name, items, meta = _dataset_and_items(dataset, options)
+    jspec = judge if isinstance(judge, (str, type(None))) else getattr(judge, "id", None)
+    system_field = system if isinstance(system, (str, dict)) else {"type": system.name, **system.public_params()}
+    cfg = validate_run_config({**options, "dataset": _dataset_name(dataset), "system": system_field,
+                               **({"judge": jspec} if jspec else {})}, source="evaluate()")
+    name, items, meta = _dataset_and_items(dataset, cfg.model_dump())
     if not items:
         raise ConfigError("no items left after filters (check hazards/personas/locales/limit)")
     sut = make_system(system)
-    jspec = judge if isinstance(judge, (str, type(None))) else getattr(judge, "id", None)
-    cfg = validate_run_config({**options, "dataset": name, "system": sut.name if not isinstance(system, (str, dict))
-                               else system, **({"judge": jspec} if jspec else {})}, source="evaluate()")
     judge_obj = make_judge(judge) if judge is not None else None
     store = open_store(db)
     try:
-        rid = await run_items(store, sut, items, run_id=run_id, concurrency=cfg.concurrency, rps=cfg.rps,
+        rid = await run_items(store, sut, items, run_id=run_id, kind=kind, concurrency=cfg.concurrency, rps=cfg.rps,
                               judge=judge_obj, config=cfg.model_dump(mode="json", exclude={"system"}, exclude_none=True),
                               datasets=meta, label=cfg.label, progress=progress, retry=cfg.retry)
     finally:
@@ -287,6 +296,7 @@ def evaluate(
     *,
     db: str | Store | None = None,
     run_id: str | None = None,
+    kind: str = "benchmark",
     progress: bool = False,
     **options: Any,
 ) -> RunResult:
@@ -298,23 +308,26 @@ def evaluate(
         judge: judge spec or Judge instance; None stores answers without verdicts.
         db: store URL or Store (see :func:`open_store`).
         run_id: id for the new run (default: a timestamped one).
+        kind: the run's kind as stored and listed (``benchmark``; the demo uses ``demo``).
         progress: print a progress line to stderr.
         **options: run settings (see :func:`evaluate_async`).
 
     Returns:
         The stored run's :class:`RunResult`; ``print(result.table())`` shows the per-hazard counts.
     """
-    return asyncio.run(evaluate_async(dataset, system, judge, db=db, run_id=run_id, progress=progress, **options))
+    return asyncio.run(evaluate_async(dataset, system, judge, db=db, run_id=run_id, kind=kind, progress=progress,
+                                      **options))
 
 
 async def resume_async(
     run_id: str, *, judge: str | Judge | None = None, db: str | Store | None = None, concurrency: int | None = None,
-    retry_errors: bool = False, progress: bool = False,
+    retry_errors: bool = False, progress: bool = False, system: str | dict[str, Any] | System | None = None,
 ) -> RunResult:
     """Carry on an interrupted run with its stored settings (system, concurrency, rate limit, retries).
 
     Args:
         run_id: run id or unique prefix.
+        system: the system to ask (default: rebuilt from the run's stored config).
         judge: judge spec or Judge to label the answers with (default: the run's configured judge).
         db: store URL or Store.
         concurrency: override the stored concurrency.
@@ -329,8 +342,8 @@ async def resume_async(
     jspec = judge or read_stored_config(run.config, run.id).judge
     judge_obj = make_judge(jspec) if jspec else None
     try:
-        stats = await resume_run(store, run.id, judge=judge_obj, concurrency=concurrency, progress=progress,
-                                 retry_errors=retry_errors)
+        stats = await resume_run(store, run.id, make_system(system) if system is not None else None, judge=judge_obj,
+                                 concurrency=concurrency, progress=progress, retry_errors=retry_errors)
     finally:
         if judge_obj is not None and judge_obj is not judge:
             await judge_obj.aclose()
@@ -343,7 +356,7 @@ def resume(run_id: str, **kwargs: Any) -> RunResult:
 
     Args:
         run_id: run id or unique prefix.
-        **kwargs: ``judge``, ``db``, ``concurrency``, ``retry_errors``, ``progress``.
+        **kwargs: ``judge``, ``db``, ``concurrency``, ``retry_errors``, ``progress``, ``system``.
     """
     return asyncio.run(resume_async(run_id, **kwargs))
 
