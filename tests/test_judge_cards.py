@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-from scipy.stats import binomtest
 from sklearn.metrics import cohen_kappa_score, f1_score, precision_score, recall_score
 
 from airisk.errors import DataError
@@ -209,7 +208,7 @@ class Ex:
 
 
 async def test_validate_builds_card_and_counts_errors():
-    exs = [Ex(i, label=l, hazard="vcr" if i < 2 else None) for i, l in enumerate([V, V, N, N, V])]
+    exs = [Ex(i, label=lab, hazard="vcr" if i < 2 else None) for i, lab in enumerate([V, V, N, N, V])]
     j = Scripted([V, N, N, V, E], probs=[0.9, 0.4, 0.1, 0.7, None])
     c, judgments = await validate(j, exs, label_set="mine", split="all", batch_size=2)
     assert (c.tp, c.fn, c.tn, c.fp, c.n_errors, c.errors_violating) == (1, 1, 1, 1, 1, 1)

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from airisk.cli import app
 from airisk.reports.build import build_report
 from airisk.reports.html import render_html, safe_json
-from airisk.reports.riskcard import md_escape, risk_cards
+from airisk.reports.riskcard import md_escape
 from airisk.reports.write import write_report
 from airisk.scoring.synthetic import build_run
 from airisk.store import Store

@@ -55,7 +55,39 @@ _EXPORTS: dict[str, str] = {
     "AiriskError": "airisk.errors:AiriskError",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "__version__",
+    "evaluate",
+    "evaluate_async",
+    "resume",
+    "resume_async",
+    "judge_stored",
+    "run_result",
+    "score",
+    "report",
+    "gate",
+    "compare",
+    "redteam",
+    "redteam_async",
+    "run_agents",
+    "run_agents_async",
+    "load_dataset",
+    "make_system",
+    "make_judge",
+    "open_store",
+    "RunResult",
+    "HazardCounts",
+    "JudgeCounts",
+    "ReportResult",
+    "JudgeRunResult",
+    "AgentRunResult",
+    "RunConfig",
+    "Store",
+    "Judge",
+    "System",
+    "Item",
+    "AiriskError",
+]
 
 if TYPE_CHECKING:  # static checkers and IDEs see the real objects
     from airisk._api import (

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
-    from airisk.agents.evaluate import SuiteResult
     from airisk.attacks.results import RedteamSummary
     from airisk.datasets.dataset import Dataset
     from airisk.judges.base import Judge
@@ -155,7 +154,8 @@ def load_dataset(name_or_path: str | Path, *, skip_bad: bool = False) -> Dataset
     """
     from airisk.engine.items import load_any
 
-    return load_any(str(name_or_path), skip_bad=skip_bad)
+    ds: Dataset = load_any(str(name_or_path), skip_bad=skip_bad)
+    return ds
 
 
 def make_system(spec: str | dict[str, Any] | System) -> System:

@@ -49,7 +49,8 @@ class Spec:
 def split_top(text: str, sep: str = ",") -> list[str]:
     """Split on ``sep`` outside brackets, braces and double quotes; empty parts are dropped."""
     parts: list[str] = []
-    depth, quoted, cur = 0, False, []
+    depth, quoted = 0, False
+    cur: list[str] = []
     for i, ch in enumerate(text):
         if ch == '"' and (i == 0 or text[i - 1] != "\\"):
             quoted = not quoted

@@ -19,11 +19,13 @@ Plain functions over counts, and one result type (:class:`Estimate`: value, 95% 
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from pydantic import BaseModel
-from scipy import stats as _st
+from scipy import stats as _scipy_stats
+
+_st: Any = _scipy_stats  # SciPy ships no type information
 
 WILSON = "Wilson score interval"
 TWO_PROPORTION = "two-proportion z-test (pooled, two-sided)"
@@ -57,7 +59,9 @@ class Estimate(BaseModel):
         """``12.5% [8.1%, 18.2%]`` (or ``0.412 [...]`` with ``pct=False``); ``n/a`` when undefined."""
         if self.value is None:
             return "n/a"
-        f = (lambda x: f"{100 * x:.1f}%") if pct else (lambda x: f"{x:.3f}")
+        def f(x: float) -> str:
+            return f"{100 * x:.1f}%" if pct else f"{x:.3f}"
+
         if self.low is None or self.high is None:
             return f(self.value)
         return f"{f(self.value)} [{f(self.low)}, {f(self.high)}]"
