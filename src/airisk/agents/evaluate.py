@@ -185,15 +185,9 @@ async def run_suite(scenarios: list[Scenario], agent: Agent, *, gate: Any = None
 
 
 def _new_run_id() -> str:
-    try:
-        from airisk.engine.runner import new_run_id
+    from airisk.engine.runner import new_run_id
 
-        return new_run_id()
-    except ImportError:  # pragma: no cover - engine is part of the package
-        import secrets
-        from datetime import datetime, timezone
-
-        return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+    return new_run_id()
 
 
 def scenario_item(s: Scenario) -> Item:

@@ -248,12 +248,10 @@ def _refusal_stat(key: str, recs: list[tuple[Record, str | None]]) -> RefusalSta
 
 
 def find_card_for(fingerprint: str | None):
-    """The judge card for a fingerprint, or None (also None while the judges package is absent)."""
+    """The judge card for a fingerprint, or None when the judge has no card."""
+    from airisk.judges.cards import find_card  # lazily: card files are read only when a run is scored
+
     if not fingerprint:
-        return None
-    try:
-        from airisk.judges.cards import find_card
-    except ImportError:
         return None
     return find_card(fingerprint)
 
