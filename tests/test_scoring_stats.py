@@ -220,7 +220,7 @@ def test_compare_and_gate_regression_use_the_exact_test_on_small_samples(tmp_pat
     store = Store(db)
     build_run(store, "base", [{"hazard": "vcr", "outcome": "safe"}] * 200)
     build_run(store, "cand", [{"hazard": "vcr", "outcome": "violating"}, {"hazard": "vcr", "outcome": "safe"}])
-    row = airisk.compare("base", "cand", db=db)["hazards"][0]
+    row = airisk.compare("base", "cand", db=db).hazards[0]
     assert (row.a_k, row.a_n, row.b_k, row.b_n) == (0, 200, 1, 2)
     assert row.test == FISHER and row.p_value == pytest.approx(0.0099, abs=1e-4)  # was 1.19e-23 (z-test)
     g = airisk.gate("cand", baseline="base", db=db, allow_partial=True)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from airisk.attacks.results import RedteamSummary
     from airisk.datasets.dataset import Dataset
     from airisk.judges.base import Judge
+    from airisk.scoring.compare import Comparison
     from airisk.scoring.gate import GateResult
     from airisk.scoring.rates import RunScores
     from airisk.store import Store
@@ -497,7 +498,7 @@ def gate(run_id: str, policy: str | Path | None = None, *, baseline: str | None 
         return error_result(run_id, str(e))
 
 
-def compare(run_a: str, run_b: str, *, judge: str | None = None, db: str | Store | None = None) -> dict[str, Any]:
+def compare(run_a: str, run_b: str, *, judge: str | None = None, db: str | Store | None = None) -> Comparison:
     """Per-hazard change in violation rate from run A to run B, with intervals and p-values.
 
     Args:
@@ -506,11 +507,12 @@ def compare(run_a: str, run_b: str, *, judge: str | None = None, db: str | Store
         judge: judge id to score both runs with.
         db: store URL or Store.
     """
+    from airisk.scoring.compare import Comparison
     from airisk.scoring.compare import compare as cmp
     from airisk.scoring.rates import score_run
 
     store = open_store(db)
-    return cmp(score_run(store, run_a, judge=judge), score_run(store, run_b, judge=judge))
+    return Comparison.model_validate(cmp(score_run(store, run_a, judge=judge), score_run(store, run_b, judge=judge)))
 
 
 # -- red team and agents ----------------------------------------------------------------------------

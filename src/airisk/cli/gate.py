@@ -58,13 +58,12 @@ def register(app: typer.Typer) -> None:
 
         res = airisk.compare(run_a, run_b, judge=judge, db=db)
         if as_json:
-            out = {**res, "hazards": [d.model_dump() for d in res["hazards"]], "overall": res["overall"].model_dump()}
-            sys.stdout.write(json.dumps(out, indent=2) + "\n")
+            sys.stdout.write(json.dumps(res.model_dump(), indent=2) + "\n")
             return
-        t = Table(title=f"{res['run_a']} (A) -> {res['run_b']} (B)")
+        t = Table(title=f"{res.run_a} (A) -> {res.run_b} (B)")
         for col in ("hazard", "A", "B", "delta (B-A)", "95% CI", "p-value"):
             t.add_column(col, justify="left" if col == "hazard" else "right")
-        for d in res["hazards"] + [res["overall"]]:
+        for d in [*res.hazards, res.overall]:
             if d.key == "overall":
                 t.add_section()
             t.add_row(
@@ -75,8 +74,8 @@ def register(app: typer.Typer) -> None:
                 "" if d.p_value is None else f"{d.p_value:.3g}" + (" (exact)" if d.z is None else ""),
             )
         console.print(t)
-        console.print(f"interval: {res['interval_method']}; test: {res['test_method']}")
-        for w in res["warnings"]:
+        console.print(f"interval: {res.interval_method}; test: {res.test_method}")
+        for w in res.warnings:
             console.print(f"[yellow]warning: {w}")
 
 

@@ -38,6 +38,20 @@ class Delta(BaseModel):
         return self.delta is None
 
 
+class Comparison(BaseModel):
+    """Run A (baseline) vs run B: per-hazard and overall deltas, and the methods used."""
+
+    run_a: str
+    run_b: str
+    judge_a: str | None
+    judge_b: str | None
+    hazards: list[Delta]
+    overall: Delta
+    interval_method: str
+    test_method: str
+    warnings: list[str]
+
+
 def delta(key: str, a: RateStat | None, b: RateStat | None, name: str | None = None) -> Delta:
     ak, an = (a.violating, a.judged) if a else (0, 0)
     bk, bn = (b.violating, b.judged) if b else (0, 0)
