@@ -173,6 +173,10 @@ def build(cls: Any, spec: Spec, *, what: str = "component", overrides: dict[str,
     try:
         return cls(**params)
     except TypeError as e:
+        # A constructor taking **kwargs passes them on; the callee names the key it does not know.
+        m = re.search(r"unexpected keyword argument '([^']+)'", str(e))
+        if m:
+            raise ConfigError(f"{label}: unknown parameter {m.group(1)!r}") from None
         raise ConfigError(f"{label}: {e}") from None
 
 
