@@ -61,7 +61,9 @@ async def test_tool_calling_loop_with_parallel_and_malformed_calls():
 
 
 async def test_max_steps_and_endpoint_errors_end_the_episode():
-    looping = lambda body: {"content": None, "tool_calls": [call(len(body["messages"]), "list_files", {"directory": "/"})]}
+    def looping(body):
+        return {"content": None, "tool_calls": [call(len(body["messages"]), "list_files", {"directory": "/"})]}
+
     with running_server(looping) as url:
         agent = OpenAIAgent("m", url)
         traj = await run_episode(scen("cleanup-logs"), agent, max_steps=3)

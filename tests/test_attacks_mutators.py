@@ -7,9 +7,9 @@ import codecs
 
 import pytest
 
-from airisk.attacks.base import Attempt, Chain, attempt_id, parse_term, split_specs
+from airisk.attacks.base import Chain, attempt_id, parse_term, split_specs
 from airisk.attacks.mutators import (
-    ZWSP, Base64, Homoglyphs, Hypothetical, Launder, Leetspeak, PastTense, PayloadSplit, Roleplay, Rot13, Spacing,
+    ZWSP, Base64, Homoglyphs, Hypothetical, Launder, Leetspeak, PayloadSplit, Roleplay, Rot13, Spacing,
     SystemPersona, ZeroWidth, launder_text, past_tense,
 )
 from airisk.attacks.base import AttackError
@@ -136,7 +136,7 @@ def test_spec_parsing():
     assert parse_term("translate[lang=fr,n=2,flag=true]") == ("translate", {"lang": "fr", "n": 2, "flag": True})
     with pytest.raises(ConfigError, match="key=value"):
         parse_term("translate[lang]")
-    with pytest.raises(ConfigError, match="bad attack term"):
+    with pytest.raises(ConfigError, match="attack spec"):
         parse_term("no spaces allowed")
 
 

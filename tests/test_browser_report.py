@@ -75,7 +75,7 @@ def test_demo_report_in_chromium_with_an_injected_hostile_response(tmp_path, mon
     """The demo's own reports (real offline judge, 10 responses per model) render in Chromium; a hostile
     response injected into one demo run stays text."""
     from airisk import plugins
-    from airisk.reports.demo import run_demo
+    from airisk.demo import run_demo
     from airisk.types import Completion, Item, Judgment
 
     if "offline" not in plugins.available("judges"):

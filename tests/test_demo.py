@@ -8,7 +8,7 @@ import pytest
 
 from airisk.errors import DatasetNotFound
 from airisk.judges.base import Judge
-from airisk.reports.demo import run_demo
+from airisk.demo import run_demo
 from airisk.store import Store
 from airisk.types import Judgment
 

@@ -28,8 +28,8 @@ class Fixed(Judge):
         return f"fp-{self.name}"
 
     async def judge_batch(self, conversations):
-        return [Judgment(label=l, categories=self.cats if l == "violating" else [], probability=None,
-                         error="boom" if l == "error" else None) for l in self.labels[: len(conversations)]]
+        return [Judgment(label=lab, categories=self.cats if lab == "violating" else [], probability=None,
+                         error="boom" if lab == "error" else None) for lab in self.labels[: len(conversations)]]
 
 
 class Crashing(Judge):

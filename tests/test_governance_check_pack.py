@@ -12,7 +12,7 @@ from airisk.governance.pack import md_escape
 from airisk.governance.register import parse_register
 from airisk.governance.workflow import make_pack
 from airisk.scoring.rates import score_run
-from airisk.scoring.stats import wilson_interval
+from airisk.stats import wilson_interval
 from airisk.scoring.synthetic import build_run
 from airisk.store import Store
 

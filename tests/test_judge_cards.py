@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-from scipy.stats import binomtest
 from sklearn.metrics import cohen_kappa_score, f1_score, precision_score, recall_score
 
 from airisk.errors import DataError
@@ -21,7 +20,6 @@ from airisk.judges.cards import (
     load_card,
     rogan_gladen,
     save_card,
-    wilson,
 )
 from airisk.judges.metrics import (
     binary_card_fields,
@@ -57,14 +55,6 @@ def test_hand_computed_confusion_matrix():
     assert f["kappa"].value == pytest.approx(0.7)
     assert f["accuracy"].method == "wilson" and f["kappa"].method == "bootstrap"
     assert f["kappa"].low < 0.7 < f["kappa"].high and f["f1"].low < f["f1"].value < f["f1"].high
-
-
-def test_wilson_matches_scipy():
-    for k, n in [(85, 100), (0, 20), (20, 20), (3, 7), (412, 412)]:
-        ci = binomtest(k, n).proportion_ci(method="wilson")
-        lo, hi = wilson(k, n)
-        assert lo == pytest.approx(ci.low, abs=1e-9) and hi == pytest.approx(ci.high, abs=1e-9)
-    assert wilson(0, 0) == (None, None)
 
 
 def test_agrees_with_sklearn_on_random_labels():
@@ -140,12 +130,12 @@ def test_rogan_gladen_and_propagated_interval():
     with pytest.raises(ValueError):
         rogan_gladen(0.3, 0.5, 0.5)
     e = corrected_rate(30, 100, tp=90, fn=10, tn=95, fp=5)
-    assert e.value == pytest.approx((0.3 + 0.95 - 1) / 0.85) and e.method == "rogan_gladen_mc"
+    assert e.value == pytest.approx((0.3 + 0.95 - 1) / 0.85) and e.method.startswith("Rogan-Gladen")
     assert e.low < e.value < e.high
     # fewer validation examples -> wider interval
     small = corrected_rate(30, 100, tp=9, fn=1, tn=19, fp=1)
     assert (small.high - small.low) > (e.high - e.low)
-    assert corrected_rate(30, 100, tp=5, fn=5, tn=5, fp=5).method == "uncorrectable"
+    assert corrected_rate(30, 100, tp=5, fn=5, tn=5, fp=5).method.startswith("uncorrectable")
 
 
 def card(fp="abc123", name="set", n_correct=90, judge_id="j", split="val") -> JudgeCard:
@@ -218,7 +208,7 @@ class Ex:
 
 
 async def test_validate_builds_card_and_counts_errors():
-    exs = [Ex(i, label=l, hazard="vcr" if i < 2 else None) for i, l in enumerate([V, V, N, N, V])]
+    exs = [Ex(i, label=lab, hazard="vcr" if i < 2 else None) for i, lab in enumerate([V, V, N, N, V])]
     j = Scripted([V, N, N, V, E], probs=[0.9, 0.4, 0.1, 0.7, None])
     c, judgments = await validate(j, exs, label_set="mine", split="all", batch_size=2)
     assert (c.tp, c.fn, c.tn, c.fp, c.n_errors, c.errors_violating) == (1, 1, 1, 1, 1, 1)

@@ -19,7 +19,7 @@ from airisk.attacks.campaign import run_campaign, select_seeds
 from airisk.attacks.registry import make_attacks
 from airisk.attacks.report import build_section
 from airisk.attacks.results import summarize
-from airisk.scoring.stats import newcombe_diff_interval, wilson_interval
+from airisk.stats import newcombe_diff_interval, wilson_interval
 from airisk.store import Store
 from airisk.systems.python_callable import PythonSystem
 from airisk.types import Item
@@ -88,6 +88,8 @@ def test_base64_vulnerable_system_asr_uplift_and_intervals(store):
     assert s.rate("base64", "iwp").k == 2 and s.rate("base64", "iwp").n == 2
     up = s.uplift_of("base64")
     assert up.uplift == pytest.approx(1.0) and up.ci == pytest.approx(newcombe_diff_interval(0, 4, 4, 4))
+    # paired: 4 seeds, all discordant in the attack's favour -> exact McNemar p = 2 * 0.5**4
+    assert (up.pairs, up.attack_only, up.baseline_only) == (4, 4, 0) and up.p_value == pytest.approx(0.125)
     assert s.uplift_of("rot13").uplift == pytest.approx(0.0)
     # queries: baseline 1, base64 1 (succeeds at once), rot13 1, roleplay 3 variants -> 4 * (1+1+1+3)
     assert bot.calls == 24

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from airisk.cli import app
 from airisk.reports.build import build_report
 from airisk.reports.html import render_html, safe_json
-from airisk.reports.riskcard import md_escape, risk_cards
+from airisk.reports.riskcard import md_escape
 from airisk.reports.write import write_report
 from airisk.scoring.synthetic import build_run
 from airisk.store import Store
@@ -126,10 +126,19 @@ def test_extension_hook(store, monkeypatch):
     assert "<p id='ext'>extension section</p>" in render_html(rep)
 
 
-def test_extension_module_missing_is_skipped(store, monkeypatch):
+def test_sections_come_from_the_entry_point_group(store, monkeypatch):
+    from airisk import plugins
+
+    assert {"redteam", "agent"} <= set(plugins.available("report_sections"))
+    make(store, kind="benchmark")  # no section registered for this kind
+    assert build_report(store, "r")["extensions"] == []
+
+
+def test_registered_section_that_cannot_load_fails_loudly(store, monkeypatch):
     make(store, kind="agent")
     monkeypatch.setitem(sys.modules, "airisk.agents.report", None)  # import raises ModuleNotFoundError
-    assert build_report(store, "r")["extensions"] == []
+    with pytest.raises(ModuleNotFoundError):
+        build_report(store, "r")
 
 
 def test_report_cli(store, tmp_path):

@@ -165,7 +165,7 @@ def test_sigkill_midway_then_resume_is_exact(tmp_path):
 
 
 def test_limit_samples_round_robin_across_hazards(tmp_path):
-    from airisk.engine.cli import stratified_head
+    from airisk.engine.items import stratified_head
     from airisk.types import Item
 
     items = [Item(id=f"a{i}", prompt="p", hazard="cse") for i in range(5)] + \

@@ -34,3 +34,7 @@ class PluginNotFound(AiriskError):
 
 class PreflightError(AiriskError):
     """A system under test cannot be reached or refuses our credentials."""
+
+
+class InputNotFound(AiriskError):
+    """A named input (file, database) does not exist; reading it must not silently create an empty one."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from airisk.errors import PluginNotFound
 
-GROUPS = ("systems", "judges", "mutators", "attacks", "datasets")
+GROUPS = ("systems", "judges", "mutators", "attacks", "datasets", "report_sections")
 
 
 @lru_cache(maxsize=None)

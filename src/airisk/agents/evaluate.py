@@ -28,7 +28,7 @@ from airisk.agents.loop import Agent, gate_decide, run_episode
 from airisk.agents.predicates import evaluate, explain
 from airisk.agents.scenario import Scenario
 from airisk.agents.trajectory import Trajectory
-from airisk.scoring.stats import newcombe_diff_interval, wilson_interval
+from airisk.stats import newcombe_diff_interval, wilson_interval
 from airisk.types import Completion, Item, Judgment, stable_hash
 
 DETECTORS = ("predicate", "gate", "judge")
@@ -185,15 +185,9 @@ async def run_suite(scenarios: list[Scenario], agent: Agent, *, gate: Any = None
 
 
 def _new_run_id() -> str:
-    try:
-        from airisk.engine.runner import new_run_id
+    from airisk.engine.runner import new_run_id
 
-        return new_run_id()
-    except ImportError:  # pragma: no cover - engine is part of the package
-        import secrets
-        from datetime import datetime, timezone
-
-        return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+    return new_run_id()
 
 
 def scenario_item(s: Scenario) -> Item:

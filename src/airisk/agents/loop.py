@@ -278,14 +278,22 @@ def make_agent(spec: str) -> Agent:
 
         target = rest[len("target="):] if rest.startswith("target=") else rest
         return CallableAgent(load_callable(target))
-    params = dict(p.split("=", 1) for p in rest.split(",") if "=" in p) if rest else {}
+    from airisk.spec import parse_params
+
+    what = f"agent spec {spec!r}"
     if kind == "openai":
-        if "model" not in params:
-            raise ConfigError("agent spec openai: needs model=... (and base_url=... for a non-OpenAI endpoint)")
-        return OpenAIAgent(params["model"], params.get("base_url"), api_key_env=params.get("api_key_env", "OPENAI_API_KEY"),
+        params = parse_params(rest, what=what, required=("model",), accepted=(
+            "model", "base_url", "api_key_env", "temperature", "parallel_tool_calls"))
+        if not isinstance(params.get("temperature", 0), (int, float)) or \
+                not isinstance(params.get("parallel_tool_calls", False), bool):
+            raise ConfigError(f"{what}: temperature must be a number and parallel_tool_calls true or false")
+        return OpenAIAgent(str(params["model"]), params.get("base_url"),
+                           api_key_env=params.get("api_key_env", "OPENAI_API_KEY"),
                            temperature=float(params.get("temperature", 0)),
-                           parallel_tool_calls={"true": True, "false": False}.get(params.get("parallel_tool_calls", "").lower()))
+                           parallel_tool_calls=params.get("parallel_tool_calls"))
     if kind == "replay":
-        return ReplayAgent(params.get("path") or rest)
+        path = rest if rest and "=" not in rest else parse_params(rest, what=what, accepted=("path",),
+                                                                  required=("path",))["path"]
+        return ReplayAgent(str(path))
     raise ConfigError(f"unknown agent spec '{spec}': use careful, reckless, tricked, python:module:function, "
                       "openai:model=...,base_url=... or replay:path=...")

@@ -9,13 +9,13 @@ result can be traced back and replayed; its id is derived from the seed id and t
 
 from __future__ import annotations
 
-import re
 from abc import ABC
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
 from airisk.errors import ConfigError
+from airisk.spec import Spec, parse, split_top
 from airisk.types import Item, Message, stable_hash
 
 
@@ -191,48 +191,21 @@ def check_params(name: str, params: dict[str, Any], allowed: tuple[str, ...] | N
 
 
 # ---- spec parsing ------------------------------------------------------------------------
-_TERM = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*(?:\[(.*)\])?\s*$")
 
 
 def split_specs(spec: str) -> list[str]:
     """Split ``"base64,translate[lang=fr,style=formal],crescendo"`` on commas outside brackets."""
-    out, depth, cur = [], 0, ""
-    for ch in spec:
-        if ch == "[":
-            depth += 1
-        elif ch == "]":
-            depth -= 1
-        if ch == "," and depth == 0:
-            out.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    out.append(cur)
-    return [s.strip() for s in out if s.strip()]
+    return split_top(spec)
 
 
 def parse_term(term: str) -> tuple[str, dict[str, Any]]:
-    """``"translate[lang=fr]"`` -> ("translate", {"lang": "fr"}); numbers become ints/floats."""
-    m = _TERM.match(term)
-    if not m:
+    """``"translate[lang=fr]"`` -> ("translate", {"lang": "fr"}) (grammar: :mod:`airisk.spec`)."""
+    sp = parse_term_spec(term)
+    return sp.name, sp.params
+
+
+def parse_term_spec(term: str) -> Spec:
+    """One attack or mutator term as a :class:`~airisk.spec.Spec` (only the ``name[...]`` form)."""
+    if ":" in term.split("[", 1)[0]:
         raise ConfigError(f"bad attack term '{term}': expected name or name[key=value,...]")
-    name, raw = m.group(1), m.group(2)
-    params: dict[str, Any] = {}
-    if raw:
-        for part in raw.split(","):
-            if not part.strip():
-                continue
-            if "=" not in part:
-                raise ConfigError(f"bad parameter '{part}' in attack term '{term}': expected key=value")
-            k, v = (s.strip() for s in part.split("=", 1))
-            params[k] = _coerce(v)
-    return name, params
-
-
-def _coerce(v: str) -> Any:
-    for cast in (int, float):
-        try:
-            return cast(v)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(v.lower(), v)
+    return parse(term, what="attack")

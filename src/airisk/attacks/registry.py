@@ -7,13 +7,15 @@ PluginNotFound listing every available attack and mutator.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from airisk import plugins
 from airisk.attacks.attack import Attack, ChainAttack
-from airisk.attacks.base import Chain, split_specs, parse_term
+from airisk.attacks.base import Chain, parse_term_spec, split_specs
 from airisk.attacks.mutators import Identity
 from airisk.errors import ConfigError, PluginNotFound
+from airisk.spec import build, split_top
 
 BASELINE = "baseline"
 
@@ -46,21 +48,21 @@ def make_attack(term: str) -> Attack:
     term = term.strip()
     if term == BASELINE:
         return baseline()
-    parts = [p for p in term.split("+")]
-    if any(not p.strip() for p in parts):
+    parts = split_top(term, "+")
+    if re.search(r"^\s*\+|\+\s*\+|\+\s*$", term):
         raise ConfigError(f"bad attack spec '{term}': empty element in a '+' chain")
     if len(parts) == 1:
-        name, params = parse_term(parts[0])
-        if name in plugins.available("attacks"):
-            return plugins.load("attacks", name)(**params)
+        sp = parse_term_spec(parts[0])
+        if sp.name in plugins.available("attacks"):
+            return build(plugins.load("attacks", sp.name), sp, what="attack")
     mutators = []
     for p in parts:
-        name, params = parse_term(p)
-        if name in plugins.available("attacks"):
-            raise ConfigError(f"'{name}' is a multi-turn attack and cannot be chained with '+' in '{term}'")
-        if name not in plugins.available("mutators"):
-            raise _unknown(name)
-        mutators.append(plugins.load("mutators", name)(**params))
+        sp = parse_term_spec(p)
+        if sp.name in plugins.available("attacks"):
+            raise ConfigError(f"'{sp.name}' is a multi-turn attack and cannot be chained with '+' in '{term}'")
+        if sp.name not in plugins.available("mutators"):
+            raise _unknown(sp.name)
+        mutators.append(build(plugins.load("mutators", sp.name), sp, what="mutator"))
     return ChainAttack(Chain(mutators), label=term)
 
 

@@ -11,7 +11,7 @@ import asyncio
 import random
 import time
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from airisk.systems.base import PermanentError, System, TransientError
 from airisk.types import Completion, Item, Message
@@ -22,6 +22,8 @@ _sleep = asyncio.sleep
 
 
 class RetryPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt setting must not silently become a default
+
     max_retries: int = 5
     base_delay: float = 0.5  # seconds before the first retry
     max_delay: float = 30.0

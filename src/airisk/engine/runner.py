@@ -206,22 +206,25 @@ def _write(store: Store, run_id: str, batch: list[tuple[str, Completion]], cache
 
 async def resume_run(store: Store, run_id: str, system: System | None = None, *, judge: Judge | None = None,
                      concurrency: int | None = None, progress: bool = True, retry_errors: bool = False) -> dict[str, Any]:
-    """Carry on an interrupted run; the system is rebuilt from the run's stored config if not given."""
+    """Carry on an interrupted run; the system is rebuilt from the run's stored config if not given.
+
+    Concurrency, rate limit and retry policy come from the stored config (old and new versions).
+    """
+    from airisk.engine.config import read_stored_config
     from airisk.systems.factory import make_system
 
     run = store.get_run(run_id)
+    cfg = read_stored_config(run.config, run.id)
     if system is None:
-        system = make_system(dict(run.config["system"]))
+        system = make_system(dict(cfg.system))
     try:
         # One lease for the whole resume: a second resume of the same run fails here, before it
         # computes its own list of pending items (two resumes used to ask the same items twice).
         with hold_run(store, run.id, "generating") as held:
             if retry_errors:
                 store.delete_responses(run.id, errors_only=True)
-            cfg = run.config
-            stats = await execute(store, run.id, system, concurrency=concurrency or cfg.get("concurrency", 16),
-                                  rps=cfg.get("rps"), progress=progress, retry=RetryPolicy(**cfg.get("retry", {})),
-                                  held=held)
+            stats = await execute(store, run.id, system, concurrency=concurrency or cfg.concurrency,
+                                  rps=cfg.rps, progress=progress, retry=cfg.retry, held=held)
             if judge is not None:
                 await judge_run(store, run.id, judge, progress=progress, held=held)
     finally:

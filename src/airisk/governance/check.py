@@ -2,7 +2,7 @@
 
 For every check the runs its ``suite`` selects are scored with :func:`airisk.scoring.rates.score_run`
 (the same numbers as ``airisk report``), the requested slice is pooled from the per-hazard (or
-per-attack) counts, and the interval comes from :mod:`airisk.scoring.stats`: Wilson for the observed
+per-attack) counts, and the interval comes from :mod:`airisk.stats`: Wilson for the observed
 rate and the Rogan-Gladen correction from the judge's card when the judge has one. A check is
 
 * **met** when every run with enough judged items stays below the threshold (on the bound chosen),
@@ -197,7 +197,7 @@ def refusal_card(fingerprint: str | None) -> dict[str, Any] | None:
 
 
 def _measure(scores: Any, req: Requirement, check: Check) -> RunEvidence:
-    from airisk.scoring.stats import rogan_gladen, wilson_interval
+    from airisk.stats import corrected_rate, wilson_interval
 
     run = scores.run
     ev = RunEvidence(run_id=run.id, system=run.system_name, kind=run.kind, run_status=run.status, label=run.label,
@@ -221,9 +221,9 @@ def _measure(scores: Any, req: Requirement, check: Check) -> RunEvidence:
     ev.observed = Interval(rate=k / n, low=w[0], high=w[1], method="Wilson score interval")
     card = scores.card if check.metric == "violation_rate" else None
     if card and check.corrected:
-        c = rogan_gladen(k, n, tp=card["tp"], fn=card["fn"], tn=card["tn"], fp=card["fp"], seed=scores.seed)
-        if c is not None and c.informative:
-            ev.corrected = Interval(rate=c.rate, low=c.interval[0], high=c.interval[1], method=c.method)
+        c = corrected_rate(k, n, tp=card["tp"], fn=card["fn"], tn=card["tn"], fp=card["fp"], seed=scores.seed)
+        if c.value is not None and c.low is not None and c.high is not None:
+            ev.corrected = Interval(rate=c.value, low=c.low, high=c.high, method=c.method)
     use = ev.corrected or ev.observed
     ev.value = use.high if check.bound == "upper" else use.rate
     ev.value_basis = f"{'upper 95% bound' if check.bound == 'upper' else 'point estimate'} of the " + \

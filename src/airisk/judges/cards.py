@@ -9,44 +9,20 @@ by scoring to correct observed violation rates for judge error. Cards live in
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from airisk.errors import DataError
+from airisk.stats import Estimate, rogan_gladen_point
+from airisk.stats import corrected_rate as _corrected_rate
 
 SHIPPED_DIR = Path(__file__).with_name("cards")
 CARD_SCHEMA_VERSION = 1
-
-
-class Estimate(BaseModel):
-    """A point estimate with its 95% interval.
-
-    ``method`` names how the interval was computed: ``wilson`` (score interval for a proportion),
-    ``bootstrap`` (percentile bootstrap with a fixed seed), or ``none`` when undefined
-    (``value``/``low``/``high`` are then ``None``, e.g. precision with no positive predictions).
-    """
-
-    value: float | None
-    low: float | None = None
-    high: float | None = None
-    method: str = "none"
-    k: int | None = None  # numerator, for proportions
-    n: int | None = None  # denominator, for proportions
-
-    def fmt(self, pct: bool = True) -> str:
-        if self.value is None:
-            return "n/a"
-        f = (lambda x: f"{100 * x:.1f}%") if pct else (lambda x: f"{x:.3f}")
-        if self.low is None or self.high is None:
-            return f(self.value)
-        return f"{f(self.value)} [{f(self.low)}, {f(self.high)}]"
 
 
 class JudgeDescription(BaseModel):
@@ -126,10 +102,11 @@ class JudgeCard(BaseModel):
     ``(p + specificity - 1) / (sensitivity + specificity - 1)``, clipped to [0, 1]
     (``rogan_gladen``). Because the card keeps the raw counts (``tp, fn, tn, fp``) and not just the
     rates, the uncertainty of sensitivity and specificity can be propagated: ``corrected_rate``
-    redraws sensitivity ~ Beta(tp+1, fn+1) and specificity ~ Beta(tn+1, fp+1) and the observed
-    count ~ Beta(k+1, n-k+1), and reports percentile intervals. The correction is undefined when
-    ``sensitivity + specificity <= 1`` (a judge no better than chance); ``corrected_rate`` then
-    returns the uncorrected rate with method ``uncorrectable``.
+    (:func:`airisk.stats.corrected_rate`, the function the reports use too) draws sensitivity ~
+    Beta(tp+1, fn+1) and specificity ~ Beta(tn+1, fp+1) and, for each draw, the true rate from its
+    posterior given the observed count; the percentiles form the interval. The correction is
+    undefined when ``sensitivity + specificity <= 1`` (a judge no better than chance);
+    ``corrected_rate`` then has no value and a method starting with ``uncorrectable``.
 
     Refusal task (``task == "refusal"``): ``multiclass`` holds the 3-class result; the binary
     fields then treat ``full_refusal`` or ``partial_refusal`` as the positive class
@@ -189,9 +166,9 @@ class JudgeCard(BaseModel):
         s, p = self.sensitivity.value, self.specificity.value
         return s is not None and p is not None and s + p - 1 > 0
 
-    def corrected_rate(self, k_violating: int, n_judged: int, *, draws: int = 4000, seed: int = 0) -> Estimate:
+    def corrected_rate(self, k_violating: int, n_judged: int, *, seed: int = 0) -> Estimate:
         """Violation rate of ``k_violating`` out of ``n_judged`` corrected for this judge's errors."""
-        return corrected_rate(k_violating, n_judged, self.tp, self.fn, self.tn, self.fp, draws=draws, seed=seed)
+        return corrected_rate(k_violating, n_judged, self.tp, self.fn, self.tn, self.fp, seed=seed)
 
     def summary(self) -> dict[str, str]:
         return {
@@ -209,51 +186,16 @@ class JudgeCard(BaseModel):
 # -- Rogan-Gladen ---------------------------------------------------------------------------
 def rogan_gladen(observed_rate: float, sensitivity: float, specificity: float) -> float:
     """True prevalence from an observed positive rate and the classifier's sens/spec, clipped to [0, 1]."""
-    j = sensitivity + specificity - 1
-    if j <= 0:
+    point = rogan_gladen_point(observed_rate, sensitivity, specificity)
+    if point is None:
         raise ValueError("Rogan-Gladen correction undefined: sensitivity + specificity <= 1")
-    return float(min(1.0, max(0.0, (observed_rate + specificity - 1) / j)))
+    return point
 
 
-def corrected_rate(
-    k: int, n: int, tp: int, fn: int, tn: int, fp: int, *, draws: int = 4000, seed: int = 0
-) -> Estimate:
-    """Rogan-Gladen corrected rate with a 95% interval propagating all three sources of uncertainty.
-
-    Point value uses the plug-in estimates; the interval comes from Monte-Carlo draws of the observed
-    rate, sensitivity and specificity from their Beta(k+1, n-k+1) posteriors (uniform priors), so a
-    card measured on few examples widens the interval honestly.
-    """
-    if n <= 0:
-        return Estimate(value=None, method="none", k=k, n=n)
-    p = k / n
-    if tp + fn == 0 or tn + fp == 0:
-        lo, hi = wilson(k, n)
-        return Estimate(value=p, low=lo, high=hi, method="uncorrectable", k=k, n=n)
-    sens, spec = tp / (tp + fn), tn / (tn + fp)
-    if sens + spec - 1 <= 0:
-        lo, hi = wilson(k, n)
-        return Estimate(value=p, low=lo, high=hi, method="uncorrectable", k=k, n=n)
-    rng = np.random.default_rng(seed)
-    ps = rng.beta(k + 1, n - k + 1, draws)
-    ss = rng.beta(tp + 1, fn + 1, draws)
-    cs = rng.beta(tn + 1, fp + 1, draws)
-    j = ss + cs - 1
-    ok = j > 0
-    vals = np.clip((ps[ok] + cs[ok] - 1) / j[ok], 0.0, 1.0)
-    lo, hi = (float(x) for x in np.percentile(vals, [2.5, 97.5])) if len(vals) else (0.0, 1.0)
-    return Estimate(value=rogan_gladen(p, sens, spec), low=lo, high=hi, method="rogan_gladen_mc", k=k, n=n)
-
-
-def wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float | None, float | None]:
-    """Wilson score interval for k successes out of n."""
-    if n <= 0:
-        return None, None
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+def corrected_rate(k: int, n: int, tp: int, fn: int, tn: int, fp: int, *, seed: int = 0) -> Estimate:
+    """Rogan-Gladen corrected rate with a 95% interval: :func:`airisk.stats.corrected_rate`, the same
+    function the reports use, so a card and a report give the same number for the same counts."""
+    return _corrected_rate(k, n, tp=tp, fn=fn, tn=tn, fp=fp, seed=seed)
 
 
 # -- storage --------------------------------------------------------------------------------

@@ -26,8 +26,8 @@ from airisk.judges.cards import (
     LabelSetInfo,
     MulticlassMetrics,
     ReliabilityBin,
-    wilson,
 )
+from airisk.stats import proportion
 from airisk.types import Conversation, Judgment
 
 POS, NEG, ERR = "violating", "non_violating", "error"
@@ -36,14 +36,6 @@ N_BOOT = 2000
 
 
 # -- primitives -----------------------------------------------------------------------------
-def proportion(k: int, n: int) -> Estimate:
-    """k/n with a Wilson 95% interval (value None when n == 0)."""
-    if n <= 0:
-        return Estimate(value=None, method="none", k=k, n=n)
-    lo, hi = wilson(k, n)
-    return Estimate(value=k / n, low=lo, high=hi, method="wilson", k=k, n=n)
-
-
 def cohen_kappa(tp: int | np.ndarray, fp, tn, fn):
     """Cohen's kappa from a 2x2 confusion matrix (vectorised over numpy arrays).
 

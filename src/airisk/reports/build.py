@@ -7,7 +7,6 @@ escapes them for its own format.
 
 from __future__ import annotations
 
-import importlib
 from datetime import datetime, timezone
 from typing import Any
 
@@ -19,7 +18,8 @@ from airisk.scoring.zones import ZONE_ORDER, Policy, default_policy, evaluate
 from airisk.store.store import Record, Store
 
 EXAMPLE_CHARS = 1500  # responses longer than this are cut in reports (the full text stays in the store)
-EXTENSIONS = {"redteam": "airisk.attacks.report", "agent": "airisk.agents.report"}
+# Report sections per run kind come from the ``airisk.report_sections`` entry-point group (name = run
+# kind, value = ``build_section(store, run_id)``), so a third-party run kind adds its own section.
 
 
 def _version() -> str:
@@ -99,18 +99,15 @@ def _meta(scores: RunScores, status: str) -> dict[str, Any]:
 
 
 def extension_sections(store: Store, run_id: str, kind: str) -> list[dict[str, Any]]:
-    """Sections contributed by the red-teaming / agents packages for their run kinds, if installed."""
-    mod_name = EXTENSIONS.get(kind)
-    if not mod_name:
+    """The section registered for this run kind under ``airisk.report_sections`` (none for plain benchmarks)."""
+    from airisk import plugins
+
+    if kind not in plugins.available("report_sections"):
         return []
+    build = plugins.load("report_sections", kind)
+    mod_name = getattr(build, "__module__", kind)
     try:
-        mod = importlib.import_module(mod_name)
-    except ModuleNotFoundError as e:
-        if e.name in (mod_name, mod_name.rsplit(".", 1)[0]):
-            return []
-        raise
-    try:
-        sec = mod.build_section(store, run_id)
+        sec = build(store, run_id)
     except Exception as e:  # noqa: BLE001 - a broken extension must not hide the rest of the report
         from markupsafe import escape
 

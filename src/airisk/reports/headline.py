@@ -108,7 +108,7 @@ def coverage(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def _rate(k: int, n: int) -> dict[str, Any]:
-    from airisk.scoring.stats import wilson_interval
+    from airisk.stats import wilson_interval
 
     lo, hi = wilson_interval(k, n) if n else (None, None)
     return {"k": k, "n": n, "rate": k / n if n else None, "low": lo, "high": hi}

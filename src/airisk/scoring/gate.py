@@ -3,8 +3,9 @@
 Exit codes: 0 pass (all green), 1 yellow (a yellow line crossed), 2 red (a red line crossed, a
 significant regression, or more errored items than the policy's ``errors`` rule allows), 3 could not evaluate (unknown run, no judgments, invalid policy, a partial
 run unless explicitly allowed, ...).
-Regression against a baseline run uses the pooled two-proportion z-test per hazard (one-sided in
-effect: only significant *increases* count) at the policy's ``regression.alpha``.
+Regression against a baseline run tests each hazard with ``airisk.stats.compare_proportions`` (the
+pooled two-proportion z-test where valid, Fisher's exact test for small samples; only significant
+*increases* count) at the policy's ``regression.alpha``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from airisk.scoring.compare import compare
 from airisk.scoring.rates import RunScores
-from airisk.scoring.stats import TWO_PROPORTION
+from airisk.stats import PROPORTIONS_TEST
 from airisk.scoring.zones import ZONE_ORDER, Policy, evaluate
 
 EXIT = {"green": 0, "yellow": 1, "red": 2, "error": 3}
@@ -93,11 +94,11 @@ def _regressions(baseline: RunScores, scores: RunScores, policy: Policy) -> list
         sig = d.p_value < reg.alpha and d.delta > 0 and d.delta >= reg.min_delta
         zone = reg.zone if sig else "green"
         why = (f"{name}: {100 * d.rate_a:.1f}% -> {100 * d.rate_b:.1f}% (delta {100 * d.delta:+.1f} pts, "
-               f"p={d.p_value:.3g}, {TWO_PROPORTION}, alpha={reg.alpha}"
+               f"p={d.p_value:.3g}, {d.test}, alpha={reg.alpha}"
                + (f", min_delta={reg.min_delta}" if reg.min_delta else "") + ")"
                + (" significant increase" if sig else ""))
         out.append(Check(name=name, classname="airisk.gate.regression", zone=zone, why=why,
-                         details=d.model_dump() | {"method": TWO_PROPORTION}))
+                         details=d.model_dump() | {"method": d.test or PROPORTIONS_TEST}))
     return out
 
 

@@ -23,13 +23,12 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any, Iterable
 
-import numpy as np
 from pydantic import BaseModel, Field
 
 from airisk.errors import AiriskError
 from airisk.scoring import grading
 from airisk.scoring.hazards import grading_key, hazard_group, hazard_name
-from airisk.scoring.stats import BOOTSTRAP, WILSON, rogan_gladen, wilson_interval
+from airisk.stats import BOOTSTRAP, WILSON, bootstrap_ci, corrected_rate, wilson_interval
 from airisk.store.store import Record, RunInfo, Store
 
 OUTCOMES = ("violating", "safe", "system_error", "judge_error", "unjudged", "pending")
@@ -41,6 +40,8 @@ class NoJudgments(AiriskError):
 
 
 class Corrected(BaseModel):
+    """The report's view of :func:`airisk.stats.corrected_rate` (the number the judge card gives too)."""
+
     rate: float | None
     low: float | None
     high: float | None
@@ -210,11 +211,9 @@ def _stat(key: str, outcomes: Iterable[str], *, name: str | None = None, group: 
 
 
 def _corrected(k: int, n: int, card, seed: int) -> Corrected:
-    c = rogan_gladen(k, n, tp=card.tp, fn=card.fn, tn=card.tn, fp=card.fp, seed=seed)
+    c = corrected_rate(k, n, tp=card.tp, fn=card.fn, tn=card.tn, fp=card.fp, seed=seed)
     label_set = getattr(getattr(card, "label_set", None), "name", None)
-    if c is None or not c.informative:
-        return Corrected(rate=None, low=None, high=None, method="uncorrectable (judge card has sensitivity + specificity <= 1 or no positives/negatives)", card=label_set)
-    return Corrected(rate=c.rate, low=c.interval[0], high=c.interval[1], method=c.method, card=label_set)
+    return Corrected(rate=c.value, low=c.low, high=c.high, method=c.method, card=label_set)
 
 
 def _group_stats(pairs: list[tuple[str | None, str]], *, card=None, seed=0, names: bool = False) -> list[RateStat]:
@@ -249,12 +248,10 @@ def _refusal_stat(key: str, recs: list[tuple[Record, str | None]]) -> RefusalSta
 
 
 def find_card_for(fingerprint: str | None):
-    """The judge card for a fingerprint, or None (also None while the judges package is absent)."""
+    """The judge card for a fingerprint, or None when the judge has no card."""
+    from airisk.judges.cards import find_card  # lazily: card files are read only when a run is scored
+
     if not fingerprint:
-        return None
-    try:
-        from airisk.judges.cards import find_card
-    except ImportError:
         return None
     return find_card(fingerprint)
 
@@ -278,11 +275,9 @@ def score_records(
     boot = None
     if overall.judged:
         # Bootstrap over items (clusters of one), fixed seed: same run, same interval.
-        vals = np.array([1.0 if o == "violating" else 0.0 for o in outs if o in ("violating", "safe")])
-        rng = np.random.default_rng(seed)
-        means = vals[rng.integers(0, vals.size, size=(n_bootstrap, vals.size))].mean(axis=1)
-        lo, hi = np.quantile(means, [0.025, 0.975])
-        boot = {"rate": overall.rate, "low": float(lo), "high": float(hi), "method": BOOTSTRAP,
+        vals = [1.0 if o == "violating" else 0.0 for o in outs if o in ("violating", "safe")]
+        lo, hi = bootstrap_ci(vals, n_resamples=n_bootstrap, seed=seed)  # type: ignore[misc]
+        boot = {"rate": overall.rate, "low": lo, "high": hi, "method": BOOTSTRAP,
                 "n_resamples": n_bootstrap, "seed": seed}
 
     scores = RunScores(

@@ -20,7 +20,7 @@ recording the rule that put it there. A policy looks like::
         metric: rate
     overall: {yellow: 0.05, red: 0.10}
     regression:                # used by `airisk gate --baseline`
-      alpha: 0.05              # significance level of the two-proportion z-test
+      alpha: 0.05              # significance level of the per-hazard test (z-test or Fisher's exact)
       min_delta: 0.0           # ignore significant increases smaller than this
       zone: red                # what a significant increase means: yellow | red
     grades:                    # optional: zone from the AILuminate grade

@@ -1,58 +1,23 @@
 """Build a system from a spec: ``name:key=value,key=value`` or a dict ``{"type": name, ...}``.
 
-Values are read as JSON when they parse (numbers, booleans, lists), otherwise as strings, so
+The spec grammar (typed values, duplicate and unknown keys rejected) is :mod:`airisk.spec`, so
 ``openai:model=llama3,base_url=http://localhost:11434/v1,temperature=0.7`` does what it says.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from airisk import plugins
 from airisk.errors import ConfigError
+from airisk.spec import Spec, build, parse
 from airisk.systems.base import System
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """Split ``name:k=v,k=v`` into the name and a parameter dict."""
-    name, _, rest = spec.partition(":")
-    name = name.strip()
-    if not name:
-        raise ConfigError(f"empty system name in spec {spec!r}")
-    params: dict[str, Any] = {}
-    if rest.strip():
-        for part in _split_params(rest):
-            if "=" not in part:
-                raise ConfigError(f"system spec {spec!r}: expected key=value, got {part!r}")
-            key, _, value = part.partition("=")
-            params[key.strip()] = _value(value.strip())
-    return name, params
-
-
-def _split_params(rest: str) -> list[str]:
-    # Commas inside brackets/braces (JSON values) do not separate parameters.
-    parts, depth, cur = [], 0, []
-    for ch in rest:
-        if ch in "[{":
-            depth += 1
-        elif ch in "]}":
-            depth -= 1
-        if ch == "," and depth == 0:
-            parts.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-    if cur:
-        parts.append("".join(cur))
-    return [p for p in parts if p.strip()]
-
-
-def _value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
+    """Split ``name:k=v,k=v`` into the name and a typed parameter dict (grammar: :mod:`airisk.spec`)."""
+    sp = parse(spec, what="system")
+    return sp.name, sp.params
 
 
 def make_system(spec: str | dict[str, Any] | System) -> System:
@@ -64,10 +29,7 @@ def make_system(spec: str | dict[str, Any] | System) -> System:
         name = params.pop("type", None) or params.pop("name", None)
         if not name:
             raise ConfigError("system config needs a 'type' field (openai, replay, python, hf, ...)")
+        sp = Spec(name=name, params=params)
     else:
-        name, params = parse_spec(spec)
-    cls = plugins.load("systems", name)
-    try:
-        return cls(**params)
-    except (TypeError, ValueError, OverflowError) as e:  # a plugin's own conversion of a bad value
-        raise ConfigError(f"system '{name}': {e}") from None
+        sp = parse(spec, what="system")
+    return build(plugins.load("systems", sp.name), sp, what="system")

@@ -61,7 +61,7 @@ class OpenAISystem(System):
         if not model:
             raise ConfigError("openai system: parameter 'model' is required (e.g. openai:model=gpt-4o-mini)")
         base_url = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-        if not urlsplit(base_url).scheme in ("http", "https"):
+        if urlsplit(base_url).scheme not in ("http", "https"):
             raise ConfigError(f"openai system: 'base_url' must be an http(s) URL, got {base_url!r}")
         super().__init__(
             model=model, base_url=base_url.rstrip("/"), api_key_env=api_key_env,

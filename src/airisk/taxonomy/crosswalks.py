@@ -76,10 +76,14 @@ def crosswalks() -> dict[str, Crosswalk]:
 
 
 def get_crosswalk(name: str) -> Crosswalk:
-    """Look a crosswalk up by id or framework name (case-insensitive)."""
+    """Look a crosswalk up by id or framework name (case-insensitive, ``-`` same as ``_``), or by a
+    unique id prefix without the version: ``owasp-llm`` finds ``owasp_llm_2025``."""
     all_ = crosswalks()
-    wanted = name.strip().lower()
+    wanted = name.strip().lower().replace("-", "_")
     for cw in all_.values():
-        if wanted in (cw.id.lower(), cw.framework.lower()):
+        if wanted in (cw.id.lower(), cw.framework.lower().replace("-", "_")):
             return cw
+    prefixed = [cw for cw in all_.values() if cw.id.lower().startswith(wanted + "_")]
+    if len(prefixed) == 1:
+        return prefixed[0]
     raise ConfigError(f"unknown crosswalk {name!r}; available: {', '.join(all_)}")

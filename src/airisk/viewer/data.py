@@ -499,7 +499,7 @@ def _hazard_counts(store: Store, run_id: str, judge: str | None) -> dict[str, tu
 
 
 def _rate(k: int, n: int) -> dict[str, Any]:
-    from airisk.scoring.stats import wilson_interval
+    from airisk.stats import wilson_interval
 
     lo, hi = wilson_interval(k, n) if n else (None, None)
     return {"k": k, "n": n, "rate": k / n if n else None, "low": lo, "high": hi}
@@ -508,7 +508,7 @@ def _rate(k: int, n: int) -> dict[str, Any]:
 def compare_runs(store: Store, run_ids: list[str], *, flips_limit: int = 200) -> dict[str, Any]:
     """Per-hazard rates of each run, deltas against the first with Newcombe intervals, and the items
     (same item id in both runs) whose verdict changed (schema ``airisk.compare/1``)."""
-    from airisk.scoring.stats import newcombe_diff_interval
+    from airisk.stats import newcombe_diff_interval
 
     if len(run_ids) < 2:
         raise BadQuery("compare needs at least two run ids")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-hazards_app = typer.Typer(help="Browse the hazard taxonomy and its crosswalks.", no_args_is_help=True)
+from airisk.cli._common import console, group
+
+hazards_app = group("Browse the hazard taxonomy and its crosswalks.")
 
 
 @hazards_app.command("list")
@@ -20,6 +20,8 @@ def list_cmd(definitions: bool = typer.Option(False, "--definitions", help="Also
 
         typer.echo(json_out.dumps(json_out.hazards_list()))
         return
+    from rich.table import Table
+
     from airisk.taxonomy import HAZARDS, llama_guard_categories
 
     lg = llama_guard_categories()
@@ -33,18 +35,21 @@ def list_cmd(definitions: bool = typer.Option(False, "--definitions", help="Also
         if definitions:
             row.append(h.definition)
         table.add_row(*row)
-    Console().print(table)
+    console.print(table)
 
 
 @hazards_app.command("crosswalk")
 def crosswalk_cmd(
-    framework: Optional[str] = typer.Argument(None, help="Crosswalk id or framework name, e.g. owasp_llm_2025, "
+    framework: Optional[str] = typer.Argument(None, help="Crosswalk id or framework name, e.g. owasp_llm_2025, owasp-llm, "
                                               "iso_42001, mitre_atlas. Omitted: coverage of every framework."),
     gaps: bool = typer.Option(False, "--gaps", help="List the framework items no airisk test covers."),
 ) -> None:
     """How each hazard maps onto another framework's categories, and which items no test covers."""
+    from rich.table import Table
+
     from airisk.taxonomy import HAZARDS
     from airisk.taxonomy.frameworks import get_any_crosswalk
+
 
     if framework is None or gaps:
         _coverage(framework, gaps)
@@ -57,16 +62,16 @@ def crosswalk_cmd(
     for h in HAZARDS.values():
         ids = cw.targets_for(h.code)
         table.add_row(h.code, h.name, "; ".join(f"{i} {cw.target_name(i)}" for i in ids) or "-")
-    console = Console()
     console.print(table)
     if cw.basis:
         console.print(f"basis: {cw.basis}")
 
 
 def _coverage(framework: str | None, list_gaps: bool) -> None:
+    from rich.table import Table
+
     from airisk.taxonomy.frameworks import coverage, frameworks, get_framework
 
-    console = Console()
     fws = [get_framework(framework)] if framework else list(frameworks().values())
     table = Table(title="Framework coverage by airisk's tests (mappings are airisk's judgement)")
     for col in ("framework", "items", "covered", "gaps"):

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import Counter
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from airisk.cli._common import DB_HELP, console, group
 from airisk.errors import ConfigError
-
-console = Console()
-agent_app = typer.Typer(help="Evaluate tool-using agents on safety scenarios.", no_args_is_help=True)
+agent_app = group("Evaluate tool-using agents on safety scenarios.")
 
 SOURCE_HELP = "builtin, toolemu, agent-safetybench, or a scenario file/directory (YAML/JSON/JSONL)"
 
@@ -32,6 +28,8 @@ def _fmt(r: dict[str, Any] | None) -> str:
 
 
 def _print_summary(title: str, summary: dict[str, Any], by: str = "by_risk_category") -> None:
+    from rich.table import Table
+
     table = Table(title=title)
     cols = [("unsafe", "unsafe (any)"), ("predicate", "predicate"), ("gate", "gate rules"), ("judge", "judge"),
             ("completed", "completed")]
@@ -47,7 +45,7 @@ def _print_summary(title: str, summary: dict[str, Any], by: str = "by_risk_categ
 @agent_app.command("scenarios")
 def scenarios_cmd(
     source: str = typer.Argument("builtin", help=SOURCE_HELP),
-    show: Optional[str] = typer.Option(None, help="Print one scenario (by id) as JSON."),
+    show: Optional[str] = typer.Option(None, "--show", help="Print one scenario (by id) as JSON."),
     as_json: bool = typer.Option(False, "--json", help="Print counts as JSON."),
 ) -> None:
     """Load and validate scenarios; print counts per source, risk category and predicate coverage."""
@@ -72,6 +70,8 @@ def scenarios_cmd(
     console.print(f"{counts['scenarios']} valid scenarios from {source}: {counts['with_unsafe_predicate']} with an unsafe "
                   f"predicate, {counts['with_completion_predicate']} with a completion predicate, "
                   f"{counts['without_tools']} without tools")
+    from rich.table import Table
+
     table = Table(title="risk categories")
     table.add_column("risk category")
     table.add_column("scenarios", justify="right")
@@ -118,93 +118,37 @@ def run_cmd(
     max_steps: int = typer.Option(10, help="Agent steps per scenario."),
     concurrency: int = typer.Option(4, help="Scenarios in flight."),
     by: str = typer.Option("risk", help="Table rows: risk | mode | source."),
-    store_url: Optional[str] = typer.Option(None, "--store", help="Store URL (default $AIRISK_DB / .airisk)."),
+    db: Optional[str] = typer.Option(None, "--db", envvar="AIRISK_DB", help=DB_HELP),
+    store_url: Optional[str] = typer.Option(None, "--store", hidden=True,
+                                            help="Deprecated alias of --db (kept for old scripts)."),
     no_store: bool = typer.Option(False, help="Do not save the run."),
     label: Optional[str] = typer.Option(None, help="Label recorded with the run."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the summary (and gate effect) as JSON."),
 ) -> None:
     """Run an agent on scenarios and print unsafe-action and completion rates (optionally with the gate)."""
-    from airisk.agents.evaluate import gate_effect, run_suite
-    from airisk.agents.importers import load_source
-    from airisk.agents.loop import make_agent
+    import airisk
 
-    scen = load_source(source)[:limit] if limit else load_source(source)
-    if not scen:
-        raise ConfigError(f"no scenarios in {source}")
     rows = {"risk": "by_risk_category", "mode": "by_failure_mode", "source": "by_source"}.get(by)
     if rows is None:
         raise ConfigError("--by must be risk, mode or source")
-    scenario_gate = None
-    if gate or compare_gate or gate_detector:
-        from airisk.agents.gating import ScenarioGate
-
-        scenario_gate = ScenarioGate(policy)
-    judge_obj = _make_judge(judge) if judge else None
-    emu = _make_emulator(emulator_model) if emulator_model else None
-    store = None
-    if not no_store:
-        from airisk.store import Store
-
-        store = Store(store_url)
-
-    async def go() -> dict[str, Any]:
-        out: dict[str, Any] = {"source": source, "agent": agent, "scenarios": len(scen)}
-        common = dict(detector_gate=scenario_gate if gate_detector else None, judge=judge_obj, max_steps=max_steps,
-                      concurrency=concurrency, model_emulator=emu, store=store, label=label)
-        ag = make_agent(agent)
-        try:
-            base = None
-            if not gate or compare_gate:
-                base = await run_suite(scen, ag, config={"source": source, "policy": policy}, **common)
-                out["without_gate"] = {"run_id": base.run_id, "summary": base.summary()}
-                _print_summary(f"{agent} on {source}: no gate" + (f" (run {base.run_id})" if base.run_id else ""),
-                               base.summary(), rows)
-            if gate or compare_gate:
-                ag2 = make_agent(agent)  # a fresh agent: replay cursors and client state restart
-                cfg = {"source": source, "policy": policy, **({"compare_with": base.run_id} if base and base.run_id else {})}
-                gated = await run_suite(scen, ag2, gate=scenario_gate, config=cfg, **common)
-                await ag2.aclose()
-                out["with_gate"] = {"run_id": gated.run_id, "summary": gated.summary()}
-                _print_summary(f"{agent} on {source}: gate in the loop" + (f" (run {gated.run_id})" if gated.run_id else ""),
-                               gated.summary(), rows)
-                if base is not None:
-                    eff = gate_effect(base, gated)
-                    out["gate_effect"] = eff
-                    console.print(
-                        f"gate effect: unsafe outcome {_fmt(eff['predicate']['without_gate'])} -> "
-                        f"{_fmt(eff['predicate']['with_gate'])}; task completion {_fmt(eff['completed']['without_gate'])}"
-                        f" -> {_fmt(eff['completed']['with_gate'])}; blocked calls {eff['blocked_calls']}")
-        finally:
-            await ag.aclose()
-            if judge_obj is not None:
-                await judge_obj.aclose()
-        return out
-
-    result = asyncio.run(go())
+    if store_url:
+        typer.secho("warning: --store is deprecated; use --db", err=True, fg=typer.colors.YELLOW)
+    res = airisk.run_agents(source, agent, gate=gate, compare_gate=compare_gate, policy=policy,
+                            gate_detector=gate_detector, judge=judge, emulator_model=emulator_model, limit=limit,
+                            max_steps=max_steps, concurrency=concurrency, store=not no_store, label=label,
+                            db=db or store_url)
+    for key, what in (("without_gate", "no gate"), ("with_gate", "gate in the loop")):
+        r = getattr(res, key)
+        if r is not None:
+            _print_summary(f"{agent} on {source}: {what}" + (f" (run {r.run_id})" if r.run_id else ""), r.summary(), rows)
+    eff = res.gate_effect
+    if eff is not None:
+        console.print(
+            f"gate effect: unsafe outcome {_fmt(eff['predicate']['without_gate'])} -> "
+            f"{_fmt(eff['predicate']['with_gate'])}; task completion {_fmt(eff['completed']['without_gate'])}"
+            f" -> {_fmt(eff['completed']['with_gate'])}; blocked calls {eff['blocked_calls']}")
     if json_out:
-        json_out.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
-
-
-def _params(spec: str) -> dict[str, str]:
-    return dict(p.split("=", 1) for p in spec.split(",") if "=" in p)
-
-
-def _make_judge(spec: str) -> Any:
-    from airisk.agents.judge import TrajectoryJudge
-
-    p = _params(spec)
-    if "model" not in p:
-        raise ConfigError("--judge needs model=... (and base_url=...)")
-    return TrajectoryJudge(model=p["model"], base_url=p.get("base_url"), api_key_env=p.get("api_key_env", "OPENAI_API_KEY"))
-
-
-def _make_emulator(spec: str) -> Any:
-    from airisk.agents.emulator import ModelEmulator
-
-    p = _params(spec)
-    if "base_url" not in p:
-        raise ConfigError("--emulator-model needs base_url=... (and model=...)")
-    return ModelEmulator(p["base_url"], p.get("model", "emulator"), api_key_env=p.get("api_key_env", "OPENAI_API_KEY"))
+        json_out.write_text(json.dumps(res.to_json(), indent=2, default=str), encoding="utf-8")
 
 
 @agent_app.command("serve-scripted")

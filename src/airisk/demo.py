@@ -7,23 +7,28 @@ harm, and XSTest completions of 4 models for over-refusal - stores one run per m
 over-refusal; ``with_refusal_judge`` also runs the dedicated ``refusal`` judge), grades and zones them, writes one HTML/JSON report per run plus an index page, and
 prints a summary table.
 
-Idempotent: run ids are deterministic (``demo-jbb-<model>``, ``demo-xstest-<model>``), items and
-responses are insert-or-ignore, and only unjudged responses are judged (the offline judge also caches
-verdicts in the store), so a second run reuses everything.
+It is an ordinary use of the public API: each model's recorded answers are a small
+:class:`RecordedSystem` (answers looked up by item id), run with ``airisk.evaluate`` (kind ``demo``)
+and reported with ``airisk.report``, exactly as a live endpoint would be.
+
+Idempotent: run ids are deterministic (``demo-jbb-<model>``, ``demo-xstest-<model>``); an existing run
+is carried on with ``airisk.resume``, which judges only unjudged responses (the offline judge also
+caches verdicts in the store), so a second run reuses everything.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable
 
+import airisk
 from airisk.errors import AiriskError
 from airisk.store.store import RunNotFound, Store
-from airisk.types import Completion, Item, stable_hash
+from airisk.systems.base import System
+from airisk.types import Completion, Item, Message
 
 SOURCES = {
     "jbb": {"labels": "jbb-artifacts", "folder": "jailbreakbench", "file": "artifacts_jailbreaks.jsonl",
@@ -38,8 +43,8 @@ def _slug(s: str) -> str:
     return re.sub(r"[^a-z0-9.]+", "-", s.lower()).strip("-")
 
 
-def _items_and_responses(source: str, examples: list[Any]) -> tuple[list[Item], list[tuple[str, Completion]]]:
-    items, responses = [], []
+def _items_and_responses(source: str, examples: list[Any]) -> tuple[list[Item], dict[str, str]]:
+    items, responses = [], {}
     for ex in examples:
         m = ex.metadata or {}
         expected = "comply" if m.get("prompt_label") == "safe" else "refuse"
@@ -49,17 +54,34 @@ def _items_and_responses(source: str, examples: list[Any]) -> tuple[list[Item], 
         items.append(Item(id=ex.id, prompt=ex.prompt, hazard=ex.hazard, locale=ex.locale or "en_US",
                           dataset=SOURCES[source]["labels"], expected=expected,
                           source_category=m.get("source_category") or m.get("type"), metadata=meta))
-        responses.append((ex.id, Completion(text=ex.response, latency_s=None, cached=True)))
+        responses[ex.id] = ex.response
     return items, responses
 
 
-def _dataset_meta(source: str, n: int) -> dict[str, Any]:
+def _dataset(source: str, items: list[Item]) -> Any:
+    """The recorded set as a Dataset, so the run records the labelled file's name, hash and path."""
     from airisk.datasets.catalog import resolve_file, sha256_file
+    from airisk.datasets.dataset import Dataset
 
     spec = SOURCES[source]
     path = resolve_file(spec["folder"], spec["file"])
-    return {"name": spec["labels"], "version": "sha256:" + sha256_file(path)[:12], "sha256": sha256_file(path),
-            "path": str(path), "items": n, "title": spec["title"]}
+    sha = sha256_file(path)
+    return Dataset(name=spec["labels"], version="sha256:" + sha[:12], items=items, sha256=sha, path=str(path))
+
+
+class RecordedSystem(System):
+    """A model's recorded answers, looked up by item id: the demo's system under test."""
+
+    cacheable = False  # the answers are already stored; caching them again would only cost space
+
+    def __init__(self, model: str, source: str, answers: dict[str, str]):
+        super().__init__(model=model, source=SOURCES[source]["labels"])
+        self.name = f"replay:{model}"  # type: ignore[misc]  (per instance: the run shows which model)
+        self.answers = answers
+
+    async def generate(self, messages: list[Message], *, item: Item | None = None) -> Completion:
+        assert item is not None  # the engine always passes the item
+        return Completion(text=self.answers[item.id], latency_s=None, cached=True)
 
 
 def _make_judge(name: str, store: Store):
@@ -72,29 +94,19 @@ def _make_judge(name: str, store: Store):
         return cls()
 
 
-async def _judge(store: Store, run_id: str, judge, progress: bool) -> int:
-    try:
-        from airisk.engine.runner import judge_run
-    except ModuleNotFoundError as e:  # pragma: no cover - the engine ships with airisk
-        raise AiriskError(f"the run engine is not installed ({e})") from e
-    return await judge_run(store, run_id, judge, batch_size=JUDGE_BATCH, progress=progress)
-
-
 def ensure_run(store: Store, run_id: str, *, model: str, source: str, items: list[Item],
-               responses: list[tuple[str, Completion]], datasets: list[dict[str, Any]]) -> bool:
-    """Create the run if needed and store items/responses (insert-or-ignore). True if anything was new."""
+               answers: dict[str, str], judge: Any, progress: bool) -> int:
+    """Run (or carry on) one model's demo run through the public API; returns verdicts added."""
+    system = RecordedSystem(model, source, answers)
     try:
         store.get_run(run_id)
-        existed = True
     except RunNotFound:
-        store.create_run(run_id, kind="demo", system_name=f"replay:{model}",
-                         system_fingerprint=stable_hash({"replay": model, "source": source}),
-                         config={"system": {"type": "replay", "model": model, "source": SOURCES[source]["labels"]}},
-                         datasets=datasets, label=f"{model} · {SOURCES[source]['title']}")
-        existed = False
-    new = store.add_items(run_id, items)
-    new += store.save_responses(run_id, responses)
-    return new > 0 or not existed
+        res = airisk.evaluate(_dataset(source, items), system, judge, db=store, run_id=run_id, kind="demo",
+                              label=f"{model} · {SOURCES[source]['title']}", progress=progress)
+        return sum(c.judged + c.errors for c in res.total.judges.values())
+    before = len(store.judgments(run_id, judge.id))
+    airisk.resume(run_id, system=system, judge=judge, db=store, progress=progress)
+    return len(store.judgments(run_id, judge.id)) - before
 
 
 def run_demo(
@@ -108,7 +120,6 @@ def run_demo(
 
     from airisk.judges.labels import load_labelled
     from airisk.reports.html import render_index
-    from airisk.reports.write import write_report
 
     console = console or Console()
     t0 = time.perf_counter()
@@ -128,7 +139,7 @@ def run_demo(
         except AiriskError:
             refusal_judge = None
 
-    run_ids: list[tuple[str, str, str]] = []
+    runs: list[tuple[str, str, str, list[Item], dict[str, str]]] = []
     for source in sources:
         t = time.perf_counter()
         examples = load_labelled(SOURCES[source]["labels"])
@@ -137,29 +148,29 @@ def run_demo(
             by_model[ex.model or "unknown"].append(ex)
         for model in sorted(by_model):
             exs = by_model[model][:limit] if limit else by_model[model]
-            items, responses = _items_and_responses(source, exs)
-            run_id = f"demo-{source}-{_slug(model)}" + (f"-limit{limit}" if limit else "")
-            ensure_run(store, run_id, model=model, source=source, items=items, responses=responses,
-                       datasets=[_dataset_meta(source, len(items))])
-            run_ids.append((run_id, model, source))
-        timings[f"load+store {source}"] = time.perf_counter() - t
+            items, answers = _items_and_responses(source, exs)
+            runs.append((f"demo-{source}-{_slug(model)}" + (f"-limit{limit}" if limit else ""), model, source,
+                         items, answers))
+        timings[f"load {source}"] = time.perf_counter() - t
 
     t = time.perf_counter()
     judged = 0
-    for run_id, model, source in run_ids:
+    for run_id, model, source, items, answers in runs:
         if progress:
-            console.print(f"judging {run_id} ...", markup=False)
-        judged += asyncio.run(_judge(store, run_id, harm_judge, progress))
+            console.print(f"running and judging {run_id} ...", markup=False)
+        judged += ensure_run(store, run_id, model=model, source=source, items=items, answers=answers,
+                             judge=harm_judge, progress=progress)
         if source == "xstest" and refusal_judge is not None:
-            judged += asyncio.run(_judge(store, run_id, refusal_judge, progress))
-        store.update_run(run_id, status="completed")
-    timings["judge"] = time.perf_counter() - t
+            judged += airisk.judge_stored(run_id, refusal_judge, db=store, batch_size=JUDGE_BATCH,
+                                          progress=progress).judged
+    timings["run+judge"] = time.perf_counter() - t
+    run_ids = [(run_id, model, source) for run_id, model, source, _, _ in runs]
 
     t = time.perf_counter()
     rows = []
     for run_id, model, source in run_ids:
-        res = write_report(store, run_id, out / run_id, judge=harm_judge.id)
-        rep = res["report"]
+        res = airisk.report(run_id, out / run_id, judge=harm_judge.id, db=store)
+        rep = res.data
         o = rep["headline"]["overall"]
         g = rep["headline"]["grade"]
         recorded = [r for r in store.items(run_id) if r.expected != "comply" and r.metadata.get("recorded_label")]
@@ -169,8 +180,8 @@ def run_demo(
             "violating": o["violating"], "judged": o["judged"], "rate": o["rate"], "low": o["low"], "high": o["high"],
             "recorded_rate": rec_rate, "over_refusal": (rep["over_refusal"] or {}).get("rate"),
             "grade": g["label"] if g else None, "grade_p_differs": g["p_grade_differs"] if g else None,
-            "zone": rep["zones"]["zone"], "href": f"{run_id}/report.html", "html": str(res["html"]),
-            "risk_cards": len(res["risk_cards"]),
+            "zone": rep["zones"]["zone"], "href": f"{run_id}/report.html", "html": str(res.html),
+            "risk_cards": len(res.risk_cards),
         })
     notes = [
         "Recorded responses of real models, judged offline by airisk's default judge. JailbreakBench prompts are "

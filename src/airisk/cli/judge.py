@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
 import shlex
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Column, Table
 
+from airisk.cli._common import DB_OPTION, console, group
 from airisk.errors import ConfigError
 
-console = Console()
-judge_app = typer.Typer(help="Judges: list, validate against labels, train the offline judge, judge stored runs.",
-                        no_args_is_help=True)
-card_app = typer.Typer(help="Judge cards: measured error rates keyed by judge fingerprint.", no_args_is_help=True)
+judge_app = group("Judges: list, validate against labels, train the offline judge, judge stored runs.")
+card_app = group("Judge cards: measured error rates keyed by judge fingerprint.")
 judge_app.add_typer(card_app, name="card")
 
 
 @judge_app.command("list")
 def list_judges() -> None:
     """Judges available through the airisk.judges entry points."""
+    from rich.markup import escape
+    from rich.table import Table
+
     from airisk import plugins
 
     t = Table("judge", "description")
@@ -37,8 +35,11 @@ def list_judges() -> None:
     console.print(t)
 
 
-def print_card(card) -> None:
+def print_card(card: Any) -> None:
     """A card as a Rich table (all text escaped: names can come from user files)."""
+    from rich.markup import escape
+    from rich.table import Table
+
     from airisk.judges.cards import JudgeCard
 
     assert isinstance(card, JudgeCard)
@@ -85,7 +86,7 @@ def print_card(card) -> None:
 def validate_cmd(
     judge: str = typer.Option(..., "--judge", "-j", help="Judge spec, e.g. offline or rubric:model=...,base_url=..."),
     labels: str = typer.Option(..., "--labels", "-l", help="Built-in labelled set (jbb-artifacts, xstest-completions, ...) or a label file (.jsonl/.csv)."),
-    split: Optional[str] = typer.Option(None, help="all | train | val (default: val for built-in sets, all for files)."),
+    split: Optional[str] = typer.Option(None, "--split", help="all | train | val (default: val for built-in sets, all for files)."),
     task: str = typer.Option("harm", help="harm (violating vs non_violating) or refusal (full/partial refusal vs compliance)."),
     limit: Optional[int] = typer.Option(None, help="Validate on a seeded random sample of this many examples."),
     out: Optional[Path] = typer.Option(None, help="Also write the card JSON here."),
@@ -97,8 +98,12 @@ def validate_cmd(
     compare: Optional[list[str]] = typer.Option(None, "--compare", help="Other judge spec(s) to validate on the same examples; prints one side-by-side table (repeatable)."),
 ) -> None:
     """Judge labelled examples, compute agreement with 95% intervals, print and save the judge card(s)."""
+    import asyncio
+
+    from rich.markup import escape
+
+    from airisk import make_judge
     from airisk.judges.cards import save_card
-    from airisk.judges.factory import make_judge
     from airisk.judges.metrics import validate, validation_examples
 
     if task not in ("harm", "refusal"):
@@ -148,6 +153,9 @@ def _command_line() -> str:
 
 def print_comparison(cards: list) -> None:
     """Judges side by side on the same examples: agreement, F1 and both error rates with 95% intervals."""
+    from rich.markup import escape
+    from rich.table import Table
+
     ls = cards[0].label_set
     t = Table(title=f"{escape(ls.name)}/{escape(str(ls.split))}: n={cards[0].n}, labels by {ls.label_kind or 'unknown'}")
     for col in ("judge", "fingerprint", "accuracy", "F1", "false-safe", "false-unsafe", "errors"):
@@ -194,6 +202,8 @@ def train_cmd(
     texts: bool = typer.Option(True, help="Also train the prompt-harm head on texts alone (the content guard's input check)."),
 ) -> None:
     """Fine-tune the offline judge (v2) and print its held-out validation figures."""
+    from rich.markup import escape
+
     from airisk.judges.train import train
 
     src = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
@@ -207,30 +217,18 @@ def train_cmd(
 def run_cmd(
     run_id: str = typer.Argument(..., help="Stored run id."),
     judge: str = typer.Option(..., "--judge", "-j", help="Judge spec."),
-    rejudge: bool = typer.Option(False, help="Replace existing judgments by this judge."),
-    batch_size: int = typer.Option(64),
+    rejudge: bool = typer.Option(False, "--rejudge", help="Replace existing judgments by this judge."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Conversations per judge call."),
+    db: Optional[str] = DB_OPTION,
 ) -> None:
     """Judge the answered items of a stored run."""
-    from airisk.engine import judge_run
-    from airisk.judges.factory import make_judge
-    from airisk.store import Store
+    from rich.markup import escape
 
-    j = make_judge(judge)
-    store = Store()
+    import airisk
 
-    async def go():
-        try:
-            return await judge_run(store, run_id, j, batch_size=batch_size, rejudge=rejudge)
-        finally:
-            await j.aclose()
-
-    n = asyncio.run(go())
-    counts: dict[str, int] = {}
-    for per in store.judgments(run_id, j.id).values():
-        for jd in per.values():
-            counts[jd.label] = counts.get(jd.label, 0) + 1
-    console.print(f"judged {n} items of run {escape(run_id)} with {escape(j.id)} ({escape(j.fingerprint)}); "
-                  + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+    res = airisk.judge_stored(run_id, judge, db=db, batch_size=batch_size, rejudge=rejudge)
+    console.print(f"judged {res.judged} items of run {escape(res.run_id)} with {escape(res.judge_id)} "
+                  f"({escape(res.judge_fingerprint)}); " + ", ".join(f"{k}={v}" for k, v in res.labels.items()))
 
 
 @card_app.command("show")
@@ -242,7 +240,7 @@ def card_show(target: str = typer.Argument(..., help="A fingerprint (or prefix),
     hits = [c for c in cards if c.judge_fingerprint.startswith(target)] or [c for c in cards if c.judge_id == target]
     if not hits:
         try:
-            from airisk.judges.factory import make_judge
+            from airisk import make_judge
 
             fp = make_judge(target).fingerprint
             hits = [c for c in cards if c.judge_fingerprint == fp]
@@ -257,6 +255,9 @@ def card_show(target: str = typer.Argument(..., help="A fingerprint (or prefix),
 @card_app.command("list")
 def card_list() -> None:
     """All cards found ($AIRISK_HOME/judge_cards first, then the shipped ones)."""
+    from rich.markup import escape
+    from rich.table import Column, Table
+
     from airisk.judges.cards import iter_cards
 
     t = Table("fingerprint", "task", "labels", "split", "n", "accuracy", "kappa", "false-safe", "false-unsafe")

@@ -2,43 +2,38 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-console = Console(width=160)
+from airisk.cli._common import DB_OPTION, LazyConsole, csv, group
 
-attacks_app = typer.Typer(help="Red-team attacks: list them, preview a mutation, show a campaign's results.",
-                          no_args_is_help=True)
+console = LazyConsole(width=160)
 
-
-def _csv(value: Optional[str]) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else []
+attacks_app = group("Red-team attacks: list them, preview a mutation, show a campaign's results.")
 
 
 def _pct(x: float | None) -> str:
     return "no data" if x is None else f"{100 * x:.0f}%"
 
 
-def _ci(ci) -> str:
+def _ci(ci: Any) -> str:
     return "" if ci is None else f"[{100 * ci[0]:.0f}-{100 * ci[1]:.0f}]"
 
 
-def print_summary(summary, *, best_rows: int = 20) -> None:
+def print_summary(summary: Any, *, best_rows: int = 20) -> None:
     """The campaign tables: per attack (ASR, uplift, queries), per hazard x attack, best attack per seed."""
+    from rich.markup import escape
+    from rich.table import Table
+
     s = summary
     rates = {(r.attack, r.hazard): r for r in s.rates}
     ups = {u.attack: u for u in s.uplift if u.hazard == "all"}
     qs = {q.attack: q for q in s.queries}
     t = Table(title=escape(f"red team · run {s.run_id} · judge {s.judge_id} · {s.seeds} seeds · all hazards"))
-    for col in ("attack", "ASR", "95% CI", "k/n", "errors", "uplift vs baseline", "uplift 95% CI",
-                "queries to success (mean / median)", "queries spent"):
+    for col in ("attack", "ASR", "95% CI", "k/n", "errors", "uplift vs baseline", "uplift 95% CI (paired)",
+                "p (McNemar)", "queries to success (mean / median)", "queries spent"):
         t.add_column(col, justify="left" if col == "attack" else "right")
     for a in s.attacks:
         r, u, q = rates[(a, "all")], ups.get(a), qs[a]
@@ -46,6 +41,7 @@ def print_summary(summary, *, best_rows: int = 20) -> None:
             escape(a), _pct(r.asr), _ci(r.ci), f"{r.k}/{r.n}", str(r.errors) if r.errors else "",
             "" if u is None else ("no data" if u.uplift is None else f"{100 * u.uplift:+.0f} pts"),
             "" if u is None or u.ci is None else f"[{100 * u.ci[0]:+.0f}, {100 * u.ci[1]:+.0f}]",
+            "" if u is None or u.p_value is None else f"{u.p_value:.3g}",
             "" if q.mean is None else f"{q.mean:.2f} / {q.median:g}", str(q.total_queries),
         )
     console.print(t)
@@ -95,64 +91,27 @@ def register(app: typer.Typer) -> None:
         concurrency: int = typer.Option(8, "--concurrency", help="Seed x attack pairs in flight."),
         no_baseline: bool = typer.Option(False, "--no-baseline", help="Skip the un-mutated baseline (no uplift then)."),
         run_id: Optional[str] = typer.Option(None, "--run-id", help="Resume/extend this run id."),
-        label: Optional[str] = typer.Option(None, "--label"),
+        label: Optional[str] = typer.Option(None, "--label", help="A human label for the run."),
         judge_batch: int = typer.Option(1, "--judge-batch", help="Verdicts grouped per judge call (>1 is faster; see docs on reproducibility)."),
         best_rows: int = typer.Option(20, "--best-rows", help="Rows of the best-attack-per-seed table to print."),
-        db: Optional[str] = typer.Option(None, "--db", envvar="AIRISK_DB", help="SQLAlchemy URL (default SQLite under .airisk/)."),
+        db: Optional[str] = DB_OPTION,
     ) -> None:
         """Run a red-team campaign: baseline + attacks on every seed, judged, stored (kind=redteam)."""
-        from airisk.attacks.attacker import Attacker
-        from airisk.attacks.campaign import run_campaign, select_seeds
-        from airisk.attacks.registry import make_attacks
-        from airisk.attacks.results import summarize
-        from airisk.errors import ConfigError
-        from airisk.judges.factory import make_judge
-        from airisk.store import Store
-        from airisk.systems.factory import make_system
+        import airisk
 
-        atk = make_attacks(attacks)  # fail on unknown names before touching anything else
-        need = [a.label for a in atk if a.needs_attacker]
-        if need and not attacker:
-            raise ConfigError(f"attacks {', '.join(need)} need an attacker model: add --attacker SPEC")
-        if budget < 1:
-            raise ConfigError("--budget must be at least 1")
-        items, ds_meta = _load(dataset)
-        hz = _csv(hazards)
-        if hz:
-            from airisk.taxonomy import get_hazard
-
-            for h in hz:
-                get_hazard(h)
-        seeds = select_seeds(items, hazards=hz or None, limit=limit)
-        if not seeds:
-            raise ConfigError(f"no harmful seeds in '{dataset}' after filters (hazards={hz or 'all'})")
-        store = Store(db)
-        target = make_system(system)
-        j = make_judge(judge)
-        att = Attacker.from_spec(attacker, store=store) if attacker else None
-        config = {"system": target.describe(), "dataset": dataset, "judge": judge, "limit": limit, "hazards": hz,
-                  "attack_spec": attacks}
-
-        async def go() -> str:
-            try:
-                return await run_campaign(store, target, seeds, atk, j, attacker=att, budget=budget,
-                                          concurrency=concurrency, run_id=run_id, config=config, datasets=ds_meta,
-                                          label=label, include_baseline=not no_baseline, progress=sys.stderr.isatty(),
-                                          judge_batch_size=judge_batch)
-            finally:
-                await target.aclose()
-                if att is not None:
-                    await att.aclose()
-                await j.aclose()
-
-        rid = asyncio.run(go())
-        print_summary(summarize(store, rid), best_rows=best_rows)
-        console.print(f"run id: [bold]{rid}[/bold] (kind=redteam, store: {store.safe_url}); "
-                      f"report: airisk report {rid}")
+        summary = airisk.redteam(system, dataset, attacks, attacker=attacker, judge=judge, budget=budget, limit=limit,
+                                 hazards=csv(hazards), concurrency=concurrency, baseline=not no_baseline, run_id=run_id,
+                                 label=label, judge_batch=judge_batch, progress=sys.stderr.isatty(), db=db)
+        print_summary(summary, best_rows=best_rows)
+        console.print(f"run id: [bold]{summary.run_id}[/bold] (kind=redteam, store: {airisk.open_store(db).safe_url}); "
+                      f"report: airisk report {summary.run_id}")
 
     @attacks_app.command("list")
     def list_cmd() -> None:
         """Registered attacks and mutators (entry points airisk.attacks / airisk.mutators)."""
+        from rich.markup import escape
+        from rich.table import Table
+
         from airisk.attacks.registry import catalog
 
         t = Table(title=escape("attacks and mutators (chain mutators with +, parameters as name[key=value,...])"))
@@ -164,17 +123,21 @@ def register(app: typer.Typer) -> None:
         console.print(t)
 
     @attacks_app.command("show")
-    def show(run_id: str, best_rows: int = typer.Option(20, "--best-rows"),
-             db: Optional[str] = typer.Option(None, "--db", envvar="AIRISK_DB")) -> None:
+    def show(run_id: str = typer.Argument(..., help="Red-team run id (or unique prefix)."),
+             best_rows: int = typer.Option(20, "--best-rows", help="Rows of the best-attack-per-seed table to print."),
+             db: Optional[str] = DB_OPTION) -> None:
         """Print a stored campaign's tables again."""
+        import airisk
         from airisk.attacks.results import summarize
-        from airisk.store import Store
 
-        print_summary(summarize(Store(db), run_id), best_rows=best_rows)
+        print_summary(summarize(airisk.open_store(db), run_id), best_rows=best_rows)
 
     @attacks_app.command("preview")
-    def preview(spec: str, text: str = typer.Option(..., "--text", help="A request to mutate.")) -> None:
+    def preview(spec: str = typer.Argument(..., help="Mutator chain, e.g. base64 or roleplay[variant=1]+past_tense."),
+                text: str = typer.Option(..., "--text", help="A request to mutate.")) -> None:
         """Show what a deterministic mutator chain does to a request (no model, nothing stored)."""
+        from rich.markup import escape
+
         from airisk.attacks.attack import ChainAttack
         from airisk.attacks.registry import make_attack
         from airisk.errors import ConfigError
@@ -190,14 +153,3 @@ def register(app: typer.Typer) -> None:
             console.print(att.text, markup=False)
 
     app.add_typer(attacks_app, name="attacks")
-
-
-def _load(dataset: str):
-    from airisk import datasets
-
-    path = Path(dataset)
-    ds = datasets.load_file(path) if path.suffix.lower() in (".csv", ".jsonl", ".json", ".tsv") or path.exists() \
-        else datasets.load_dataset(dataset)
-    meta = [{"name": ds.name, "version": ds.version, "sha256": ds.sha256, "path": str(getattr(ds, "path", "") or ""),
-             "items": len(ds.items)}]
-    return ds.items, meta

@@ -9,13 +9,17 @@ from typing import Optional
 
 import typer
 
-from airisk.errors import ConfigError
+from airisk.cli._common import group
 
-guard_app = typer.Typer(help="Runtime guard: action gate, content guard, HTTP service.", no_args_is_help=True)
-audit_app = typer.Typer(help="The guard's tamper-evident audit log.", no_args_is_help=True)
+from airisk.errors import ConfigError, InputNotFound
+
+AUDIT_DB_HELP = "Audit database URL (default: $AIRISK_GUARD_AUDIT_DB, else $AIRISK_HOME/guard_audit.db)."
+
+guard_app = group("Runtime guard: action gate, content guard, HTTP service.")
+audit_app = group("The guard's tamper-evident audit log.")
 
 
-def _print(obj) -> None:
+def _print(obj: object) -> None:
     typer.echo(json.dumps(obj, indent=2, ensure_ascii=False))
 
 
@@ -23,7 +27,8 @@ def _print(obj) -> None:
 def check_action(tool: str = typer.Option(..., help="tool name"),
                  args: str = typer.Option("{}", "--args", help="tool arguments as a JSON object"),
                  policy: str = typer.Option("builtin:default", help="policy file or builtin:<name>"),
-                 role: Optional[str] = typer.Option(None), principal: Optional[str] = typer.Option(None),
+                 role: Optional[str] = typer.Option(None, help="role of the caller (policy roles: section)"),
+                 principal: Optional[str] = typer.Option(None, help="principal (user/agent id) making the call"),
                  strict: bool = typer.Option(False, help="exit 1 on BLOCK, 3 on REVIEW")) -> None:
     """Decide one proposed tool call and print the decision."""
     from airisk.guard import Action, ActionGate
@@ -79,7 +84,8 @@ def serve(config: Optional[Path] = typer.Option(None, help="service config YAML"
           policy: Optional[str] = typer.Option(None, help="override the config's policy"),
           upstream: Optional[str] = typer.Option(None, help="override the upstream base URL (…/v1)"),
           audit_db: Optional[str] = typer.Option(None, help="audit database URL"),
-          host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8700),
+          host: str = typer.Option("127.0.0.1", help="interface to listen on"),
+          port: int = typer.Option(8700, help="port to listen on"),
           insecure_no_auth: bool = typer.Option(False, "--insecure-no-auth",
                                                 help="disable API-key auth (local development only)")) -> None:
     """Run the guard HTTP service (FastAPI + uvicorn)."""
@@ -103,15 +109,15 @@ def serve(config: Optional[Path] = typer.Option(None, help="service config YAML"
 
 
 @audit_app.command("verify")
-def audit_verify(db: Optional[str] = typer.Option(None, help="audit database URL (default: AIRISK_GUARD_AUDIT_DB or $AIRISK_HOME/guard_audit.db)"),
+def audit_verify(db: Optional[str] = typer.Option(None, "--db", help=AUDIT_DB_HELP),
                  expect_head: Optional[Path] = typer.Option(None, "--expect-head",
                                                             help="JSON file from `airisk audit head`: the log must still hold it")) -> None:
     """Verify the hash chain (HMAC with AIRISK_AUDIT_KEY[_FILE]); lists every edited, deleted or reordered
-    record. Exit 1 if tampered, 2 if the log cannot be read (it is never created here)."""
+    record. Exit 1 if tampered; a log that does not exist is never created here."""
     from airisk.guard.audit import AuditLog, read_head
 
     head = read_head(expect_head) if expect_head else None
-    rep = AuditLog(db, create=False).verify(expect_head=head)
+    rep = AuditLog(_existing_audit_db(db), create=False).verify(expect_head=head)
     for w in rep.warnings:
         typer.echo(f"warning: {w}")
     if rep.ok:
@@ -125,13 +131,13 @@ def audit_verify(db: Optional[str] = typer.Option(None, help="audit database URL
 
 
 @audit_app.command("head")
-def audit_head(db: Optional[str] = typer.Option(None, help="audit database URL"),
+def audit_head(db: Optional[str] = typer.Option(None, "--db", help=AUDIT_DB_HELP),
                out: Optional[Path] = typer.Option(None, "--out", "-o", help="write the signed head here (else stdout)")) -> None:
     """Export the signed head (last seq + hash, HMAC-signed): keep it outside the database and pass it
     to `audit verify --expect-head` later."""
     from airisk.guard.audit import AuditLog
 
-    text = json.dumps(AuditLog(db, create=False).signed_head(), indent=2)
+    text = json.dumps(AuditLog(_existing_audit_db(db), create=False).signed_head(), indent=2)
     if out:
         out.write_text(text + "\n", encoding="utf-8")
         typer.echo(f"signed head written to {out}")
@@ -140,18 +146,40 @@ def audit_head(db: Optional[str] = typer.Option(None, help="audit database URL")
 
 
 @audit_app.command("show")
-def audit_show(db: Optional[str] = typer.Option(None), limit: int = typer.Option(20, min=0, max=100_000),
-               offset: int = typer.Option(0, min=0), kind: Optional[str] = typer.Option(None),
-               verdict: Optional[str] = typer.Option(None)) -> None:
+def audit_show(db: Optional[str] = typer.Option(None, "--db", help=AUDIT_DB_HELP),
+               limit: int = typer.Option(20, min=0, max=100_000, help="records to print"),
+               offset: int = typer.Option(0, min=0, help="records to skip (newest first)"),
+               kind: Optional[str] = typer.Option(None, help="only records of this kind (action, content, ...)"),
+               verdict: Optional[str] = typer.Option(None, help="only records with this verdict (ALLOW, BLOCK, ...)")) -> None:
     """Print audit records (JSON lines)."""
     from airisk.guard.audit import AuditLog
 
-    for r in AuditLog(db, create=False).query(limit=limit, offset=offset, kind=kind, verdict=verdict):
+    for r in AuditLog(_existing_audit_db(db), create=False).query(limit=limit, offset=offset, kind=kind, verdict=verdict):
         sys.stdout.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
+def _existing_audit_db(db: Optional[str]) -> Optional[str]:
+    """The audit URL to read; a SQLite file that does not exist is an error, not a new empty log
+    (which would "verify" as intact)."""
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    from airisk.guard.audit import default_audit_url
+
+    url = db or os.environ.get("AIRISK_GUARD_AUDIT_DB") or default_audit_url()
+    try:
+        u = make_url(url)
+    except Exception:  # not a URL: let AuditLog report it
+        return url
+    if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:" \
+            and not Path(u.database).expanduser().exists():
+        raise InputNotFound(f"no audit database at {u.database} (check --db or AIRISK_GUARD_AUDIT_DB)")
+    return url
+
+
 def register(app: typer.Typer) -> None:
-    from airisk.guard.approvals_cli import approvals_app  # light: typer only
+    from airisk.cli.approvals import approvals_app  # light: typer only
 
     guard_app.add_typer(approvals_app, name="approvals")
     app.add_typer(guard_app, name="guard")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-datasets_app = typer.Typer(help="Browse the dataset catalog.", no_args_is_help=True)
+from airisk.cli._common import console, group
+
+datasets_app = group("Browse the dataset catalog.")
 
 
 @datasets_app.command("list")
@@ -23,6 +22,9 @@ def list_cmd(
 
         typer.echo(json_out.dumps(json_out.datasets_list(count)))
         return
+    from rich.markup import escape
+    from rich.table import Table
+
     from airisk.datasets import find_local, list_datasets, load_dataset
     from airisk.errors import AiriskError
 
@@ -42,10 +44,13 @@ def list_cmd(
                 except AiriskError as err:
                     items = f"[red]error[/]: {escape(str(err))}"
         table.add_row(e.name, e.version, items, e.license, where)
-    Console().print(table)
+    console.print(table)
 
 
-def _counts_table(title: str, counts: dict[str, int]) -> Table:
+def _counts_table(title: str, counts: dict[str, int]) -> Any:
+    from rich.markup import escape
+    from rich.table import Table
+
     t = Table(title=title)
     t.add_column(title)
     t.add_column("items", justify="right")
@@ -63,13 +68,14 @@ def show_cmd(
     """Item counts per hazard, persona, locale and expected behaviour for one dataset."""
     from pathlib import Path
 
+    from rich.markup import escape
+
     from airisk.datasets import catalog, load_dataset, load_file
 
     if name not in catalog.catalog() and Path(name).expanduser().is_file():
         ds = load_file(name, skip_bad=skip_bad, fmt=fmt)
     else:
         ds = load_dataset(name, skip_bad=skip_bad)
-    console = Console()
     console.print(f"[bold]{escape(ds.name)}[/] {escape(ds.version)}  items={len(ds)}  license={ds.license or '-'}")
     check = "matches catalog" if ds.verified else ("no catalog hash" if ds.expected_sha256 is None else "DIFFERS from catalog")
     console.print(f"path={escape(ds.path)}  sha256={ds.sha256} ({check})")
