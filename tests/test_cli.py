@@ -34,7 +34,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
                           env={**os.environ, **(env or {})})
 
 
-@pytest.mark.parametrize("args", [["run", "--datasett", "x"], ["runz"], ["gate"], ["hazards", "crosswalk"],
+@pytest.mark.parametrize("args", [["run", "--datasett", "x"], ["runz"], ["gate"], ["hazards", "crosswalk", "a", "b"],
                                   ["run", "--limit", "many"]])
 def test_usage_errors_exit_64_not_a_gate_code(args):
     r = runner.invoke(app, args)

@@ -22,7 +22,7 @@ def _client(url: str, key: Optional[str]):
 
 @approvals_app.command("list")
 def list_cmd(status: str = typer.Option("pending", help="pending | approved | denied | expired | all"),
-             limit: int = typer.Option(100, min=1, max=1000), url: str = URL, key: Optional[str] = KEY) -> None:
+             limit: int = typer.Option(100, min=1, max=1000, help="at most this many approvals"), url: str = URL, key: Optional[str] = KEY) -> None:
     """List approvals (pending by default), one JSON object per line."""
     if status not in ("pending", "approved", "denied", "expired", "all"):
         raise typer.BadParameter("--status must be pending, approved, denied, expired or all")

@@ -95,10 +95,18 @@ def _from_crosswalk(cw: Crosswalk, extra_tests: dict[str, list[str]], source: st
 
 
 def atlas_data_path() -> Path | None:
-    """The shared ATLAS file, or None when ``AIRISK_DATA_PATH`` does not hold it."""
-    from airisk.datasets.catalog import find_local
+    """The shared ATLAS file, or None when ``AIRISK_DATA_PATH`` does not hold it.
 
-    return find_local("taxonomies", "mitre_atlas.yaml")
+    Looked up in the data path directly (not through ``airisk.datasets``, which imports this package:
+    the taxonomy stays at the bottom of the import graph). ATLAS has no download in the catalog.
+    """
+    import os
+
+    for d in os.environ.get("AIRISK_DATA_PATH", "").split(os.pathsep):
+        p = Path(d.strip()).expanduser() / "taxonomies" / "mitre_atlas.yaml"
+        if d.strip() and p.is_file():
+            return p
+    return None
 
 
 @cache
