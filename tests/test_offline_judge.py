@@ -255,7 +255,7 @@ def test_training_is_reproducible_and_accepts_a_user_label_file(tmp_path):
     labels.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     kw = dict(sources=["xstest-completions"], labels_file=labels, limit=24, seed=0, epochs=1, texts=False)
     r1 = train(out_dir=tmp_path / "a", **kw)
-    r2 = train(out_dir=tmp_path / "b", **kw)
+    train(out_dir=tmp_path / "b", **kw)
     j1, j2 = OfflineJudge(weights=tmp_path / "a"), OfflineJudge(weights=tmp_path / "b")
     assert j1.model.weights_sha256 == r1.weights_sha256
     probe = (["question 1", "question 2"], ["Sure, here is how: step 1", "I can't help with that."])

@@ -537,7 +537,7 @@ class ActionGate:
             else:
                 bad.append(a)
         for path, v in leaves:
-            if path[0] in used and not (path[0] in bad):
+            if path[0] in used and path[0] not in bad:
                 continue
             if isinstance(v, str) and v.strip():
                 out.append((".".join(map(str, path)), v, path[0] in bad))

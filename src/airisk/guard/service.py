@@ -28,10 +28,8 @@ import hashlib
 import hmac
 import json
 import math
-import os
 import re
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal

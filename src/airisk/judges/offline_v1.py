@@ -26,7 +26,6 @@ Defined outcomes for bad input (never a crash, never a silent ``non_violating``)
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import re
@@ -40,7 +39,7 @@ import numpy as np
 from airisk.errors import ConfigError
 from airisk.judges import encoder
 from airisk.judges._batching import TextPairJudge
-from airisk.types import Conversation, Judgment, stable_hash
+from airisk.types import Judgment, stable_hash
 
 FEATURE_VERSION = "pair-v4"  # v4: int8 embeddings computed one text per pass (batch-independent)
 WEIGHTS_DIR = Path(__file__).parent / "weights"

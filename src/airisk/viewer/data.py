@@ -21,7 +21,7 @@ from sqlalchemy.orm import aliased
 
 from airisk.errors import AiriskError
 from airisk.reports import headline as hl
-from airisk.store.schema import ItemRow, JudgmentRow, ResponseRow, RunRow
+from airisk.store.schema import ItemRow, JudgmentRow, ResponseRow
 from airisk.store.store import RunInfo, Store
 from airisk.viewer.search import SearchIndex, VersionCache, run_version
 
