@@ -15,6 +15,15 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo "warning: chromium not found and not root; browser tests will be skipped" >&2
   fi
 fi
+# PostgreSQL server binaries for the store tests and the Ray tests' shared store (tests/conftest.py).
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >/dev/null 2>&1 \
+      || echo "warning: could not install postgresql; PostgreSQL tests will be skipped" >&2
+  else
+    echo "warning: PostgreSQL server binaries not found and not root; PostgreSQL tests will be skipped" >&2
+  fi
+fi
 export AIRISK_DATA_PATH="${AIRISK_DATA_PATH:-$(cd .. && pwd)/shared/data}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 exec .venv/bin/python -m pytest "$@"

@@ -119,6 +119,27 @@ def print_summary(store: Store, run_id: str) -> None:
         console.print("errors by kind: " + ", ".join(f"{k}={v}" for k, v in sorted(stats["errors"].items())))
 
 
+def _build_run(config, dataset, system, judge, limit, hazards, personas, locales, concurrency, rps, skip_bad, label,
+               shuffle, seed) -> tuple[RunConfig, list[Item], list[dict[str, Any]]]:
+    """The run config and items from flags (or a YAML config that flags override)."""
+    flags = {"dataset": dataset, "system": system, "judge": judge, "limit": limit, "hazards": _csv(hazards),
+             "personas": _csv(personas), "locales": _csv(locales), "concurrency": concurrency, "rps": rps,
+             "skip_bad": skip_bad or None, "label": label, "shuffle": shuffle or None, "seed": seed}
+    if config:
+        cfg = load_run_config(config, flags)
+    else:
+        missing = [f"--{k}" for k in ("dataset", "system") if not flags[k]]
+        if missing:
+            raise ConfigError(f"missing {' and '.join(missing)} (or give --config run.yaml)")
+        cfg = validate_run_config({k: v for k, v in flags.items() if v is not None}, source="command line")
+    items, ds_meta = load_items(cfg)
+    if not items:
+        raise ConfigError("no items left after filters (check --hazards/--personas/--locales/--limit)")
+    if ds_meta[0]["skipped"]:
+        console.print(f"[yellow]skipped {ds_meta[0]['skipped']} malformed row(s) (--skip-bad)")
+    return cfg, items, ds_meta
+
+
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run(
@@ -140,9 +161,21 @@ def register(app: typer.Typer) -> None:
         label: Optional[str] = typer.Option(None, "--label", help="A human label for the run."),
         db: Optional[str] = typer.Option(None, "--db", envvar="AIRISK_DB", help="SQLAlchemy URL (default SQLite under .airisk/)."),
         no_progress: bool = typer.Option(False, "--no-progress", help="No progress output."),
+        executor: str = typer.Option("local", "--executor", help="local (this process) or ray (a Ray cluster)."),
+        ray_address: Optional[str] = typer.Option(None, "--ray-address", help="With --executor ray: 'auto' or ray://host:port joins a cluster; default starts a local Ray."),
+        workers: Optional[int] = typer.Option(None, "--workers", help="With --executor ray: worker processes (default: the cluster's CPUs)."),
     ) -> None:
         """Run a prompt set against a system under test; store every response and error."""
         store = Store(db)
+        if executor != "local" or ray_address or workers:
+            # The distributed executor lives in airisk.distributed; this is its only call site here.
+            from airisk.distributed.cli_support import run_command
+
+            run_command(store, executor=executor, ray_address=ray_address, workers=workers, resume=resume,
+                        judge=judge, concurrency=concurrency, progress=not no_progress, retry_errors=retry_errors,
+                        build=lambda: _build_run(config, dataset, system, judge, limit, hazards, personas, locales,
+                                                 concurrency, rps, skip_bad, label, shuffle, seed))
+            return
         if resume:
             from airisk.engine.runner import resume_run
 
