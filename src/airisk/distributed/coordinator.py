@@ -39,6 +39,7 @@ class Coordinator:
         self.queue: deque[int] = deque()
         self.claimed: dict[str, set[int]] = defaultdict(set)
         self.finished: set[int] = set()
+        self.holder_node: dict[str, str] = {}
         self.workers: dict[str, dict[str, Any]] = defaultdict(lambda: {"answered": 0, "errors": 0, "cached": 0,
                                                                      "shards": 0, "node": ""})
         self.t0 = time.monotonic()
@@ -124,12 +125,23 @@ class Coordinator:
         self.finished.add(k)
         self.shard_items.pop(k, None)
 
-    def slot_started(self, slot: int) -> int:
+    def reap(self, alive_nodes: list[str]) -> int:
+        """Declare dead every slot attempt whose node is gone. Ray retries such a slot only once a CPU is
+        free, and the surviving slots might be waiting for the permits the dead one held: returning
+        them (and its shards) now is what keeps a node failure from stalling the run."""
+        alive = set(alive_nodes)
+        gone = [h for h, node in self.holder_node.items() if node not in alive and h not in self.dead]
+        for h in gone:
+            self._kill_holder(h)
+        return len(gone)
+
+    def slot_started(self, slot: int, node: str = "") -> int:
         """Record an attempt of worker slot ``slot``; returns its number (0 = first). Earlier attempts
         are dead (Ray only runs a task again after its worker or node died): their permits come back and
         their unfinished shards go back to the front of the queue."""
         attempt = self.attempts[slot]
         self.attempts[slot] += 1
+        self.holder_node[f"{slot}#{attempt}"] = node
         for a in range(attempt):
             self._kill_holder(f"{slot}#{a}")
         return attempt

@@ -210,7 +210,7 @@ def work_slot(slot: int, run_id: str, url: str, system_spec: dict[str, Any], pol
     """One worker slot: a Ray task answering shards from the coordinator's queue until none is left.
     Safe to run again after its worker died (Ray's retry): the shards it had claimed are queued again
     and items already stored are skipped."""
-    attempt = ray.get(coord.slot_started.remote(slot))
+    attempt = ray.get(coord.slot_started.remote(slot, ray.get_runtime_context().get_node_id()))
     return asyncio.run(_work_slot(slot, attempt, run_id, url, system_spec, policy, concurrency, rps, use_cache, coord))
 
 
@@ -264,6 +264,7 @@ def execute_on_ray(store, run_id: str, system, *, opts, concurrency: int = 16, r
             r.get(coord.add_shards.remote([[it.model_dump(mode="json") for it in sh] for sh in shards]))
             inflight: dict[Any, int] = {}
             launches = 0
+            last_reap = time.perf_counter()
 
             def launch() -> None:
                 nonlocal launches
@@ -287,6 +288,9 @@ def execute_on_ray(store, run_id: str, system, *, opts, concurrency: int = 16, r
                     # start another, within the same bound as Ray's retries.
                     if not inflight and r.get(coord.remaining.remote()) and launches < workers + opts.max_retries:
                         launch()
+                if time.perf_counter() - last_reap > 2:
+                    last_reap = time.perf_counter()
+                    coord.reap.remote([n["NodeID"] for n in alive_nodes(r)])
                 snap = r.get(coord.snapshot.remote())
                 if snap["done"] > seen:
                     reporter.advance(snap["done"] - seen, errors=0)
