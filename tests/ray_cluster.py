@@ -5,6 +5,7 @@ every Ray instance on the machine)."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -80,7 +81,7 @@ class LocalRayCluster:
 
     def add_node(self, num_cpus: int = 1) -> int:
         nmp = free_port()
-        base = 20000 + (nmp % 400) * 100
+        base = 10000 + (nmp % 160) * 62  # below the ephemeral range that free_port() draws from
         self._start([f"--address={self.address}", f"--num-cpus={num_cpus}", f"--node-manager-port={nmp}",
                      f"--min-worker-port={base}", f"--max-worker-port={base + 60}"])
         self.nodes.append(nmp)
@@ -108,3 +109,4 @@ class LocalRayCluster:
         time.sleep(0.5)
         for pid in _pids_matching(self.tmp):
             _kill_tree(pid)
+        shutil.rmtree(self.tmp, ignore_errors=True)

@@ -151,6 +151,10 @@ class Coordinator:
         for a in range(self.attempts[slot]):
             self._kill_holder(f"{slot}#{a}")
 
+    def queued(self) -> int:
+        """Shards waiting for a slot (e.g. given back by a reaped slot after the others ran dry)."""
+        return len(self.queue)
+
     def remaining(self) -> int:
         """Shards not finished: queued or claimed by a live slot."""
         return len(self.queue) + sum(len(v) for v in self.claimed.values())

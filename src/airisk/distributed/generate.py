@@ -284,10 +284,11 @@ def execute_on_ray(store, run_id: str, system, *, opts, concurrency: int = 16, r
                     except Exception as e:  # Ray's retries exhausted (or a bug): counted, shards re-queued
                         errors[f"worker_failed:{type(e).__name__}"] += 1
                         r.get(coord.slot_failed.remote(k))
-                    # Shards left but every slot gone (the last one died after the others ran dry):
-                    # start another, within the same bound as Ray's retries.
-                    if not inflight and r.get(coord.remaining.remote()) and launches < workers + opts.max_retries:
-                        launch()
+                # Shards waiting but fewer slots than workers (a dead slot's shards came back after the
+                # others ran dry, and Ray's retry of it may wait on a dead node): start another slot,
+                # within the same bound as Ray's retries.
+                if len(inflight) < workers and launches < workers + opts.max_retries and r.get(coord.queued.remote()):
+                    launch()
                 if time.perf_counter() - last_reap > 2:
                     last_reap = time.perf_counter()
                     coord.reap.remote([n["NodeID"] for n in alive_nodes(r)])
