@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
@@ -49,6 +49,32 @@ def print_summary(result: RunResult) -> None:
         console.print("errors by kind: " + ", ".join(f"{k}={v}" for k, v in sorted(stats["errors"].items())))
 
 
+def _build_run(config, dataset, system, judge, limit, hazards, personas, locales, concurrency, rps, max_retries,
+               skip_bad, label, shuffle, seed) -> tuple[Any, list, list]:
+    """The run config and items from flags (or a YAML config that flags override), for the Ray executor."""
+    from airisk.engine.config import load_run_config, validate_run_config
+    from airisk.engine.items import load_items
+    from airisk.errors import ConfigError
+
+    flags = {"dataset": dataset, "system": system, "judge": judge, "limit": limit, "hazards": csv(hazards),
+             "personas": csv(personas), "locales": csv(locales), "concurrency": concurrency, "rps": rps,
+             "max_retries": max_retries, "skip_bad": skip_bad or None, "label": label, "shuffle": shuffle or None,
+             "seed": seed}
+    if config:
+        cfg = load_run_config(config, flags)
+    else:
+        missing = [f"--{k}" for k in ("dataset", "system") if not flags[k]]
+        if missing:
+            raise ConfigError(f"missing {' and '.join(missing)} (or give --config run.yaml)")
+        cfg = validate_run_config({k: v for k, v in flags.items() if v is not None}, source="command line")
+    items, ds_meta = load_items(cfg)
+    if not items:
+        raise ConfigError("no items left after filters (check --hazards/--personas/--locales/--limit)")
+    if ds_meta[0].get("skipped"):
+        console.print(f"[yellow]skipped {ds_meta[0]['skipped']} malformed row(s) (--skip-bad)")
+    return cfg, items, ds_meta
+
+
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run(
@@ -71,10 +97,22 @@ def register(app: typer.Typer) -> None:
         label: Optional[str] = typer.Option(None, "--label", help="A human label for the run."),
         db: Optional[str] = DB_OPTION,
         no_progress: bool = typer.Option(False, "--no-progress", help="No progress output."),
+        executor: str = typer.Option("local", "--executor", help="local (this process) or ray (a Ray cluster, docs/distributed.md)."),
+        ray_address: Optional[str] = typer.Option(None, "--ray-address", help="With --executor ray: 'auto' or ray://host:port joins a cluster; default starts a local Ray."),
+        workers: Optional[int] = typer.Option(None, "--workers", help="With --executor ray: worker processes (default: the cluster's CPUs)."),
     ) -> None:
         """Run a prompt set against a system under test; store every response and error."""
         import airisk
 
+        if executor != "local" or ray_address or workers:
+            # The distributed executor lives in airisk.distributed; this is its only call site here.
+            from airisk.distributed.cli_support import run_command
+
+            run_command(airisk.open_store(db), executor=executor, ray_address=ray_address, workers=workers, resume=resume,
+                        judge=judge, concurrency=concurrency, progress=not no_progress, retry_errors=retry_errors,
+                        build=lambda: _build_run(config, dataset, system, judge, limit, hazards, personas, locales,
+                                                 concurrency, rps, max_retries, skip_bad, label, shuffle, seed))
+            return
         if resume:
             res = airisk.resume(resume, judge=judge, db=db, concurrency=concurrency, progress=not no_progress,
                                 retry_errors=retry_errors)
