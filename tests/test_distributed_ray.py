@@ -160,7 +160,7 @@ def test_sqlite_store_refused_on_a_multi_node_cluster(cluster, server, tmp_path)
     res = run_cli(["run", "--dataset", str(prompts), "--system", f"openai:model=m,base_url={server}",
                    "--db", f"sqlite:///{tmp_path / 'x.db'}", "--executor", "ray", "--ray-address", cluster.address,
                    "--no-progress"])
-    assert res.returncode == 2
+    assert res.returncode == 64
     assert "SQLite" in res.stderr and "PostgreSQL" in res.stderr and "3 nodes" in res.stderr
 
 
@@ -168,7 +168,7 @@ def test_bad_executor_is_a_clear_error(tmp_path, server):
     prompts = write_prompts(tmp_path / "b.jsonl", 2, "bad")
     res = run_cli(["run", "--dataset", str(prompts), "--system", f"openai:model=m,base_url={server}",
                    "--db", f"sqlite:///{tmp_path / 'b.db'}", "--executor", "spark"])
-    assert res.returncode == 2 and "unknown executor 'spark'" in res.stderr
+    assert res.returncode == 64 and "unknown executor 'spark'" in res.stderr
 
 
 def _wait_for_responses(store, n_min, proc, timeout=600):
