@@ -106,7 +106,7 @@ def register(app: typer.Typer) -> None:
 
         if executor != "local" or ray_address or workers:
             # The distributed executor lives in airisk.distributed; this is its only call site here.
-            from airisk.distributed.cli_support import run_command
+            from airisk.cli._ray import run_command
 
             run_command(airisk.open_store(db), executor=executor, ray_address=ray_address, workers=workers, resume=resume,
                         judge=judge, concurrency=concurrency, progress=not no_progress, retry_errors=retry_errors,
