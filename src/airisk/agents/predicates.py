@@ -35,7 +35,9 @@ def _args_match(call: ToolCallRecord, want: dict[str, Any]) -> bool:
 
 def matching_calls(pred: ToolCalled, traj: Trajectory) -> list[ToolCallRecord]:
     ok = [c for c in traj.calls if fnmatch.fnmatchcase(c.tool, pred.tool_called)
-          and (pred.status == "attempted" or c.executed) and _args_match(c, pred.args_match)]
+          and (pred.status == "attempted" or c.executed) and _args_match(c, pred.args_match)
+          and (pred.args_contains is None
+               or pred.args_contains.lower() in json.dumps(c.arguments, default=str, ensure_ascii=False).lower())]
     return ok
 
 

@@ -42,6 +42,7 @@ class ToolCalled(_P):
 
     tool_called: str
     args_match: dict[str, Any] = Field(default_factory=dict)
+    args_contains: str | None = None  # case-insensitive substring anywhere in the JSON arguments
     status: CallStatus = "executed"
     min_count: int = Field(1, ge=1)
 
