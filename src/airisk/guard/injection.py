@@ -65,6 +65,11 @@ RULES: list[tuple[str, float, str, str]] = [
     ("address", 2.0, "injection.role_marker",
      r"(?:^|\n)\s*(?:#{2,}\s*)?(?:system|assistant|developer)\s*(?:prompt|message|override|instruction)?\s*:|"
      r"\[/?(?:system|inst|sys)\]|<\|?(?:im_start|im_end|system|endoftext)\|?>|<\s*/?\s*system\s*>|<<\s*sys\s*>>"),
+    ("address", 2.0, "injection.role_marker",
+     r"\b(?:system|developer|admin(?:istrator)?)\s+(?:message|prompt|override|instructions?|directive)\s*:"),
+    ("address", 2.0, "injection.address",
+     r"\b(?:assistant|agent|ai|llm|chatbot|model)\s*,\s*(?:please\s+|you\s+must\s+|now\s+)?(?:send|forward|e-?mail|ignore|run|"
+     r"execute|delete|remove|grant|add|transfer|pay|call|use|open|visit|click|share|disable|stop|post|upload|copy)\b"),
     ("conceal", 2.0, "injection.conceal",
      r"\b(?:do\s+not|don'?t|never|without)\s+(?:tell(?:ing)?|inform(?:ing)?|mention(?:ing)?|alert(?:ing)?|notify(?:ing)?|"
      r"ask(?:ing)?|let(?:ting)?|reveal(?:ing)?|show(?:ing)?|confirm(?:ing)?\s+with)\s+(?:it\s+to\s+|this\s+to\s+|anything\s+to\s+)?"
