@@ -167,6 +167,13 @@ async def run_suite(scenarios: list[Scenario], agent: Agent, *, gate: Any = None
     if store is not None and resume:
         writer = RunWriter.reopen(store, resume, kind="agent")
         done = writer.stored_outcomes()
+        known = {it.id for it in store.items(writer.run_id)}
+        unknown = [s.id for s in scenarios if s.id not in known]
+        if unknown:
+            from airisk.errors import ConfigError
+
+            raise ConfigError(f"run {writer.run_id} has no scenario '{unknown[0]}' ({len(unknown)} unknown): "
+                              "resume with the run's own source and limit")
     elif store is not None:
         writer = RunWriter.create(
             store, kind="agent", items=[scenario_item(s) for s in scenarios], agent=agent, label=label,
