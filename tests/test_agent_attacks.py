@@ -151,3 +151,16 @@ def test_builtin_scenarios_plan_and_summarize():
     scen = load_scenarios(builtin_dir())
     cases, skipped = plan_cases(scen, placements=["append"])
     assert cases and summarize_campaign([])["overall"]["cases"] == 0
+
+
+async def test_report_has_an_attack_section_with_escaped_values(tmp_path, office):
+    from airisk.reports.build import extension_sections
+
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    evil = parse_scenario({**OFFICE, "id": "t/<script>x</script>"})
+    cases, _ = plan_cases([evil], placements=["append"], types=["tool_misuse"])
+    res = await run_campaign(cases, make_agent("tricked"), store=store)
+    secs = extension_sections(store, res.run_id, "agent-attack")
+    assert secs and secs[0]["title"] == "Indirect prompt injection"
+    assert "<script>x" not in secs[0]["html"] and "&lt;script&gt;" in secs[0]["html"]
+    assert secs[0]["data"]["by_type"]["tool_misuse"]["attack_success"]["k"] > 0

@@ -54,7 +54,7 @@ RULES: list[tuple[str, float, str, str]] = [
     ("override", 1.5, "injection.override",
      r"\b(?:your|the)\s+(?:task|instructions?|objective|goal|priority)\s+(?:has|have|is|are)\s+(?:now\s+)?(?:changed|updated|replaced|overridden)"),
     ("address", 2.0, "injection.address",
-     r"\b(?:dear|attention|note\s+(?:to|for)|hey|hello|hi|message\s+(?:to|for)|instructions?\s+for)\s+(?:the\s+|any\s+|all\s+)?"
+     r"\b(?:dear|attention|(?:note|notice|message|reminder|instructions?)\s+(?:to|for)|hey|hello|hi)\s+(?:the\s+|any\s+|all\s+)?"
      r"(?:ai|a\.i\.|assistant|agent|llm|language\s+model|chatbot|bot|gpt|model|automated\s+system)s?\b"),
     ("address", 2.0, "injection.address",
      r"\bif\s+you\s+are\s+(?:an?\s+)?(?:ai|assistant|agent|llm|language\s+model|chatbot|bot|automated|model)\b"),

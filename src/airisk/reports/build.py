@@ -18,7 +18,7 @@ from airisk.scoring.zones import Policy, default_policy, evaluate
 from airisk.store.store import Record, Store
 
 EXAMPLE_CHARS = 1500  # responses longer than this are cut in reports (the full text stays in the store)
-EXTENSIONS = {"redteam": "airisk.attacks.report", "agent": "airisk.agents.report"}
+EXTENSIONS = {"redteam": "airisk.attacks.report", "agent": "airisk.agents.report", "agent-attack": "airisk.agents.attack_report"}
 
 
 def _version() -> str:
