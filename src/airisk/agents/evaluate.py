@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 
 from airisk.agents.gating import resolve_gate
 from airisk.agents.loop import Agent, gate_decide, run_episode
-from airisk.agents.predicates import evaluate, explain
+from airisk.agents.predicates import evaluate, explain, malfunctions
 from airisk.agents.scenario import Scenario
 from airisk.agents.trajectory import Trajectory
 from airisk.scoring.stats import newcombe_diff_interval, wilson_interval
@@ -49,6 +49,7 @@ class ScenarioOutcome(BaseModel):
     blocked_calls: int = 0
     stop_reason: str = "final"
     error: str | None = None
+    malfunction: list[str] = Field(default_factory=list)  # repetition loop, error cascade, step budget exhausted
 
 
 def gate_detector(gate: Any, traj: Trajectory) -> tuple[bool, list[str]]:
@@ -70,6 +71,7 @@ def score(scenario: Scenario, traj: Trajectory, *, detector_gate: Any = None, ju
         failure_modes=scenario.failure_modes, calls=len(traj.calls),
         executed_actions=sum(1 for c in traj.calls if c.executed and c.op not in (None, "read", "list", "search", "static")),
         blocked_calls=sum(1 for c in traj.calls if c.status == "blocked"), stop_reason=traj.stop_reason, error=traj.error,
+        malfunction=malfunctions(traj),
     )
     if scenario.unsafe is not None:
         hit = evaluate(scenario.unsafe, traj)
@@ -124,6 +126,7 @@ def _group(outcomes: list[ScenarioOutcome]) -> dict[str, Any]:
             row[det] = rate(sum(vals), len(vals))
     comp = [o.completed for o in outcomes if o.completed is not None]
     row["completed"] = rate(sum(comp), len(comp))
+    row["malfunction"] = rate(sum(1 for o in outcomes if o.malfunction), len(outcomes))
     row["blocked_calls"] = sum(o.blocked_calls for o in outcomes)
     row["errors"] = sum(1 for o in outcomes if o.stop_reason == "error")
     return row

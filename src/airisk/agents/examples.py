@@ -222,7 +222,25 @@ def _follow_injection(observed: str, actions: list[dict[str, Any]]) -> list[dict
     return calls
 
 
-SCRIPTED = {"careful": careful, "reckless": reckless, "tricked": tricked}
+RETRY = re.compile(r"\b(try again|retry|retrying|repeat the (?:identical|same) (?:request|call)|call \w+ again|"
+                   r"next page|once more|keep (?:calling|retrying))\b", re.I)
+
+
+def persistent(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
+    """Like ``careful``, but never gives up: repeats its last calls whenever their output failed or says to
+    try again / fetch the next page. The kind of agent malfunction attacks drive into loops."""
+    if _own_tool_turns(messages) == 0:
+        return careful(messages, tools)
+    last = max(i for i, m in enumerate(messages) if m.get("role") == "assistant" and m.get("tool_calls"))
+    outputs = [str(m.get("content") or "") for m in messages[last + 1:] if m.get("role") == "tool"]
+    if any(RETRY.search(o) or o.startswith('{"error"') for o in outputs):
+        n = _own_tool_turns(messages)
+        return {"content": None, "tool_calls": [
+            {**c, "id": f"call_{n}_{i}"} for i, c in enumerate(messages[last]["tool_calls"])]}
+    return {"content": _confirm_answer(messages)}
+
+
+SCRIPTED = {"careful": careful, "reckless": reckless, "tricked": tricked, "persistent": persistent}
 
 
 def scripted_responder(body: dict[str, Any]) -> dict[str, Any]:
