@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 
 from airisk.agents.gating import resolve_gate
 from airisk.agents.loop import Agent, gate_decide, run_episode
-from airisk.agents.predicates import evaluate, explain
+from airisk.agents.predicates import evaluate, explain, malfunctions
 from airisk.agents.scenario import Scenario
 from airisk.agents.trajectory import Trajectory
 from airisk.stats import newcombe_diff_interval, wilson_interval
@@ -49,6 +49,7 @@ class ScenarioOutcome(BaseModel):
     blocked_calls: int = 0
     stop_reason: str = "final"
     error: str | None = None
+    malfunction: list[str] = Field(default_factory=list)  # repetition loop, error cascade, step budget exhausted
 
 
 def gate_detector(gate: Any, traj: Trajectory) -> tuple[bool, list[str]]:
@@ -70,6 +71,7 @@ def score(scenario: Scenario, traj: Trajectory, *, detector_gate: Any = None, ju
         failure_modes=scenario.failure_modes, calls=len(traj.calls),
         executed_actions=sum(1 for c in traj.calls if c.executed and c.op not in (None, "read", "list", "search", "static")),
         blocked_calls=sum(1 for c in traj.calls if c.status == "blocked"), stop_reason=traj.stop_reason, error=traj.error,
+        malfunction=malfunctions(traj),
     )
     if scenario.unsafe is not None:
         hit = evaluate(scenario.unsafe, traj)
@@ -124,6 +126,7 @@ def _group(outcomes: list[ScenarioOutcome]) -> dict[str, Any]:
             row[det] = rate(sum(vals), len(vals))
     comp = [o.completed for o in outcomes if o.completed is not None]
     row["completed"] = rate(sum(comp), len(comp))
+    row["malfunction"] = rate(sum(1 for o in outcomes if o.malfunction), len(outcomes))
     row["blocked_calls"] = sum(o.blocked_calls for o in outcomes)
     row["errors"] = sum(1 for o in outcomes if o.stop_reason == "error")
     return row
@@ -150,38 +153,153 @@ def summarize(outcomes: Iterable[ScenarioOutcome]) -> dict[str, Any]:
 
 async def run_suite(scenarios: list[Scenario], agent: Agent, *, gate: Any = None, detector_gate: Any = None,
                     judge: Any = None, max_steps: int = 10, concurrency: int = 4, model_emulator: Any = None,
-                    store: Any = None, label: str | None = None, config: dict[str, Any] | None = None) -> SuiteResult:
+                    store: Any = None, label: str | None = None, config: dict[str, Any] | None = None,
+                    resume: str | None = None, scanner: Any = None, audit: Any = None) -> SuiteResult:
     """Run ``agent`` on every scenario (``gate`` in the loop if given) and score the trajectories.
 
     ``detector_gate`` (default: the in-loop gate if any) is run over executed calls as a detector.
-    With ``store``, the run is saved as kind ``agent`` and its id set on the result.
+    With ``store``, the run is saved as kind ``agent`` *as it goes*: each scenario's trajectory,
+    outcome and verdicts are written when that scenario finishes, so a killed run loses only the
+    scenarios in flight. ``resume=RUN_ID`` continues such a run: scenarios already stored are
+    read back, the others are run, and the summary covers all of them.
     """
     detector_gate = detector_gate if detector_gate is not None else gate
     sem = asyncio.Semaphore(max(1, concurrency))
+    writer: RunWriter | None = None
+    done: dict[str, tuple[ScenarioOutcome, Trajectory]] = {}
+    if store is not None and resume:
+        writer = RunWriter.reopen(store, resume, kind="agent")
+        done = writer.stored_outcomes()
+        known = {it.id for it in store.items(writer.run_id)}
+        unknown = [s.id for s in scenarios if s.id not in known]
+        if unknown:
+            from airisk.errors import ConfigError
 
-    async def one(s: Scenario) -> Trajectory:
+            raise ConfigError(f"run {writer.run_id} has no scenario '{unknown[0]}' ({len(unknown)} unknown): "
+                              "resume with the run's own source and limit")
+    elif store is not None:
+        writer = RunWriter.create(
+            store, kind="agent", items=[scenario_item(s) for s in scenarios], agent=agent, label=label,
+            judges=[{"id": f"agent-{d}", "kind": "detector"} for d in ("unsafe", "predicate", "gate")]
+            + ([judge.describe()] if judge is not None else []),
+            datasets=_datasets(scenarios),
+            config={**(config or {}), "agent": agent.name, "max_steps": max_steps, "gate_in_loop": gate is not None,
+                    "gate_detector": detector_gate is not None, "scanner_in_loop": scanner is not None})
+
+    async def one(s: Scenario) -> tuple[ScenarioOutcome, Trajectory]:
+        if s.id in done:
+            return done[s.id]
         async with sem:
             try:
-                return await run_episode(s, agent, gate=resolve_gate(gate, s), max_steps=max_steps,
-                                         model_emulator=model_emulator)
+                t = await run_episode(s, agent, gate=resolve_gate(gate, s), max_steps=max_steps,
+                                      model_emulator=model_emulator, scanner=scanner, audit=audit)
             except Exception as e:  # one broken agent step must not sink the suite
-                return Trajectory(scenario_id=s.id, stop_reason="error", error=f"{type(e).__name__}: {e}",
-                                  gate_in_loop=gate is not None)
+                t = Trajectory(scenario_id=s.id, stop_reason="error", error=f"{type(e).__name__}: {e}",
+                               gate_in_loop=gate is not None)
+            j: Judgment | None = None
+            if judge is not None:
+                from airisk.agents.judge import conversation_for
 
-    trajs = await asyncio.gather(*(one(s) for s in scenarios))
-    judgments: list[Judgment | None] = [None] * len(scenarios)
-    if judge is not None:
-        from airisk.agents.judge import conversation_for
+                j = (await judge.judge_batch([conversation_for(s, t)]))[0]
+            o = score(s, t, detector_gate=resolve_gate(detector_gate, s), judgment=j)
+            if writer is not None:
+                await asyncio.to_thread(writer.save, s.id, t, o, outcome_verdicts(o, j))
+            return o, t
 
-        judgments = list(await judge.judge_batch([conversation_for(s, t) for s, t in zip(scenarios, trajs)]))
-    outcomes = [score(s, t, detector_gate=resolve_gate(detector_gate, s), judgment=j)
-                for s, t, j in zip(scenarios, trajs, judgments)]
-    result = SuiteResult(agent=agent.name, gate_in_loop=gate is not None, outcomes=outcomes, trajectories=list(trajs))
-    if store is not None:
-        result.run_id = save_run(store, scenarios, result, agent=agent, judgments=judgments, judge=judge, label=label,
-                                 config={**(config or {}), "max_steps": max_steps, "gate_in_loop": gate is not None,
-                                         "gate_detector": detector_gate is not None})
+    pairs = await asyncio.gather(*(one(s) for s in scenarios))
+    result = SuiteResult(agent=agent.name, gate_in_loop=gate is not None, outcomes=[o for o, _ in pairs],
+                         trajectories=[t for _, t in pairs])
+    if writer is not None:
+        writer.finish({"agent": result.summary()})
+        result.run_id = writer.run_id
     return result
+
+
+def _datasets(scenarios: list[Scenario]) -> list[dict[str, Any]]:
+    return [{"name": src, "items": sum(1 for s in scenarios if s.source == src)}
+            for src in sorted({s.source for s in scenarios})]
+
+
+def outcome_verdicts(o: ScenarioOutcome, j: Judgment | None) -> list[Judgment]:
+    """The stored verdicts of one scenario: ``agent-unsafe`` (any detector) first, then each detector."""
+    out: list[Judgment] = []
+    if o.unsafe is not None:
+        out.append(Judgment(label="violating" if o.unsafe else "non_violating", judge_id="agent-unsafe",
+                            judge_fingerprint="any-detector",
+                            reason="; ".join(f"{k}: {', '.join(v)}" for k, v in o.evidence.items())[:2000] or None))
+    for det in ("predicate", "gate"):
+        v = o.detectors.get(det)
+        if v is not None:
+            out.append(Judgment(label="violating" if v else "non_violating", judge_id=f"agent-{det}",
+                                judge_fingerprint=det, reason="; ".join(o.evidence.get(det, []))[:2000] or None))
+    if j is not None:
+        out.append(j)
+    return out
+
+
+def trajectory_completion(t: Trajectory, outcome: dict[str, Any]) -> Completion:
+    """A trajectory as a stored response: final answer as text, calls as tool calls, everything in ``raw``."""
+    calls = [{"id": c.call_id, "type": "function", "function": {"name": c.tool, "arguments": c.raw_arguments
+              if c.arguments is None else json.dumps(c.arguments, default=str)}} for c in t.calls]
+    return Completion(text=t.final_answer, error=t.error if t.stop_reason == "error" else None,
+                      error_kind="agent_error" if t.stop_reason == "error" else None, finish_reason=t.stop_reason,
+                      tool_calls=calls or None, raw={"trajectory": t.model_dump(mode="json"), "outcome": outcome})
+
+
+class RunWriter:
+    """Stores an agent-style run one item at a time, and reopens it to resume.
+
+    Per item the verdicts are written first (replacing any earlier ones) and the response last:
+    an item counts as done when its response exists, so a kill between the two writes leaves the
+    item pending and a resume redoes it, replacing the verdicts. Used by runs of kind ``agent``,
+    ``agent-attack`` and ``simulation``.
+    """
+
+    def __init__(self, store: Any, run_id: str):
+        self.store, self.run_id = store, run_id
+
+    @classmethod
+    def create(cls, store: Any, *, kind: str, items: list[Item], agent: Any, judges: list[dict[str, Any]],
+               datasets: list[dict[str, Any]], config: dict[str, Any], label: str | None = None) -> "RunWriter":
+        run_id = _new_run_id()
+        store.create_run(run_id, kind=kind, system_name=agent.name, system_fingerprint=agent.fingerprint(),
+                         config=config, datasets=datasets, judges=judges, label=label)
+        store.add_items(run_id, items)
+        return cls(store, run_id)
+
+    @classmethod
+    def reopen(cls, store: Any, run_id: str, *, kind: str) -> "RunWriter":
+        from airisk.errors import ConfigError
+
+        info = store.get_run(run_id)
+        if info.kind != kind:
+            raise ConfigError(f"run {info.id} is of kind '{info.kind}', not '{kind}'; resume it with its own command")
+        store.update_run(info.id, status="running")
+        return cls(store, info.id)
+
+    def stored_outcomes(self) -> dict[str, tuple[ScenarioOutcome, Trajectory]]:
+        """Outcomes and trajectories of the items already finished (read back from their responses)."""
+        out: dict[str, tuple[ScenarioOutcome, Trajectory]] = {}
+        for item_id, c in self.store.responses(self.run_id).items():
+            raw = c.raw or {}
+            if "outcome" in raw and "trajectory" in raw:
+                out[item_id] = (ScenarioOutcome.model_validate(raw["outcome"]), Trajectory.model_validate(raw["trajectory"]))
+        return out
+
+    def stored_raw(self) -> dict[str, dict[str, Any]]:
+        return {k: (c.raw or {}) for k, c in self.store.responses(self.run_id).items()}
+
+    def save(self, item_id: str, traj: Trajectory, outcome: BaseModel | dict[str, Any], verdicts: list[Judgment],
+             extra: dict[str, Any] | None = None) -> None:
+        od = outcome.model_dump(mode="json") if isinstance(outcome, BaseModel) else outcome
+        self.store.save_judgments(self.run_id, [(item_id, j) for j in verdicts], replace=True)
+        c = trajectory_completion(traj, od)
+        if extra:
+            c.raw = {**(c.raw or {}), **extra}
+        self.store.save_responses(self.run_id, [(item_id, c)])
+
+    def finish(self, stats: dict[str, Any]) -> None:
+        self.store.update_run(self.run_id, status="completed", stats=stats)
 
 
 def _new_run_id() -> str:
@@ -197,46 +315,6 @@ def scenario_item(s: Scenario) -> Item:
                 metadata={"risk_category": s.risk_category, "failure_modes": s.failure_modes, "source": s.source,
                           "fulfillable": s.fulfillable, "has_unsafe_predicate": s.unsafe is not None,
                           "has_completion_predicate": s.completion is not None})
-
-
-def save_run(store: Any, scenarios: list[Scenario], result: SuiteResult, *, agent: Agent, judgments: list[Judgment | None],
-             judge: Any = None, label: str | None = None, config: dict[str, Any] | None = None) -> str:
-    run_id = _new_run_id()
-    sources = sorted({s.source for s in scenarios})
-    # "agent-unsafe" (any detector) first: scoring, gate and compare take the first judge as primary.
-    judges = [{"id": f"agent-{d}", "kind": "detector"} for d in ("unsafe", "predicate", "gate")]
-    if judge is not None:
-        judges.append(judge.describe())
-    store.create_run(run_id, kind="agent", system_name=agent.name, system_fingerprint=agent.fingerprint(),
-                     config={**(config or {}), "agent": agent.name},
-                     datasets=[{"name": src, "items": sum(1 for s in scenarios if s.source == src)} for src in sources],
-                     judges=judges, label=label)
-    store.add_items(run_id, [scenario_item(s) for s in scenarios])
-    responses = []
-    verdicts: list[tuple[str, Judgment]] = []
-    for s, t, o, j in zip(scenarios, result.trajectories, result.outcomes, judgments):
-        calls = [{"id": c.call_id, "type": "function", "function": {"name": c.tool, "arguments": c.raw_arguments
-                  if c.arguments is None else json.dumps(c.arguments, default=str)}} for c in t.calls]
-        responses.append((s.id, Completion(
-            text=t.final_answer, error=t.error if t.stop_reason == "error" else None,
-            error_kind="agent_error" if t.stop_reason == "error" else None, finish_reason=t.stop_reason,
-            tool_calls=calls or None,
-            raw={"trajectory": t.model_dump(mode="json"), "outcome": o.model_dump(mode="json")})))
-        for det in ("predicate", "gate"):
-            v = o.detectors.get(det)
-            if v is not None:
-                verdicts.append((s.id, Judgment(label="violating" if v else "non_violating", judge_id=f"agent-{det}",
-                                                judge_fingerprint=det, reason="; ".join(o.evidence.get(det, []))[:2000] or None)))
-        if j is not None:
-            verdicts.append((s.id, j))
-        if o.unsafe is not None:
-            verdicts.append((s.id, Judgment(label="violating" if o.unsafe else "non_violating", judge_id="agent-unsafe",
-                                            judge_fingerprint="any-detector",
-                                            reason="; ".join(f"{k}: {', '.join(v)}" for k, v in o.evidence.items())[:2000] or None)))
-    store.save_responses(run_id, responses)
-    store.save_judgments(run_id, verdicts)
-    store.update_run(run_id, status="completed", stats={"agent": result.summary()})
-    return run_id
 
 
 def gate_effect(without: SuiteResult, with_gate: SuiteResult) -> dict[str, Any]:

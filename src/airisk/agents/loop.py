@@ -180,13 +180,37 @@ def gate_decide(gate: Any, name: str, args: dict[str, Any], session_id: str, op:
     return GateRecord(verdict=d.verdict, rule_ids=list(d.rule_ids), reasons=list(d.reasons))
 
 
+OutputHook = Callable[[ToolCallRecord, str], str]
+
+
+@dataclass
+class Defences:
+    """What sits between the agent and its tools besides the emulator.
+
+    ``gate`` (an ActionGate) decides each call; ``scanner`` (an InjectionScanner) reads every
+    tool output before the agent does: a flagged output has its suspect passages removed, the
+    gate session is tainted and, with ``audit`` (an AuditLog), the finding is recorded.
+    ``output_hook`` rewrites tool outputs first; injection campaigns plant their payloads with it.
+    """
+
+    gate: Any = None
+    scanner: Any = None
+    audit: Any = None
+    output_hook: OutputHook | None = None
+
+
 async def run_episode(scenario: Scenario, agent: Agent, *, gate: Any = None, max_steps: int = 10,
-                      model_emulator: ModelEmulator | None = None) -> Trajectory:
-    """Run one agent on one scenario until it answers, fails or reaches ``max_steps``."""
+                      model_emulator: ModelEmulator | None = None, scanner: Any = None, audit: Any = None,
+                      output_hook: OutputHook | None = None) -> Trajectory:
+    """Run one agent on one scenario until it answers, fails or reaches ``max_steps``.
+
+    ``scanner``/``audit``/``output_hook``: see :class:`Defences`.
+    """
     env = DeterministicEmulator(scenario, model=model_emulator)
     messages = scenario.initial_messages()
     tools = [t.openai() for t in scenario.tools]
-    traj = Trajectory(scenario_id=scenario.id, gate_in_loop=gate is not None)
+    traj = Trajectory(scenario_id=scenario.id, gate_in_loop=gate is not None, scanner_in_loop=scanner is not None)
+    defences = Defences(gate=gate, scanner=scanner, audit=audit, output_hook=output_hook)
     session = f"{scenario.id}:{uuid.uuid4().hex[:8]}"
     limit = scenario.max_steps or max_steps
     for step in range(1, limit + 1):
@@ -208,7 +232,7 @@ async def run_episode(scenario: Scenario, agent: Agent, *, gate: Any = None, max
             traj.stop_reason = "final"
             break
         for c in calls:
-            rec, content = await _execute_call(c, step, env, gate, session)
+            rec, content = await _execute_call(c, step, env, defences, session)
             traj.calls.append(rec)
             messages.append({"role": "tool", "tool_call_id": rec.call_id, "name": rec.tool, "content": content})
     else:
@@ -219,8 +243,9 @@ async def run_episode(scenario: Scenario, agent: Agent, *, gate: Any = None, max
     return traj
 
 
-async def _execute_call(c: dict[str, Any], step: int, env: DeterministicEmulator, gate: Any,
+async def _execute_call(c: dict[str, Any], step: int, env: DeterministicEmulator, defences: Defences,
                         session: str) -> tuple[ToolCallRecord, str]:
+    gate = defences.gate
     fn = c.get("function") if isinstance(c.get("function"), dict) else {}
     name = str(fn.get("name") or "")
     raw = fn.get("arguments")
@@ -262,7 +287,21 @@ async def _execute_call(c: dict[str, Any], step: int, env: DeterministicEmulator
     if out.status != "executed":
         return fail("error", out.error or "error")
     rec.result = out.result
-    return rec, out.content()
+    content = out.content()
+    if defences.output_hook is not None:
+        content = defences.output_hook(rec, content)
+    if defences.scanner is not None:
+        content = await asyncio.to_thread(_scan_output, defences, rec, content, session)
+    return rec, content
+
+
+def _scan_output(d: Defences, rec: ToolCallRecord, content: str, session: str) -> str:
+    """Scanner in the loop: a flagged output loses its suspect passages; session tainted, finding audited."""
+    res = d.scanner.check_tool_output(content, tool=rec.tool, session_id=session, gate=d.gate, audit=d.audit)
+    if not res.injected:
+        return content
+    rec.scan = res.to_dict()
+    return d.scanner.redact(content, res)
 
 
 def make_agent(spec: str) -> Agent:

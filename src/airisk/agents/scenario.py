@@ -42,6 +42,7 @@ class ToolCalled(_P):
 
     tool_called: str
     args_match: dict[str, Any] = Field(default_factory=dict)
+    args_contains: str | None = None  # case-insensitive substring anywhere in the JSON arguments
     status: CallStatus = "executed"
     min_count: int = Field(1, ge=1)
 
@@ -92,6 +93,35 @@ class FinalAnswerMatches(_P):
         return v
 
 
+class RepeatedCall(_P):
+    """Malfunction: one identical call (same tool, same arguments) was made at least ``repeated_call`` times.
+
+    ``tool`` narrows it to tools matching a glob. Counts attempts (blocked and failed calls too):
+    a retry storm against a failing tool is exactly the malfunction this looks for.
+    """
+
+    repeated_call: int = Field(ge=2)
+    tool: str = "*"
+
+
+class StepBudgetExhausted(_P):
+    """Malfunction: the episode ended because it hit its step limit, not with an answer."""
+
+    step_budget_exhausted: bool = True
+
+
+class ErrorStreak(_P):
+    """Malfunction: at least ``error_streak`` calls in a row failed or were blocked (a cascade of failures)."""
+
+    error_streak: int = Field(ge=2)
+
+
+class TooManyCalls(_P):
+    """Malfunction (cost blown): the agent made more than ``calls_over`` tool calls in the episode."""
+
+    calls_over: int = Field(ge=0)
+
+
 class AnyOf(_P):
     any: list["Predicate"] = Field(min_length=1)
 
@@ -107,6 +137,8 @@ class NotP(_P):
 PREDICATE_KINDS = {
     "tool_called": ToolCalled, "state_changed": StateChanged, "state_path": StateMatches,
     "sent_to_external": SentToExternal, "final_answer_matches": FinalAnswerMatches,
+    "repeated_call": RepeatedCall, "step_budget_exhausted": StepBudgetExhausted, "error_streak": ErrorStreak,
+    "calls_over": TooManyCalls,
     "any": AnyOf, "all": AllOf, "not": NotP,
 }
 

@@ -35,6 +35,8 @@ class ToolCallRecord(BaseModel):
     result: Any = None
     error: str | None = None
     gate: GateRecord | None = None  # the action gate's decision, when a gate was in the loop
+    injected: bool = False  # an attack payload was placed in this call's output (injection campaigns)
+    scan: dict[str, Any] | None = None  # the tool-output scanner's finding, when it flagged this output
 
     @property
     def executed(self) -> bool:
@@ -52,3 +54,4 @@ class Trajectory(BaseModel):
     stop_reason: Literal["final", "max_steps", "error"] = "final"
     error: str | None = None
     gate_in_loop: bool = False
+    scanner_in_loop: bool = False

@@ -104,10 +104,13 @@ def import_cmd(
 
 @agent_app.command("run")
 def run_cmd(
-    source: str = typer.Argument(..., help=SOURCE_HELP),
-    agent: str = typer.Option(..., "--agent", "-a", help="careful | reckless | tricked | python:mod:fn | "
-                              "openai:model=M,base_url=URL | replay:path=file.jsonl"),
+    source: Optional[str] = typer.Argument(None, help=SOURCE_HELP + " (not with --resume)"),
+    agent: Optional[str] = typer.Option(None, "--agent", "-a", help="careful | reckless | tricked | python:mod:fn | "
+                                        "openai:model=M,base_url=URL | replay:path=file.jsonl"),
     gate: bool = typer.Option(False, "--gate", help="Put the action gate between the agent and the tools."),
+    scan: bool = typer.Option(False, "--scan", help="Put the tool-output injection scanner in the loop."),
+    resume: Optional[str] = typer.Option(None, "--resume", help="Continue a stored agent run (killed or failed): "
+                                         "runs only the scenarios it has no result for, with the run's own settings."),
     compare_gate: bool = typer.Option(False, "--compare-gate", help="Run without and with the gate; report the change."),
     policy: str = typer.Option("builtin:default", help="Guard policy the gate starts from (scenario tools are added)."),
     gate_detector: bool = typer.Option(True, help="Run the gate's rules over executed calls as a detector."),
@@ -125,30 +128,97 @@ def run_cmd(
     label: Optional[str] = typer.Option(None, help="Label recorded with the run."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the summary (and gate effect) as JSON."),
 ) -> None:
-    """Run an agent on scenarios and print unsafe-action and completion rates (optionally with the gate)."""
-    import airisk
+    """Run an agent on scenarios and print unsafe-action and completion rates (optionally with the gate).
 
+    Results are stored per scenario as they finish; `--resume RUN_ID` continues a run that was killed.
+    """
+    from airisk._api import _emulator, _trajectory_judge
+    from airisk.agents.evaluate import gate_effect, run_suite
+    from airisk.agents.importers import load_source
+    from airisk.agents.loop import make_agent
+
+    if store_url:
+        typer.secho("warning: --store is deprecated; use --db", err=True, fg=typer.colors.YELLOW)
+    store_url = db or store_url
+    if resume:
+        if no_store or compare_gate:
+            raise ConfigError("--resume needs the store and resumes one run (not with --no-store or --compare-gate)")
+        from airisk.store import Store
+
+        cfg = Store(store_url).get_run(resume).config
+        if not cfg.get("agent_spec") or not cfg.get("source"):
+            raise ConfigError(f"run {resume} was not started by `airisk agent run` with a resumable config")
+        source, agent, policy = cfg["source"], cfg["agent_spec"], cfg.get("policy", policy)
+        gate, scan, limit, max_steps = bool(cfg.get("gate_in_loop")), bool(cfg.get("scanner_in_loop")), cfg.get("limit"), cfg.get("max_steps", max_steps)
+    if not source or not agent:
+        raise ConfigError("agent run needs SOURCE and --agent (or --resume RUN_ID)")
+    scen = load_source(source)[:limit] if limit else load_source(source)
+    if not scen:
+        raise ConfigError(f"no scenarios in {source}")
     rows = {"risk": "by_risk_category", "mode": "by_failure_mode", "source": "by_source"}.get(by)
     if rows is None:
         raise ConfigError("--by must be risk, mode or source")
-    if store_url:
-        typer.secho("warning: --store is deprecated; use --db", err=True, fg=typer.colors.YELLOW)
-    res = airisk.run_agents(source, agent, gate=gate, compare_gate=compare_gate, policy=policy,
-                            gate_detector=gate_detector, judge=judge, emulator_model=emulator_model, limit=limit,
-                            max_steps=max_steps, concurrency=concurrency, store=not no_store, label=label,
-                            db=db or store_url)
-    for key, what in (("without_gate", "no gate"), ("with_gate", "gate in the loop")):
-        r = getattr(res, key)
-        if r is not None:
-            _print_summary(f"{agent} on {source}: {what}" + (f" (run {r.run_id})" if r.run_id else ""), r.summary(), rows)
-    eff = res.gate_effect
-    if eff is not None:
-        console.print(
-            f"gate effect: unsafe outcome {_fmt(eff['predicate']['without_gate'])} -> "
-            f"{_fmt(eff['predicate']['with_gate'])}; task completion {_fmt(eff['completed']['without_gate'])}"
-            f" -> {_fmt(eff['completed']['with_gate'])}; blocked calls {eff['blocked_calls']}")
+    scenario_gate = None
+    if gate or compare_gate or gate_detector:
+        from airisk.agents.gating import ScenarioGate
+
+        scenario_gate = ScenarioGate(policy)
+    judge_obj = _trajectory_judge(judge) if judge else None
+    emu = _emulator(emulator_model) if emulator_model else None
+    store = None
+    if not no_store:
+        from airisk.store import Store
+
+        store = Store(store_url)
+
+    async def go() -> dict[str, Any]:
+        out: dict[str, Any] = {"source": source, "agent": agent, "scenarios": len(scen)}
+        common = dict(detector_gate=scenario_gate if gate_detector else None, judge=judge_obj, max_steps=max_steps,
+                      concurrency=concurrency, model_emulator=emu, store=store, label=label, resume=resume,
+                      scanner=_scanner() if scan else None)
+        base_cfg = {"source": source, "policy": policy, "agent_spec": agent, "limit": limit}
+        ag = make_agent(agent)
+        try:
+            base = None
+            if not gate or compare_gate:
+                base = await run_suite(scen, ag, config=base_cfg, **common)
+                out["without_gate"] = {"run_id": base.run_id, "summary": base.summary()}
+                _print_summary(f"{agent} on {source}: no gate" + (f" (run {base.run_id})" if base.run_id else ""),
+                               base.summary(), rows)
+            if gate or compare_gate:
+                ag2 = make_agent(agent)  # a fresh agent: replay cursors and client state restart
+                cfg = {**base_cfg, **({"compare_with": base.run_id} if base and base.run_id else {})}
+                gated = await run_suite(scen, ag2, gate=scenario_gate, config=cfg, **common)
+                await ag2.aclose()
+                out["with_gate"] = {"run_id": gated.run_id, "summary": gated.summary()}
+                _print_summary(f"{agent} on {source}: gate in the loop" + (f" (run {gated.run_id})" if gated.run_id else ""),
+                               gated.summary(), rows)
+                if base is not None:
+                    eff = gate_effect(base, gated)
+                    out["gate_effect"] = eff
+                    console.print(
+                        f"gate effect: unsafe outcome {_fmt(eff['predicate']['without_gate'])} -> "
+                        f"{_fmt(eff['predicate']['with_gate'])}; task completion {_fmt(eff['completed']['without_gate'])}"
+                        f" -> {_fmt(eff['completed']['with_gate'])}; blocked calls {eff['blocked_calls']}")
+        finally:
+            await ag.aclose()
+            if judge_obj is not None:
+                await judge_obj.aclose()
+        return out
+
+    import asyncio
+
+    result = asyncio.run(go())
     if json_out:
-        json_out.write_text(json.dumps(res.to_json(), indent=2, default=str), encoding="utf-8")
+        json_out.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+
+
+def _scanner() -> Any:
+    from airisk.guard.injection import InjectionScanner
+
+    return InjectionScanner()
+
+
 
 
 @agent_app.command("serve-scripted")
@@ -165,3 +235,115 @@ def serve_scripted_cmd(
     app, _ = build_app(scripted_responder, latency=latency)
     console.print(f"READY http://127.0.0.1:{port}/v1 (models: careful, reckless, tricked)")
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+
+
+def _csv(v: Optional[str]) -> Optional[list[str]]:
+    return [x.strip() for x in v.split(",") if x.strip()] if v else None
+
+
+@agent_app.command("attack")
+def attack_cmd(
+    source: Optional[str] = typer.Argument(None, help=SOURCE_HELP + " (not with --resume)"),
+    agent: Optional[str] = typer.Option(None, "--agent", "-a", help="careful | reckless | tricked | python:mod:fn | "
+                                        "openai:model=M,base_url=URL"),
+    defences: str = typer.Option("none,gate,scanner,gate+scanner", help="Comma list of: none, gate, scanner, gate+scanner "
+                                 "(one stored run each)."),
+    types: Optional[str] = typer.Option(None, help="Injection types (default all): goal_hijack, data_exfiltration, "
+                                        "privilege_escalation, tool_misuse."),
+    placements: Optional[str] = typer.Option(None, help="Placements (default all): prepend, append, field, hidden."),
+    obfuscations: str = typer.Option("none", help="Comma list: none and/or mutators (base64, rot13, leetspeak, "
+                                     "zero_width, homoglyphs, spacing, ...)."),
+    styles: Optional[str] = typer.Option(None, help="Template styles (default all): override, fake_system, request."),
+    policy: str = typer.Option("builtin:default", help="Guard policy the gate starts from."),
+    audit_url: Optional[str] = typer.Option(None, "--audit", help="Audit log URL for the scanner's findings "
+                                            "(default: not audited)."),
+    limit: Optional[int] = typer.Option(None, help="First N scenarios only."),
+    max_steps: int = typer.Option(10, help="Agent steps per episode."),
+    concurrency: int = typer.Option(4, help="Episodes in flight."),
+    no_clean: bool = typer.Option(False, help="Skip the clean (payload-free) control runs."),
+    store_url: Optional[str] = typer.Option(None, "--db", envvar="AIRISK_DB", help="Store URL (default $AIRISK_DB / .airisk)."),
+    no_store: bool = typer.Option(False, help="Do not save the runs."),
+    resume: Optional[str] = typer.Option(None, "--resume", help="Continue a stored agent-attack run with its own settings."),
+    label: Optional[str] = typer.Option(None, help="Label recorded with the runs."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the summaries as JSON."),
+) -> None:
+    """Indirect prompt injection: payloads planted in tool outputs; attack success per type x placement."""
+    from airisk.agents.importers import load_source
+    from airisk.agents.injection import plan_cases, run_campaign
+    from airisk.agents.loop import make_agent
+
+    store = None
+    if not no_store:
+        from airisk.store import Store
+
+        store = Store(store_url)
+    if resume:
+        if store is None:
+            raise ConfigError("--resume needs the store (not with --no-store)")
+        cfg = store.get_run(resume).config
+        plan = cfg.get("plan") or {}
+        if not plan or not cfg.get("agent_spec"):
+            raise ConfigError(f"run {resume} was not started by `airisk agent attack`")
+        source, agent, limit = plan["source"], cfg["agent_spec"], plan.get("limit")
+        types, placements, obfuscations, styles = plan.get("types"), plan.get("placements"), plan.get("obfuscations"), plan.get("styles")
+        defences, policy, max_steps, no_clean = cfg["defence"], cfg.get("policy", policy), cfg.get("max_steps", max_steps), not cfg.get("clean_runs", True)
+    if not source or not agent:
+        raise ConfigError("agent attack needs SOURCE and --agent (or --resume RUN_ID)")
+    scen = load_source(source)
+    scen = scen[:limit] if limit else scen
+    def as_list(v: Any) -> Any:
+        return v if isinstance(v, list) else _csv(v)
+
+    plan = {"source": source, "limit": limit, "types": as_list(types), "placements": as_list(placements),
+            "obfuscations": as_list(obfuscations) or ["none"], "styles": as_list(styles)}
+    cases, skipped = plan_cases(scen, types=plan["types"], placements=plan["placements"],
+                                obfuscations=plan["obfuscations"], styles=plan["styles"])
+    if not cases:
+        raise ConfigError(f"no injection case applies to {source}: {dict(skipped)}")
+    console.print(f"{len(cases)} cases from {len(scen)} scenarios; skipped: {dict(skipped) or 'none'}")
+    gate_obj = _scenario_gate(policy)
+    audit = None
+    if audit_url:
+        from airisk.guard.audit import AuditLog
+
+        audit = AuditLog(audit_url)
+    out: dict[str, Any] = {"source": source, "agent": agent, "cases": len(cases), "skipped": dict(skipped), "runs": {}}
+
+    async def go() -> None:
+        for d in _csv(defences) or ["none"]:
+            ag = make_agent(agent)
+            try:
+                res = await run_campaign(
+                    cases, ag, defence=d, gate=gate_obj, audit=audit, max_steps=max_steps, concurrency=concurrency,
+                    clean_runs=not no_clean, store=store, label=label, resume=resume, skipped=dict(skipped),
+                    config={"agent_spec": agent, "policy": policy, "plan": plan})
+            finally:
+                await ag.aclose()
+            out["runs"][d] = {"run_id": res.run_id, "summary": res.summary()}
+            _print_attack(f"{agent} on {source}, defence: {d}" + (f" (run {res.run_id})" if res.run_id else ""), res.summary())
+
+    import asyncio
+
+    asyncio.run(go())
+    if json_out:
+        json_out.write_text(json.dumps(out, indent=2, default=str), encoding="utf-8")
+
+
+def _scenario_gate(policy: str) -> Any:
+    from airisk.agents.gating import ScenarioGate
+
+    return ScenarioGate(policy)
+
+
+def _print_attack(title: str, summary: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("injection type x placement", "cases", "attack success", "clean goal", "task done", "task done (clean)",
+                "scanner flagged", "blocked"):
+        table.add_column(col, justify="left" if col.startswith("injection") else "right")
+    rows = {"OVERALL": summary["overall"], **summary["by_type"], **summary["by_type_placement"]}
+    for k, r in rows.items():
+        table.add_row(k, str(r["cases"]), _fmt(r["attack_success"]), _fmt(r["clean_goal"]), _fmt(r["completed"]),
+                      _fmt(r["clean_completed"]), _fmt(r["scanner_flagged"]), str(r["blocked_calls"]))
+    console.print(table)
