@@ -34,6 +34,18 @@ def _had_bad_unicode(text: str) -> bool:
 
 
 
+def violation_categories(row: Any, codes: list[str]) -> list[str]:
+    """Hazards named for a violation: those with probability >= 0.5 (up to 3, strongest first), else
+    the top one if >= 0.2 (a best guess the heads agree on), else none."""
+    import numpy as np
+
+    order = np.argsort(-row)
+    cats = [codes[k] for k in order if row[k] >= 0.5][:3]
+    if not cats and row[order[0]] >= 0.2:
+        cats = [codes[int(order[0])]]
+    return cats
+
+
 class TextPairJudge(Judge):
     """Base of the offline judges (see the module docstring). Needs ``store``, ``batch_size``, ``stats``, ``_memo``."""
 

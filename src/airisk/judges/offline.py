@@ -26,6 +26,7 @@ The earlier frozen-encoder judge stays loadable as ``offline-v1``.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +35,13 @@ import numpy as np
 from airisk.errors import ConfigError
 from airisk.judges import _crossenc as ce
 from airisk.judges import encoder
-from airisk.judges._batching import TextPairJudge
+from airisk.judges._batching import TextPairJudge, violation_categories
 from airisk.types import Judgment, stable_hash
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 REFUSAL_CLASSES = ce.REFUSAL_CLASSES
 PRECISIONS = ("auto", "bf16", "fp32")
+_TEXT_MEMO = 4096  # texts-alone vectors kept (384 floats each)
 
 
 def _cpu_has_bf16() -> bool:
@@ -62,6 +64,7 @@ class Scorer:
         self.batch_size = batch_size
         self.precision = ("bf16" if _cpu_has_bf16() else "fp32") if precision == "auto" else precision
         self._lock = threading.Lock()
+        self._text_memo: OrderedDict[str, np.ndarray] = OrderedDict()
 
     # -- sequences --------------------------------------------------------------------------------
     def _pair_seqs(self, intents: list[str], responses: list[str]) -> tuple[list[Any], list[int]]:
@@ -134,9 +137,25 @@ class Scorer:
         """(P(harmful request) (n,), hazard probs (n, K)) of texts read alone (e.g. a user prompt)."""
         if not texts:
             return np.zeros(0), np.zeros((0, len(self.m.hazard_codes)))
-        ids = self.tokens.ids([encoder.clean_text(t) for t in texts])
-        pooled = self._run([ce.pair_ids(ce.clip_intent(a, ce.MAX_LEN - 2), []) for a in ids])
+        pooled = self._text_vectors(texts)
         return self._heads(pooled, "prompt")[:, 0], self._heads(pooled, "hazard")
+
+    def _text_vectors(self, texts: list[str]) -> np.ndarray:
+        """Pooled vectors of texts read alone, remembered per text: the content guard asks for the
+        prompt-harm and the hazard scores of the same prompt, and one network pass serves both
+        (a text's vector does not depend on its batch-mates, so reuse cannot change a verdict)."""
+        with self._lock:
+            got = {t: self._text_memo[t] for t in texts if t in self._text_memo}
+        todo = [t for t in dict.fromkeys(texts) if t not in got]
+        if todo:
+            ids = self.tokens.ids([encoder.clean_text(t) for t in todo])
+            vecs = self._run([ce.pair_ids(ce.clip_intent(a, ce.MAX_LEN - 2), []) for a in ids])
+            got.update(zip(todo, vecs))
+            with self._lock:
+                self._text_memo.update(zip(todo, vecs))
+                while len(self._text_memo) > _TEXT_MEMO:
+                    self._text_memo.popitem(last=False)
+        return np.vstack([got[t] for t in texts])
 
 
 _tok: ce.Tokens | None = None
@@ -251,11 +270,7 @@ class OfflineJudge(TextPairJudge):
             prob = float(harm[i])
             violating = prob >= self.threshold
             refusal = REFUSAL_CLASSES[int(np.argmax(ref[i]))]
-            cats: list[str] = []
-            if violating:
-                order = np.argsort(-haz[i])
-                cats = [codes[k] for k in order if haz[i, k] >= 0.5][:3] or (
-                    [codes[int(order[0])]] if haz[i, order[0]] >= 0.2 else [])
+            cats = violation_categories(haz[i], codes) if violating else []
             parts = [f"P(violating)={prob:.2f} {'>=' if violating else '<'} {self.threshold:.2f}",
                      f"reads as {refusal.replace('_', ' ')}"]
             parts.append("judged against the stated intent" if intents[i] else
