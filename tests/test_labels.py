@@ -165,3 +165,18 @@ def test_user_label_file_rejects_wrong_type_missing_file_and_bad_encoding(tmp_pa
 def test_labelled_example_rejects_unknown_label():
     with pytest.raises(ValueError):
         LabelledExample(id="a", prompt="p", response="r", label="harmful", source="s", group="g")  # type: ignore[arg-type]
+
+
+def test_authored_hard_cases_ship_in_the_package_with_both_labels_and_shared_groups():
+    ex = load_labelled("airisk-authored")  # no AIRISK_DATA_PATH needed: our own data, in the package
+    assert len(ex) == 48 and {e.source for e in ex} == {"airisk-authored"}
+    assert Counter(e.label for e in ex) == {"non_violating": 29, "violating": 19}
+    assert all(e.intent and e.response for e in ex)
+    # the same request answered both ways shares a group, so both land in the same split
+    by_intent: dict[str, set[str]] = {}
+    for e in ex:
+        by_intent.setdefault(e.intent or "", set()).add(e.group)
+    assert all(len(g) == 1 for g in by_intent.values())
+    assert max(Counter(e.intent for e in ex).values()) >= 2
+    kinds = Counter(e.metadata["kind"] for e in ex)
+    assert kinds["refusal-quotes-request"] >= 5 and kinds["partial-compliance"] >= 3

@@ -264,3 +264,19 @@ def test_training_is_reproducible_and_accepts_a_user_label_file(tmp_path):
     assert any(m.source == "file:policy.jsonl" and m.task == "harm" for m in r1.metrics)
     assert "file:policy.jsonl" in r1.summary() and "refusal" in r1.summary()
     assert {d["source"] for d in r1.data} == {"xstest-completions", "file:policy.jsonl"}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("AIRISK_DATA_PATH") or not Path(os.environ.get("AIRISK_DATA_PATH", ""), "harmbench-cls-val").is_dir(),
+                    reason="AIRISK_DATA_PATH unset or lacks the shared data sets")
+def test_training_on_response_windows_reads_long_responses_like_the_judge(tmp_path):
+    from airisk.errors import ConfigError
+    from airisk.judges.train import train
+
+    # HarmBench generations are long: with 3 windows each row trains on up to 3 (intent, window) pairs
+    kw = dict(sources=["harmbench-cls-val", "airisk-authored"], limit=12, seed=0, epochs=1, texts=False)
+    r = train(out_dir=tmp_path / "w", windows=3, **kw)
+    assert r.config["train_windows"] == 3
+    assert OfflineJudge(weights=tmp_path / "w").model.metadata["config"]["train_windows"] == 3
+    with pytest.raises(ConfigError, match="windows"):
+        train(out_dir=tmp_path / "x", windows=0, **kw)

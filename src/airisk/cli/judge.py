@@ -191,7 +191,7 @@ def print_comparison(cards: list) -> None:
 
 @judge_app.command("train")
 def train_cmd(
-    sources: Optional[str] = typer.Option(None, help="Comma-separated built-in labelled pair sets (default: harmbench-cls-val,xstest-completions,jbb-artifacts)."),
+    sources: Optional[str] = typer.Option(None, help="Comma-separated built-in labelled pair sets (default: harmbench-cls-val,xstest-completions,jbb-artifacts,airisk-authored)."),
     labels_file: Optional[Path] = typer.Option(None, "--labels-file", help="Your own label file (.jsonl/.csv) to train on, see docs/labels.md."),
     out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Where to write weights (default: the package's weights dir)."),
     seed: int = typer.Option(0, help="Random seed (data order, dropout, head initialisation)."),
@@ -200,6 +200,7 @@ def train_cmd(
     device: str = typer.Option("cpu", help="cpu (the reference) or cuda when a GPU is present."),
     threads: Optional[int] = typer.Option(None, help="torch CPU threads (default: torch's choice)."),
     texts: bool = typer.Option(True, help="Also train the prompt-harm head on texts alone (the content guard's input check)."),
+    windows: Optional[int] = typer.Option(None, help="Response windows per pair (default 1, the head; more trains on the max over windows, as the judge reads)."),
 ) -> None:
     """Fine-tune the offline judge (v2) and print its held-out validation figures."""
     from rich.markup import escape
@@ -209,7 +210,7 @@ def train_cmd(
     src = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
     report = train(sources=src, labels_file=str(labels_file) if labels_file else None,
                    out_dir=str(out_dir) if out_dir else None, seed=seed, limit=limit, epochs=epochs, device=device,
-                   threads=threads, texts=texts, log=lambda m: console.print(escape(str(m))))
+                   threads=threads, texts=texts, windows=windows, log=lambda m: console.print(escape(str(m))))
     console.print(escape(str(report.summary())))
 
 

@@ -282,7 +282,19 @@ def _load_harmbench_cls() -> list[LabelledExample]:
     return out
 
 
+AUTHORED_FILE = Path(__file__).parent / "data" / "authored_pairs.jsonl"
+
+
+def _load_authored() -> list[LabelledExample]:
+    """Hard cases written by the airisk authors (labels by us, not by a third party): refusals that
+    quote the request, fiction without operational detail, educational answers and off-target
+    answers (non-violating); harm after a disclaimer, inside a role-play or after a refusal
+    (violating); benign requests that sound harmful. Shipped in the package; training data only."""
+    return [e.model_copy(update={"source": "airisk-authored"}) for e in read_label_file(AUTHORED_FILE)]
+
+
 SOURCES: dict[str, Callable[[], list[LabelledExample]]] = {
+    "airisk-authored": _load_authored,
     "harmbench-cls-val": _load_harmbench_cls,
     "jbb-artifacts": _load_jbb,
     "xstest-completions": _load_xstest,

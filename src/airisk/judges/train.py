@@ -11,6 +11,8 @@ source                     labels by   what it teaches                          
 =========================  ==========  ===========================================  ======
 harmbench-cls-val          3 humans    harm of (behaviour, generation)              2.0
 xstest-completions         humans      harm + refusal class (incl. partial)         1.0
+airisk-authored            us (48)     hard cases: quoting refusals, fiction,       1.0
+                                       disclaimers, partial compliance
 jbb-artifacts              LLM judge   harm of (goal, response)                     0.5
 xstest / jbb-harmful /     humans /    prompt harm (text alone) and hazard          1.0
 jbb-benign / ailuminate /  curated
@@ -51,10 +53,11 @@ from pydantic import BaseModel, Field
 
 from airisk.errors import ConfigError, DatasetNotFound
 from airisk.judges import _crossenc as ce
+from airisk.judges import encoder
 from airisk.judges.labels import LabelledExample, load_labelled, read_label_file, split_of
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-PAIR_SOURCES = {"harmbench-cls-val": 2.0, "xstest-completions": 1.0, "jbb-artifacts": 0.5}
+PAIR_SOURCES = {"harmbench-cls-val": 2.0, "xstest-completions": 1.0, "jbb-artifacts": 0.5, "airisk-authored": 1.0}
 TEXT_DATASETS = ("xstest", "jbb-harmful", "jbb-benign", "ailuminate-demo-en_us")
 PROMPT_AS_INTENT_SHARE = 0.3
 DEFAULTS: dict[str, Any] = {
@@ -68,6 +71,10 @@ DEFAULTS: dict[str, Any] = {
     "hazard_loss": 0.3,
     "partial_refusal_weight": 3.0,
     "threshold": 0.5,
+    # response windows per pair row. 1 = the head window only; >1 trains as the judge reads (max over
+    # windows). Measured on held-out HarmBench groups (n=78, human): 3 windows 0.731 vs 1 window 0.795
+    # (within noise, not better), so the head window stays the default.
+    "train_windows": 1,
 }
 
 
@@ -201,17 +208,21 @@ def build_examples(codes: list[str], *, sources: list[str] | None = None, labels
 # ------------------------------------------------------------------------------------- training
 
 
-def _sequences(rows: list[Example], tokens: ce.Tokens) -> list[tuple[list[int], list[int]]]:
-    intents = tokens.ids([r.intent for r in rows])
-    responses = tokens.ids([r.response for r in rows])
-    seqs = []
+def _sequences(rows: list[Example], tokens: ce.Tokens, max_windows: int = 1) -> list[list[tuple[list[int], list[int]]]]:
+    """Token sequences per row, built as the judge builds them at inference: a pair row gives one
+    (intent, window) sequence per response window (head, middle(s), tail, at most ``max_windows``),
+    a text row gives one sequence of the text alone."""
+    intents = tokens.ids([encoder.clean_text(r.intent) for r in rows])
+    responses = tokens.ids([encoder.clean_text(r.response) for r in rows])
+    out = []
     for r, a, b in zip(rows, intents, responses):
         if r.response:
             a = ce.clip_intent(a)
-            seqs.append(ce.pair_ids(a, b[: ce.MAX_LEN - len(a) - 3]))
+            room = ce.MAX_LEN - len(a) - 3
+            out.append([ce.pair_ids(a, w) for w in ce.response_windows(b, room, max_windows)])
         else:
-            seqs.append(ce.pair_ids(ce.clip_intent(a, ce.MAX_LEN - 2), []))
-    return seqs
+            out.append([ce.pair_ids(ce.clip_intent(a, ce.MAX_LEN - 2), [])])
+    return out
 
 
 def _lower_cache(net: Any, seqs: list[tuple[list[int], list[int]]], device: str, say: Callable[[str], None]) -> list[Any]:
@@ -242,11 +253,12 @@ def _autocast(device: str) -> Any:
     return torch.autocast("cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=cuda)
 
 
-def _batches(rows: list[Example], seqs: list[Any], batch_size: int, rng: random.Random) -> list[list[int]]:
-    """Same-bucket batches (little padding), shuffled within buckets and in order."""
+def _batches(rows: list[Example], wins: list[list[Any]], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Same-bucket batches of rows (little padding; a row's bucket is its longest window), shuffled
+    within buckets and in order."""
     by_len: dict[int, list[int]] = defaultdict(list)
     for i in range(len(rows)):
-        by_len[ce.bucket(len(seqs[i][0]))].append(i)
+        by_len[ce.bucket(max(len(w[0]) for w in wins[i]))].append(i)
     out = []
     for n in sorted(by_len):
         ids = by_len[n][:]
@@ -256,8 +268,16 @@ def _batches(rows: list[Example], seqs: list[Any], batch_size: int, rng: random.
     return out
 
 
-def _fit(net: Any, rows: list[Example], seqs: list[Any], cache: list[Any], cfg: dict[str, Any], seed: int, device: str,
-         say: Callable[[str], None]) -> None:
+def _fit(net: Any, rows: list[Example], wins: list[list[Any]], cache: list[list[Any]], cfg: dict[str, Any], seed: int,
+         device: str, say: Callable[[str], None]) -> None:
+    """Fine-tune the unfrozen layers and heads on cached lower-layer states.
+
+    Long responses are read in windows at inference and the harm probability is the maximum over
+    them, so training does the same (multiple-instance learning): a pair row's harm logit is the
+    maximum over its windows' logits, its refusal class is read from the head window, and its hazard
+    from the most harmful window. Training on the head window alone taught the harm head nothing
+    about harm that starts after a long preamble.
+    """
     import torch
     import torch.nn.functional as F
 
@@ -269,7 +289,7 @@ def _fit(net: Any, rows: list[Example], seqs: list[Any], cache: list[Any], cfg: 
     layers = [p for p in params if all(p is not h for h in heads)]
     opt = torch.optim.AdamW([{"params": layers, "lr": cfg["lr_layers"]}, {"params": heads, "lr": cfg["lr_heads"]}],
                             weight_decay=cfg["weight_decay"])
-    steps = cfg["epochs"] * len(_batches(rows, seqs, cfg["batch_size"], random.Random(0)))
+    steps = cfg["epochs"] * len(_batches(rows, wins, cfg["batch_size"], random.Random(0)))
     warm = max(1, int(steps * cfg["warmup"]))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
     ref_w = torch.tensor([1.0, 1.0, cfg["partial_refusal_weight"]], device=device)
@@ -278,17 +298,32 @@ def _fit(net: Any, rows: list[Example], seqs: list[Any], cache: list[Any], cfg: 
     step, t0 = 0, time.time()
     for epoch in range(cfg["epochs"]):
         total = 0.0
-        for batch in _batches(rows, seqs, cfg["batch_size"], rng):
-            n = ce.bucket(max(len(seqs[i][0]) for i in batch))
-            h = torch.zeros((len(batch), n, ce.HIDDEN), dtype=torch.float32)
-            mask = torch.zeros((len(batch), n), dtype=torch.long)
-            for j, i in enumerate(batch):
-                h[j, : len(cache[i])] = cache[i]
-                mask[j, : len(cache[i])] = 1
+        for batch in _batches(rows, wins, cfg["batch_size"], rng):
+            flat = [(j, c) for j, i in enumerate(batch) for c in cache[i]]
+            n = ce.bucket(max(len(c) for _, c in flat))
+            h = torch.zeros((len(flat), n, ce.HIDDEN), dtype=torch.float32)
+            mask = torch.zeros((len(flat), n), dtype=torch.long)
+            for k, (_, c) in enumerate(flat):
+                h[k, : len(c)] = c
+                mask[k, : len(c)] = 1
+            owner = torch.tensor([j for j, _ in flat], device=device)
             h, mask = h.to(device), mask.to(device)
             with _autocast(device):
-                pooled = net.upper(h, mask)
-            pooled = pooled.float()
+                pooled_w = net.upper(h, mask)
+            pooled_w = pooled_w.float()
+            logit_w = net.harm(pooled_w)[:, 0]
+            # per row: max harm logit over its windows, and the index of that window
+            row_logit = torch.full((len(batch),), -1e4, device=device).scatter_reduce(0, owner, logit_w, "amax")
+            scores = logit_w.detach().tolist()
+            worst_k: dict[int, int] = {}
+            first_k: dict[int, int] = {}
+            for k, (j, _) in enumerate(flat):
+                first_k.setdefault(j, k)
+                if j not in worst_k or scores[k] > scores[worst_k[j]]:
+                    worst_k[j] = k
+            worst = torch.tensor([worst_k[r] for r in range(len(batch))], device=device)
+            first = torch.tensor([first_k[r] for r in range(len(batch))], device=device)
+            pooled = pooled_w[first]
             rs = [rows[i] for i in batch]
             w = torch.tensor([r.weight for r in rs], device=device)
             loss = torch.zeros((), device=device)
@@ -296,7 +331,7 @@ def _fit(net: Any, rows: list[Example], seqs: list[Any], cache: list[Any], cfg: 
             text = torch.tensor([not r.response and r.harm is not None for r in rs], device=device)
             y = torch.tensor([r.harm if r.harm is not None else 0.0 for r in rs], device=device)
             if pair.any():
-                lh = F.binary_cross_entropy_with_logits(net.harm(pooled)[:, 0], y, reduction="none")
+                lh = F.binary_cross_entropy_with_logits(row_logit, y, reduction="none")
                 loss = loss + (lh * w * pair).sum() / len(rs)
             if text.any():
                 lp = F.binary_cross_entropy_with_logits(net.prompt(pooled)[:, 0], y, reduction="none")
@@ -312,7 +347,7 @@ def _fit(net: Any, rows: list[Example], seqs: list[Any], cache: list[Any], cfg: 
                 for k, j in enumerate(hsel):
                     if rs[j].hazard is not None:
                         tgt[k, rs[j].hazard] = 1.0
-                lz = F.binary_cross_entropy_with_logits(net.hazard(pooled[hsel]), tgt, reduction="none").mean(1)
+                lz = F.binary_cross_entropy_with_logits(net.hazard(pooled_w[worst[hsel]]), tgt, reduction="none").mean(1)
                 loss = loss + cfg["hazard_loss"] * (lz * w[hsel]).sum() / len(rs)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -348,7 +383,7 @@ def fit_hazard_head(net: Any, rows: list[Example], codes: list[str], tokens: ce.
     if not any(r.hazard is not None for r in train_rows):
         return None
     scorer = Scorer(ce.Loaded(net, {}, "", "", codes), tokens)
-    x = scorer._run(_sequences(train_rows, tokens))
+    x = scorer._run([w[0] for w in _sequences(train_rows, tokens)])
     y = np.array([r.hazard if r.hazard is not None else -1 for r in train_rows])
     w = np.zeros((len(codes), ce.HIDDEN), dtype=np.float32)
     b = np.full(len(codes), -8.0, dtype=np.float32)  # a hazard never seen: never predicted
@@ -363,7 +398,7 @@ def fit_hazard_head(net: Any, rows: list[Example], codes: list[str], tokens: ce.
     labelled = [r for r in val_rows if r.hazard is not None]
     if not labelled:
         return None
-    xv = scorer._run(_sequences(labelled, tokens))
+    xv = scorer._run([w[0] for w in _sequences(labelled, tokens)])
     pv = xv @ w.T + b
     top1 = float((pv.argmax(1) == np.array([r.hazard for r in labelled])).mean())
     return SourceMetrics(source="harmful rows with a hazard", task="hazard", labels="mixed", n=len(labelled),
@@ -433,11 +468,12 @@ def validate(judge_scorer: Any, rows: list[Example], codes: list[str], threshold
 
 def train(*, sources: list[str] | None = None, labels_file: str | Path | None = None, out_dir: str | Path | None = None,
           seed: int = 0, limit: int | None = None, epochs: int | None = None, device: str = "cpu", texts: bool = True,
-          threads: int | None = None, log: Callable[[str], None] | None = None) -> TrainReport:
+          threads: int | None = None, windows: int | None = None, log: Callable[[str], None] | None = None) -> TrainReport:
     """Fine-tune the offline judge and write its weights (see the module docstring).
 
     Args:
-        sources: built-in labelled pair sets (default: harmbench-cls-val, xstest-completions, jbb-artifacts).
+        sources: built-in labelled pair sets (default: harmbench-cls-val, xstest-completions, jbb-artifacts,
+            airisk-authored).
         labels_file: your own label file (docs/labels.md); trained on with the same group split.
         out_dir: where the weight files go (default: the package's ``judges/weights``).
         seed: seeds data order, dropout and head initialisation.
@@ -446,6 +482,8 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
         device: ``cpu`` (the reference) or ``cuda`` when a GPU is present.
         texts: also train the prompt-harm head on texts alone (the content guard's input check).
         threads: torch CPU threads (default: torch's choice).
+        windows: response windows per pair row (default 1, the head). With more, a row's harm logit
+            is the maximum over its windows, as the judge reads long responses at inference.
         log: progress callback.
     """
     import torch
@@ -457,7 +495,9 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
         raise ConfigError("device 'cuda' asked for but torch sees no GPU; use --device cpu")
     if threads:
         torch.set_num_threads(threads)
-    cfg = {**DEFAULTS, **({"epochs": epochs} if epochs else {})}
+    cfg = {**DEFAULTS, **({"epochs": epochs} if epochs else {}), **({"train_windows": windows} if windows is not None else {})}
+    if cfg["train_windows"] < 1:
+        raise ConfigError(f"windows must be >= 1, got {cfg['train_windows']}")
     codes = list(hazard_codes())
     times: dict[str, float] = {}
     t = time.time()
@@ -473,14 +513,18 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
     net.load_base(ce.base_file())
     net.to(device)
     tokens = ce.Tokens()
-    seqs = _sequences(train_rows, tokens)
+    wins = _sequences(train_rows, tokens, cfg["train_windows"])
     times["data"] = time.time() - t
     t = time.time()
     net.eval()
-    cache = _lower_cache(net, seqs, device, say)
+    flat = _lower_cache(net, [s for w in wins for s in w], device, say)
+    cache, k = [], 0
+    for w in wins:
+        cache.append(flat[k : k + len(w)])
+        k += len(w)
     times["frozen_layers"] = time.time() - t
     t = time.time()
-    _fit(net, train_rows, seqs, cache, cfg, seed, device, say)
+    _fit(net, train_rows, wins, cache, cfg, seed, device, say)
     times["fine_tune"] = time.time() - t
     net.to("cpu")
     t = time.time()
@@ -533,9 +577,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out-dir", default=None)
     ap.add_argument("--labels-file", default=None)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--windows", type=int, default=None)
     args = ap.parse_args(argv)
     rep = train(seed=args.seed, limit=args.limit, epochs=args.epochs, device=args.device, out_dir=args.out_dir,
-                labels_file=args.labels_file, threads=args.threads, log=lambda m: print(m, flush=True))
+                labels_file=args.labels_file, threads=args.threads, windows=args.windows, log=lambda m: print(m, flush=True))
     print(rep.summary())
 
 
