@@ -1067,7 +1067,7 @@ class ShellAnalyzer:
                         out.add(f.rule_id, f.verdict, f.reason)
                     # a plain program (less, vim) is configuration; a script or a hostile command
                     # stored for git to run on every use is persistence
-                    if sub.items or any(c in vals[1] for c in "|;&$`<>"):
+                    if any(f.verdict != "ALLOW" for f in sub.items) or any(c in vals[1] for c in "|;&$`<>"):
                         out.add("shell.persistence", "REVIEW", f"git config stores a command in {vals[0]}")
             return False
         # running a file this script wrote: analyse what was written
