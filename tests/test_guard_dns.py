@@ -69,6 +69,14 @@ def test_public_name_passes_and_code_tools_are_checked_too():
     assert d.verdict == "BLOCK" and "scope.net.dns_private" in d.rule_ids
 
 
+def test_tools_of_unknown_semantics_get_review_like_textual_checks():
+    g = make(Table())
+    d = g.decide(Action(tool="calendar", role="agent", arguments={"link": "https://intranet.example.com/x"}))
+    assert d.verdict == "REVIEW" and "scope.net.dns_private" in d.rule_ids
+    textual = g.decide(Action(tool="calendar", role="agent", arguments={"link": "https://10.0.0.5/x"}))
+    assert textual.verdict == "REVIEW"
+
+
 @pytest.mark.parametrize("url", ["http://0xa9fea9fe/", "http://2852039166/", "http://0251.0376.0251.0376/",
                                  "http://169.254.43518/", "http://[::ffff:169.254.169.254]/", "http://[fd00:ec2::254]/",
                                  "http://10.0.0.1.nip.io/"])

@@ -388,7 +388,8 @@ class ActionGate:
             self._static_checks(name, tool, args, action, view, sess, local)
             static = (tuple((f.rule_id, f.verdict, f.reason) for f in local.items if not f.rule_id.startswith(DNS_MARK)),
                       tool.kind in ("http", "email", "shell", "python") and self._egress(tool, args),
-                      tuple((f.rule_id[len(DNS_MARK):], f.reason) for f in local.items if f.rule_id.startswith(DNS_MARK)))
+                      tuple((f.rule_id[len(DNS_MARK):].lstrip("?"), f.reason, f.rule_id.startswith(DNS_MARK + "?"))
+                            for f in local.items if f.rule_id.startswith(DNS_MARK)))
             if key is not None:
                 with self._lock:
                     if len(self._static_cache) >= 16384:
@@ -488,11 +489,12 @@ class ActionGate:
         """The DNS check: every name the call reaches, resolved (cached), must not point inside."""
         assert self.dns is not None
         fail = self.policy.scopes.network.dns.on_failure
-        for host, what in names:
+        for host, what, capped in names:  # capped: a tool of unknown semantics given the URL: REVIEW at most
             addrs, err = self.dns.lookup(host)
             if err is not None:
                 if fail != "ALLOW":
-                    out.add("scope.net.dns_unresolved", fail, f"{what} to {host}: name does not resolve ({err})")
+                    out.add("scope.net.dns_unresolved", "REVIEW" if capped else fail,
+                            f"{what} to {host}: name does not resolve ({err})")
                 continue
             key = (host, addrs)
             hit = self._dns_verdicts.get(key, False)
@@ -503,7 +505,7 @@ class ActionGate:
                         self._dns_verdicts.pop(next(iter(self._dns_verdicts)))
                     self._dns_verdicts[key] = hit
             if hit is not None:
-                out.add(hit[0], hit[1], f"{what} to {host}, {hit[2]}")
+                out.add(hit[0], "REVIEW" if capped and hit[1] == "BLOCK" else hit[1], f"{what} to {host}, {hit[2]}")
 
     def _classify_answer(self, host: str, addrs: tuple) -> tuple[str, str, str] | None:
         net = self.policy.scopes.network
@@ -679,7 +681,9 @@ class ActionGate:
                     elif kind != "email":
                         self.scopes.check_read(v, probe, cwd=cwd, what=f"argument '{'.'.join(map(str, path))}'")
                     for f in probe.items:
-                        if f.rule_id != "scope.net.not_allowed":
+                        if f.rule_id.startswith(DNS_MARK):  # resolved later; capped at REVIEW like the textual checks
+                            out.add(DNS_MARK + "?" + f.rule_id[len(DNS_MARK):].lstrip("?"), "ALLOW", f.reason)
+                        elif f.rule_id != "scope.net.not_allowed":
                             out.add(f.rule_id, "REVIEW" if f.verdict == "BLOCK" else f.verdict, f.reason)
         if det.secrets.enabled and kind in OUTBOUND_KINDS:
             self._secrets(leaves, out)
