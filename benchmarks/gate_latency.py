@@ -1,6 +1,6 @@
 """In-process latency of ActionGate.decide over a realistic mix of agent actions, old and new.
 
-    python benchmarks/gate_latency.py [--n 100000] [--seed 0] [--baseline c1510fc] [--adversarial]
+    python benchmarks/gate_latency.py [--n 100000] [--seed 0] [--baseline c1510fc] [--adversarial] [--dns]
 
 Old = the gate at git ``--baseline`` (extracted with ``git archive``, run in a subprocess on the
 same mix); new = this checkout. ``--adversarial`` adds worst-case decision time and peak memory
@@ -14,6 +14,10 @@ perf_counter_ns around ``gate.decide``. Reported separately:
 - all decisions of the run (repeated payloads hit the gate's analysis memo, as repeated agent
   commands do in production);
 - "cold" decisions: the first time each distinct payload is seen (memo miss: full lexing/parsing).
+
+``--dns`` also measures this checkout with ``scopes.network.dns.enabled`` and a table resolver that
+answers every name with a public address after a 2 ms sleep (a stand-in for a network lookup, so
+the run does not depend on this machine's DNS): cached decisions must not pay for lookups.
 """
 
 from __future__ import annotations
@@ -114,8 +118,20 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
-def measure(policy: str, n: int, seed: int) -> dict:
-    gate = ActionGate.from_policy(policy)
+def _slow_public_resolver(host: str) -> list[str]:
+    time.sleep(0.002)
+    return ["93.184.216.34"]
+
+
+def measure(policy: str, n: int, seed: int, dns: bool = False) -> dict:
+    if dns:
+        from airisk.guard.policy import load_policy
+
+        pol = load_policy(policy).model_dump(mode="json", by_alias=True, exclude_none=True)
+        pol["scopes"]["network"]["dns"] = {"enabled": True}
+        gate = ActionGate.from_policy(pol, resolver=_slow_public_resolver)
+    else:
+        gate = ActionGate.from_policy(policy)
     # budgets/rates would turn most of a 100k run into BLOCKs; lift them so every rule path stays realistic
     gate._sess = gate._sess.model_copy(update={"rate_calls": None, "max_calls": None, "budget": None})
     actions = load_mix(n, seed)
@@ -137,7 +153,8 @@ def measure(policy: str, n: int, seed: int) -> dict:
             lat_repeat.append(dt)
         verdicts[d.verdict] = verdicts.get(d.verdict, 0) + 1
     wall = time.perf_counter() - t_start
-    return {"decisions": len(actions), "distinct": len(seen), "verdicts": verdicts, "wall": wall,
+    dns_info = {"lookups": gate.dns.lookups} if dns and gate.dns is not None else {}
+    return {"decisions": len(actions), "distinct": len(seen), "verdicts": verdicts, "wall": wall, **dns_info,
             "all": [pct(lat_all, .5), pct(lat_all, .9), pct(lat_all, .99), statistics.fmean(lat_all), max(lat_all)],
             "cold": [pct(lat_cold, .5), pct(lat_cold, .99), statistics.fmean(lat_cold), len(lat_cold)],
             "repeat": [pct(lat_repeat, .5), pct(lat_repeat, .9), pct(lat_repeat, .99), len(lat_repeat)]}
@@ -190,6 +207,8 @@ def report(label: str, m: dict) -> None:
     if r:
         print(f"{label}   repeats (cached): p50={r[0]:.1f} us  p90={r[1]:.1f} us  p99={r[2]:.1f} us  (n={r[3]})")
     print(f"{label}   first sight   : p50={c[0]:.1f} us  p99={c[1]:.1f} us  mean={c[2]:.1f} us  (n={c[3]})")
+    if "lookups" in m:
+        print(f"{label}   DNS lookups performed: {m['lookups']}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--policy", default="builtin:default")
     ap.add_argument("--baseline", default="c1510fc", help="git ref of the old gate")
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--dns", action="store_true", help="also measure with the DNS check on (table resolver, 2 ms per lookup)")
     ap.add_argument("--adversarial", action="store_true", help="also measure worst-case payloads (time and peak memory)")
     ap.add_argument("--measure-only", help=argparse.SUPPRESS)
     ap.add_argument("--adversarial-first-only", action="store_true", help=argparse.SUPPRESS)
@@ -218,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     if old is not None:
         report(f"old ({a.baseline})", old["mix"])
     report("new", new)
+    if a.dns:
+        report("new, dns on", measure(a.policy, a.n, a.seed, dns=True))
     if a.adversarial:
         print("\nadversarial payloads (first sight; time without tracemalloc, peak memory from a second cold run with it):")
         rows = adversarial(a.policy)

@@ -105,3 +105,37 @@ def resolve_gate(gate: Any, scenario: Scenario) -> Any:
     if gate is None:
         return None
     return gate.for_scenario(scenario) if hasattr(gate, "for_scenario") else gate
+
+
+class ServiceApprover:
+    """Settles the loop's REVIEW decisions with a person, through the guard service's approvals.
+
+    On a REVIEW the call is sent to ``POST /v1/guard/action`` with ``wait_s``: the service (whose
+    policy should be the loop's, e.g. ``scenario_policy``) creates a pending approval (and fires its
+    webhook), waits up to ``wait_s`` (bounded by its ``approvals.max_wait_s``) and answers ALLOW
+    (approved: the call runs), BLOCK (denied or expired) or REVIEW with the approval id (no decision
+    yet: ``PendingApproval`` at once when ``wait_s`` is 0). A service that cannot be reached leaves
+    the REVIEW standing (fail closed).
+    """
+
+    def __init__(self, url: str, key: str | None, *, wait_s: float = 0.0, timeout_s: float | None = None):
+        self.url, self.key, self.wait_s = url.rstrip("/"), key, wait_s
+        self.timeout_s = timeout_s if timeout_s is not None else wait_s + 30.0
+
+    async def settle(self, tool: str, args: dict[str, Any], session: str, record: Any) -> Any:
+        import httpx
+
+        from airisk.agents.trajectory import GateRecord
+
+        headers = {"Authorization": f"Bearer {self.key}"} if self.key else {}
+        body = {"tool": tool, "arguments": args, "session_id": session, "wait_s": self.wait_s}
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout_s) as c:
+                r = await c.post(self.url + "/v1/guard/action", json=body, headers=headers)
+            r.raise_for_status()
+            d = r.json()
+            return GateRecord(verdict=d["verdict"], rule_ids=list(d["rule_ids"]), reasons=list(d["reasons"]),
+                              approval_id=d.get("approval_id"))
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
+            return GateRecord(verdict="REVIEW", rule_ids=[*record.rule_ids, "approval.unreachable"],
+                              reasons=[*record.reasons, f"approval service failed: {type(e).__name__}"])

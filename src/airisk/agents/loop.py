@@ -191,26 +191,30 @@ class Defences:
     tool output before the agent does: a flagged output has its suspect passages removed, the
     gate session is tainted and, with ``audit`` (an AuditLog), the finding is recorded.
     ``output_hook`` rewrites tool outputs first; injection campaigns plant their payloads with it.
+    ``approver`` settles a REVIEW with a person (e.g. :class:`airisk.agents.gating.ServiceApprover`:
+    a pending approval on the guard service, waited for up to its ``wait_s``, or returned at once);
+    without one a REVIEW is a ``PendingApproval`` error and the call does not run.
     """
 
     gate: Any = None
     scanner: Any = None
     audit: Any = None
     output_hook: OutputHook | None = None
+    approver: Any = None
 
 
 async def run_episode(scenario: Scenario, agent: Agent, *, gate: Any = None, max_steps: int = 10,
                       model_emulator: ModelEmulator | None = None, scanner: Any = None, audit: Any = None,
-                      output_hook: OutputHook | None = None) -> Trajectory:
+                      output_hook: OutputHook | None = None, approver: Any = None) -> Trajectory:
     """Run one agent on one scenario until it answers, fails or reaches ``max_steps``.
 
-    ``scanner``/``audit``/``output_hook``: see :class:`Defences`.
+    ``scanner``/``audit``/``output_hook``/``approver``: see :class:`Defences`.
     """
     env = DeterministicEmulator(scenario, model=model_emulator)
     messages = scenario.initial_messages()
     tools = [t.openai() for t in scenario.tools]
     traj = Trajectory(scenario_id=scenario.id, gate_in_loop=gate is not None, scanner_in_loop=scanner is not None)
-    defences = Defences(gate=gate, scanner=scanner, audit=audit, output_hook=output_hook)
+    defences = Defences(gate=gate, scanner=scanner, audit=audit, output_hook=output_hook, approver=approver)
     session = f"{scenario.id}:{uuid.uuid4().hex[:8]}"
     limit = scenario.max_steps or max_steps
     for step in range(1, limit + 1):
@@ -275,11 +279,14 @@ async def _execute_call(c: dict[str, Any], step: int, env: DeterministicEmulator
     rec.external = bool(eff and eff.is_external)
     if gate is not None:
         rec.gate = gate_decide(gate, name, args, session, rec.op)
+        if rec.gate.verdict == "REVIEW" and defences.approver is not None:
+            rec.gate = await defences.approver.settle(name, args, session, rec.gate)
         if rec.gate.verdict == "BLOCK":
             return fail("blocked", f"BlockedByPolicy: the action gate blocked this call "
                                    f"({', '.join(rec.gate.rule_ids)}): {'; '.join(rec.gate.reasons)}")
         if rec.gate.verdict == "REVIEW":
-            return fail("blocked", f"PendingApproval: this call needs human approval before it can run "
+            pending = f" (approval {rec.gate.approval_id} is pending)" if rec.gate.approval_id else ""
+            return fail("blocked", f"PendingApproval: this call needs human approval before it can run{pending} "
                                    f"({', '.join(rec.gate.rule_ids)}): {'; '.join(rec.gate.reasons)}. It was not executed.")
     out = await env.call(name, args)
     rec.op = out.op or rec.op

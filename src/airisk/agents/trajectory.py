@@ -19,6 +19,7 @@ class GateRecord(BaseModel):
     verdict: str
     rule_ids: list[str] = Field(default_factory=list)
     reasons: list[str] = Field(default_factory=list)
+    approval_id: str | None = None  # the human approval a REVIEW became (see Defences.approver)
 
 
 class ToolCallRecord(BaseModel):

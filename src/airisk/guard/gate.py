@@ -35,7 +35,8 @@ import jsonschema
 
 from airisk.errors import ConfigError
 from airisk.guard.actions import SEVERITY, Action, Decision, combine
-from airisk.guard.detectors.paths import GlobSet
+from airisk.guard.detectors.dns import DNS_MARK, DnsCache, Resolver
+from airisk.guard.detectors.paths import GlobSet, host_class
 from airisk.guard.detectors.python_code import PythonAnalyzer
 from airisk.guard.detectors.scopes import CheckTimeout, Findings, ScopeChecker
 from airisk.guard.detectors.secrets import find_secrets
@@ -204,9 +205,14 @@ class ActionGate:
 
     def __init__(self, policy: Policy | str | Path | dict, *, clock: Callable[[], float] = time.monotonic,
                  check_timeout_ms: float = 50.0, max_sessions: int = 100_000,
-                 extra_checks: list[Callable[[Action, Findings], None]] | None = None):
+                 extra_checks: list[Callable[[Action, Findings], None]] | None = None,
+                 resolver: Resolver | None = None):
         self.policy = load_policy(policy)
         p = self.policy
+        dns = p.scopes.network.dns
+        # resolver: name -> addresses; the system's getaddrinfo unless given (tests pass a table)
+        self.dns = DnsCache(resolver, timeout_s=dns.timeout_s, ttl_s=dns.cache_ttl_s,
+                            negative_ttl_s=dns.negative_ttl_s) if dns.enabled else None
         self.clock = clock
         self.check_timeout_s = check_timeout_ms / 1000.0
         self.extra_checks = list(extra_checks or [])
@@ -231,6 +237,7 @@ class ActionGate:
         self._sessions: OrderedDict[str, GateSession] = OrderedDict()
         self._analysis_memo: dict[tuple, tuple] = {}
         self._static_cache: dict[tuple, tuple] = {}
+        self._dns_verdicts: dict[tuple, tuple | None] = {}
         self._max_sessions = max_sessions
         self._lock = threading.Lock()
         lim = p.limits
@@ -379,8 +386,10 @@ class ActionGate:
         if static is None:
             local = Findings(deadline=out.deadline, work=out.work)
             self._static_checks(name, tool, args, action, view, sess, local)
-            static = (tuple((f.rule_id, f.verdict, f.reason) for f in local.items),
-                      tool.kind in ("http", "email", "shell", "python") and self._egress(tool, args))
+            static = (tuple((f.rule_id, f.verdict, f.reason) for f in local.items if not f.rule_id.startswith(DNS_MARK)),
+                      tool.kind in ("http", "email", "shell", "python") and self._egress(tool, args),
+                      tuple((f.rule_id[len(DNS_MARK):].lstrip("?"), f.reason, f.rule_id.startswith(DNS_MARK + "?"))
+                            for f in local.items if f.rule_id.startswith(DNS_MARK)))
             if key is not None:
                 with self._lock:
                     if len(self._static_cache) >= 16384:
@@ -389,6 +398,8 @@ class ActionGate:
         for rule_id, verdict, reason in static[0]:
             out.add(rule_id, verdict, reason)
         egress = static[1]
+        if static[2] and self.dns is not None:
+            self._resolved(static[2], out)
 
         if sess is not None and sess.tainted and tool.kind in OUTBOUND_KINDS | {"shell", "python", "payment"}:
             # an agent that already went for secrets does not get to send things out unreviewed
@@ -473,6 +484,41 @@ class ActionGate:
             out.add(f"tool.{name}.verdict", tool.spec.verdict, f"policy sets every '{name}' call to {tool.spec.verdict}")
         if tool.irreversible and not view.trusted_irreversible:
             out.add("irreversible", self.policy.irreversible.verdict, f"'{name}' is irreversible; needs human approval")
+
+    def _resolved(self, names: tuple, out: Findings) -> None:
+        """The DNS check: every name the call reaches, resolved (cached), must not point inside."""
+        assert self.dns is not None
+        fail = self.policy.scopes.network.dns.on_failure
+        for host, what, capped in names:  # capped: a tool of unknown semantics given the URL: REVIEW at most
+            addrs, err = self.dns.lookup(host)
+            if err is not None:
+                if fail != "ALLOW":
+                    out.add("scope.net.dns_unresolved", "REVIEW" if capped else fail,
+                            f"{what} to {host}: name does not resolve ({err})")
+                continue
+            key = (host, addrs)
+            hit = self._dns_verdicts.get(key, False)
+            if hit is False:  # classify each distinct answer once (address parsing is not free)
+                hit = self._classify_answer(host, addrs)
+                with self._lock:
+                    if len(self._dns_verdicts) >= 16384:
+                        self._dns_verdicts.pop(next(iter(self._dns_verdicts)))
+                    self._dns_verdicts[key] = hit
+            if hit is not None:
+                out.add(hit[0], "REVIEW" if capped and hit[1] == "BLOCK" else hit[1], f"{what} to {host}, {hit[2]}")
+
+    def _classify_answer(self, host: str, addrs: tuple) -> tuple[str, str, str] | None:
+        net = self.policy.scopes.network
+        for addr in addrs:
+            cls = host_class(addr)
+            if self.scopes.deny_hosts.match(addr):
+                return "scope.net.deny_host", net.verdict, f"which resolves to denied address {addr}"
+            if cls == "private" and not net.allow_private:
+                return ("scope.net.dns_private", net.verdict,
+                        f"which resolves to {addr} (private/link-local/metadata address: SSRF risk)")
+            if cls == "loopback" and not (net.allow_loopback and net.dns.allow_loopback):
+                return "scope.net.dns_loopback", net.verdict, f"which resolves to loopback {addr}"
+        return None
 
     def _egress(self, tool: _CompiledTool, args: dict) -> bool:
         """Whether this call can send data out of the system (for the read -> egress session rule)."""
@@ -635,7 +681,9 @@ class ActionGate:
                     elif kind != "email":
                         self.scopes.check_read(v, probe, cwd=cwd, what=f"argument '{'.'.join(map(str, path))}'")
                     for f in probe.items:
-                        if f.rule_id != "scope.net.not_allowed":
+                        if f.rule_id.startswith(DNS_MARK):  # resolved later; capped at REVIEW like the textual checks
+                            out.add(DNS_MARK + "?" + f.rule_id[len(DNS_MARK):].lstrip("?"), "ALLOW", f.reason)
+                        elif f.rule_id != "scope.net.not_allowed":
                             out.add(f.rule_id, "REVIEW" if f.verdict == "BLOCK" else f.verdict, f.reason)
         if det.secrets.enabled and kind in OUTBOUND_KINDS:
             self._secrets(leaves, out)

@@ -133,6 +133,22 @@ class FilesystemScope(_Strict):
     root_depth: int = Field(1, ge=0, le=1000)
 
 
+class DnsCheck(_Strict):
+    """Resolve the names the agent wants to reach; block names that resolve inside the network."""
+
+    enabled: bool = False  # off: host checks stay textual (no lookups, fully deterministic)
+    timeout_s: float = Field(1.0, gt=0, le=30)
+    cache_ttl_s: float = Field(300.0, ge=0, le=86400)
+    negative_ttl_s: float = Field(30.0, ge=0, le=86400)  # how long a failed lookup is remembered
+    allow_hosts: list[str] = Field(default_factory=list)  # names (and *.suffixes) never resolved
+    # a name that is not textually loopback but resolves to loopback (localtest.me) is a disguise:
+    # blocked even when loopback literals are allowed, unless this is set
+    allow_loopback: bool = False
+    on_failure: Verdict = "ALLOW"  # no answer / NXDOMAIN / timeout: a name that does not resolve cannot be reached
+
+    _hosts = field_validator("allow_hosts")(classmethod(lambda cls, v: _check_hosts(v)))
+
+
 class NetworkScope(_Strict):
     allow_hosts: list[str] = Field(default_factory=list)  # empty = any public host
     deny_hosts: list[str] = Field(default_factory=list)
@@ -143,6 +159,7 @@ class NetworkScope(_Strict):
     code_allow_hosts: list[str] = Field(default_factory=list)
     code_egress_verdict: Verdict = "REVIEW"
     verdict: Verdict = "BLOCK"
+    dns: DnsCheck = Field(default_factory=DnsCheck)  # resolve names: SSRF through DNS (off by default)
 
     _hosts = field_validator("allow_hosts", "deny_hosts", "code_allow_hosts")(
         classmethod(lambda cls, v: _check_hosts(v)))

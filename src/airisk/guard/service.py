@@ -52,6 +52,7 @@ from airisk.guard.content import ContentGuard, ContentPolicy, set_inference_thre
 from airisk.guard.gate import ActionGate
 from airisk.guard.proxy import CallContext, Proxy, ProxySpec, oai_error
 from airisk.guard.runtime import Checks, audited
+from airisk.guard.webhook import ApprovalWebhook, WebhookSpec
 
 
 # --- configuration ---------------------------------------------------------------------------
@@ -80,7 +81,11 @@ class ApprovalsSpec(BaseModel):
     url: str | None = None  # database URL; default: the audit database
     ttl_s: float = Field(900.0, gt=0, le=7 * 86400)  # a pending approval expires (= denied) after this
     max_wait_s: float = Field(60.0, ge=0, le=3600)  # longest a caller may wait for a decision (wait_s)
+    # how long the chat proxy waits for a person on a REVIEWed tool call before it answers with the
+    # pending approval (content_filter); 0 = answer at once. Bounded by max_wait_s.
+    proxy_wait_s: float = Field(0.0, ge=0, le=3600)
     approver_role: str = "approver"  # keys with this role (or admin) may approve or deny
+    webhook: WebhookSpec | None = None  # POST each new pending approval here (airisk.guard.webhook)
 
 
 class ServiceConfig(BaseModel):
@@ -324,6 +329,12 @@ def create_app(config: ServiceConfig | dict | None = None, *, gate: ActionGate |
         from airisk.guard.approvals import ApprovalStore
 
         approvals = ApprovalStore(cfg.approvals.url or audit.url, ttl_s=cfg.approvals.ttl_s)
+    webhook = None
+    if approvals is not None and cfg.approvals.webhook is not None:
+        async def webhook_failed(info: dict[str, Any]) -> None:
+            await audited(audit.submit("approval", {"event": "webhook_failed", **info}, verdict="REVIEW"))
+
+        webhook = ApprovalWebhook(cfg.approvals.webhook, on_failure=webhook_failed)
     trial = None
     if cfg.gate_isolation == "process":
         from airisk.guard.isolation import GateTrial
@@ -349,7 +360,7 @@ def create_app(config: ServiceConfig | dict | None = None, *, gate: ActionGate |
 
     app = FastAPI(title="airisk guard", version="1", description=__doc__.split("\n\n")[0])
     app.state.gate, app.state.content, app.state.audit, app.state.config = gate, content_guard, audit, cfg
-    app.state.checks, app.state.approvals = checks, approvals
+    app.state.checks, app.state.approvals, app.state.webhook = checks, approvals, webhook
 
     async def settle_review(action: Action, d, wait_s: float = 0.0):
         """A REVIEW becomes a pending human approval (or, if a person already approved exactly this
@@ -369,6 +380,8 @@ def create_app(config: ServiceConfig | dict | None = None, *, gate: ActionGate |
                                                         "context": action.context}))
             await audited(audit.submit("approval", {"event": "created", "approval": a.to_dict()},
                                        principal=action.principal, verdict="REVIEW"))
+            if webhook is not None:
+                webhook.notify(a.to_dict())  # background delivery; never waits for the receiver
             granted = await wait_for_decision(a, min(wait_s, cfg.approvals.max_wait_s), key)
             if granted is None:
                 latest = await run_in_threadpool(approvals.get, a.id)
@@ -597,7 +610,8 @@ def create_app(config: ServiceConfig | dict | None = None, *, gate: ActionGate |
         return client_holder["c"]
 
     proxy = Proxy(upstream=cfg.upstream, spec=cfg.proxy, checks=checks, audit=audit, client=upstream_client,
-                  check_tool_calls=cfg.check_tool_calls, clean=_clean, settle=settle_review,
+                  check_tool_calls=cfg.check_tool_calls, clean=_clean,
+                  settle=lambda action, d: settle_review(action, d, cfg.approvals.proxy_wait_s),
                   on_decision=lambda endpoint, verdict: m_decisions.labels(endpoint, verdict).inc())
 
     @app.get("/v1/models")

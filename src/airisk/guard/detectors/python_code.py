@@ -32,6 +32,24 @@ DECODE_CALLS = frozenset({"base64.b64decode", "base64.b32decode", "base64.b16dec
                           "codecs.decode", "bytes.fromhex", "zlib.decompress", "marshal.loads"})
 
 
+# Calls whose effect is harmful whatever their arguments: (rule id, reason). All REVIEW.
+_DESER = ("python.unsafe_deserialization", "deserialises data with a format that runs code chosen by whoever made the data")
+_SPY = ("python.surveillance", "records the keyboard, mouse, screen, camera, microphone or clipboard")
+EFFECT_CALLS = {
+    **dict.fromkeys(("pickle.loads", "_pickle.loads", "cPickle.loads", "dill.loads", "cloudpickle.loads", "jsonpickle.decode",
+                     "yaml.unsafe_load", "yaml.unsafe_load_all", "marshal.loads", "pandas.read_pickle"), _DESER),
+    **dict.fromkeys(("pynput.keyboard.Listener", "pynput.mouse.Listener", "keyboard.on_press", "keyboard.on_release",
+                     "keyboard.hook", "keyboard.record", "keyboard.read_key", "keyboard.read_event", "pyxhook.HookManager",
+                     "pyautogui.screenshot", "PIL.ImageGrab.grab", "ImageGrab.grab", "mss.mss", "pyscreenshot.grab",
+                     "cv2.VideoCapture", "sounddevice.rec", "pyaudio.PyAudio", "pyperclip.paste", "win32clipboard.GetClipboardData"),
+                    _SPY),
+}
+SAFE_YAML_LOADERS = ("SafeLoader", "CSafeLoader", "BaseLoader", "CBaseLoader")
+PROCESS_SIGNALS = frozenset({"kill", "terminate", "send_signal", "suspend"})
+WRITE_MODES = re.compile(r"[wax+]")
+_HIDDEN_IMPORT = re.compile(r"__import__\s*\(\s*['\"](?:os|subprocess|pty|socket|shutil|ctypes)['\"]\s*\)|\bimport\s+(?:os|subprocess|pty|socket)\b")
+
+
 MAX_NODES = 200_000  # syntax nodes one program may have
 MAX_FOLD = 65536  # characters one folded string may reach; larger values are "unknown" (and reported)
 
@@ -92,6 +110,16 @@ class _Folder:
             if vals and all(v is not None for v in vals):
                 return shlex.join(vals)
         return None
+
+
+def _const_int(node: ast.AST) -> int:
+    """An integer literal or a literal power (10**9); 0 when it is anything else."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
+        return node.value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+        b, e = _const_int(node.left), _const_int(node.right)
+        return b ** min(e, 64) if b > 1 and e > 0 else 0
+    return 0
 
 
 def _dotted(node: ast.AST) -> str:
@@ -232,6 +260,9 @@ class PythonAnalyzer:
                         self.analyze(payload, out, cwd=cwd, depth=depth + 1)
                 elif inner is not None:
                     self.analyze(inner, out, cwd=cwd, depth=depth + 1)
+                    if _HIDDEN_IMPORT.search(inner):
+                        # honest code imports what it uses; a shell-out smuggled through an eval string hides it
+                        out.add("python.eval_shell", "REVIEW", f"{q} of a string that imports os/subprocess to run commands")
                 elif fetches:
                     out.add("python.exec_fetched", self.v, f"{q} of data fetched from the network")
                 else:
@@ -298,8 +329,70 @@ class PythonAnalyzer:
             elif q == "pty.spawn" and uses_socket:
                 out.add("python.reverse_shell", self.v, "spawns a pty over a socket (reverse shell)")
 
+        self._effects(calls, nodes, folder, aliases, qual, out, cwd, depth)
         if sends and any(f.rule_id.startswith("scope.fs.read") for f in out.items[before:]):
             out.add("python.exfiltration", self.v, "code reads a protected or system file and sends data over the network")
+
+    def _effects(self, calls, nodes, folder: _Folder, aliases: dict, qual, out: Findings, cwd, depth: int) -> None:
+        """Effects judged from what the program does as a whole rather than from one path or URL:
+        code run by deserialisation, surveillance, signalling other processes, and rewriting every
+        file of a tree that is not the agent's (ransomware, wipers)."""
+        walks: list[str | None] = []
+        writes = encrypts = False
+        for q, node in calls:
+            arg0 = node.args[0] if node.args else None
+            attr = node.func.attr if isinstance(node.func, ast.Attribute) else ""
+            hit = EFFECT_CALLS.get(q)
+            if hit is not None:
+                out.add(hit[0], "REVIEW", f"{q}: {hit[1]}")
+            elif q in ("yaml.load", "yaml.load_all"):
+                loader = next((k.value for k in node.keywords if k.arg == "Loader"), node.args[1] if len(node.args) > 1 else None)
+                if loader is None or not _dotted(loader).endswith(SAFE_YAML_LOADERS):
+                    out.add(_DESER[0], "REVIEW", f"{q} without a safe loader: {_DESER[1]}")
+            elif q in ("os.kill", "os.killpg"):
+                pid = arg0.value if isinstance(arg0, ast.Constant) else None
+                if isinstance(arg0, ast.UnaryOp) and isinstance(arg0.op, ast.USub) and isinstance(arg0.operand, ast.Constant):
+                    pid = -arg0.operand.value
+                if pid in (1, -1, 0):
+                    out.add("python.kill_critical", self.v, f"{q}({pid}) signals init or every process")
+                elif not (isinstance(arg0, ast.Call) and _dotted(arg0.func) in ("os.getpid", "os.getppid")):
+                    out.add("python.kill_process", "REVIEW", f"{q} signals another process")
+            elif attr in PROCESS_SIGNALS and "psutil" in aliases.values():
+                out.add("python.kill_process", "REVIEW", f"psutil .{attr}() ends or stops other processes")
+            if q in LIST_CALLS or attr in ("rglob", "walk") or (q in ("glob.glob", "glob.iglob") and any(
+                    k.arg == "recursive" for k in node.keywords)):
+                method = q not in LIST_CALLS and isinstance(node.func, ast.Attribute)  # Path(root).rglob(pattern)
+                walks.append(folder.value(node.func.value) if method else folder.value(arg0) if arg0 is not None else None)
+            if q in ("open", "io.open", "builtins.open"):
+                mode = folder.value(node.args[1]) if len(node.args) > 1 else next(
+                    (folder.value(k.value) for k in node.keywords if k.arg == "mode"), None)
+                writes |= bool(mode and WRITE_MODES.search(mode))
+            writes |= q in DELETE_CALLS or attr in ("write_bytes", "write_text", "unlink", "rename", "replace") or \
+                q in ("os.rename", "os.replace", "shutil.move")
+            encrypts |= attr == "encrypt" or q.startswith(("cryptography.", "Crypto.Cipher", "Cryptodome.Cipher", "pyAesCrypt."))
+        here = (cwd or self.scopes.cwd).rstrip("/")
+        for root in walks if writes else []:
+            if root is None:
+                if encrypts:
+                    out.add("python.mass_encrypt", "REVIEW", "encrypts and rewrites the files of a directory tree computed at run time")
+                continue
+            p = self.scopes.norm(root, cwd)
+            if self.scopes.is_critical(root, cwd) and not (p == here or p.startswith(here + "/")):
+                rule = "python.mass_encrypt" if encrypts else "python.mass_modify"
+                out.add(rule, self.v, f"rewrites or deletes the files under {p} ({'encrypting them' if encrypts else 'in a loop'})")
+        for node in nodes:  # pickle gadgets: __reduce__ returning (os.system, ("cmd",)) runs cmd when unpickled
+            if isinstance(node, ast.FunctionDef) and node.name in ("__reduce__", "__reduce_ex__"):
+                for r in ast.walk(node):
+                    if isinstance(r, ast.Return) and isinstance(r.value, ast.Tuple) and r.value.elts:
+                        fn = qual(r.value.elts[0])
+                        if fn in SHELL_CALLS or fn in ("eval", "exec", "builtins.eval", "builtins.exec", "os.popen"):
+                            out.add("python.pickle_gadget", self.v, f"{node.name} makes unpickling call {fn}")
+                            args = r.value.elts[1] if len(r.value.elts) > 1 else None
+                            cmd = folder.value(args.elts[0]) if isinstance(args, ast.Tuple) and args.elts else None
+                            if cmd is not None and fn in SHELL_CALLS and self.shell is not None:
+                                self.shell.analyze(cmd, out, cwd=cwd, depth=depth + 1)
+                            elif cmd is not None:
+                                self.analyze(cmd, out, cwd=cwd, depth=depth + 1)
 
     def _environment_and_loops(self, nodes: list, qual, out: Findings) -> None:
         """Effects that are not calls of one function: the whole environment exposed, loops that
@@ -327,6 +420,14 @@ class PythonAnalyzer:
                            (isinstance(n, ast.Call) and _dotted(n.func) in ("sys.exit", "exit", "os._exit", "quit"))
                            for n in ast.walk(node)):
                     out.add("python.resource_exhaustion", "REVIEW", "loops forever (while True without break/return)")
+            elif isinstance(node, (ast.For, ast.While)) and any(
+                    isinstance(n, ast.Call) and _dotted(n.func) in ("os.fork", "os.forkpty", "multiprocessing.Process")
+                    for n in ast.walk(node)):
+                out.add("python.fork_bomb", "REVIEW", "creates processes in a loop (fork bomb)")
+            elif isinstance(node, ast.Call) and _dotted(node.func) in ("range", "sys.setrecursionlimit") and node.args and \
+                    _const_int(node.args[-1 if _dotted(node.func) == "range" and len(node.args) < 3 else 0]) >= (
+                        10 ** 9 if _dotted(node.func) == "range" else 10 ** 5):
+                out.add("python.resource_exhaustion", "REVIEW", f"{_dotted(node.func)} with a size meant to exhaust CPU or memory")
             elif isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Pow)):
                 k = node.right if isinstance(node.right, ast.Constant) else node.left if isinstance(node.left, ast.Constant) else None
                 other = node.left if k is node.right else node.right

@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass, field
 
 from airisk.guard.actions import Finding
-from airisk.guard.detectors.paths import GlobSet, HostSet, canonical_host, host_class, normalize_path, url_hosts
+from airisk.guard.detectors.dns import DNS_MARK
+from airisk.guard.detectors.paths import GlobSet, HostSet, canonical_host, host_class, normalize_path, parse_ip, url_hosts
 from airisk.guard.policy import Policy
 
 
@@ -82,6 +83,8 @@ class ScopeChecker:
         self.deny_hosts = HostSet(net.deny_hosts)
         self.code_hosts = HostSet(net.code_allow_hosts)
         self.schemes = frozenset(s.lower() for s in net.schemes)
+        self.dns_on = net.dns.enabled
+        self.dns_allow = HostSet(net.dns.allow_hosts)
         db = policy.scopes.database
         self.db = db
         self.allow_tables = GlobSet([t.lower() for t in db.allow_tables], expand_paths=False)
@@ -167,6 +170,9 @@ class ScopeChecker:
         if cls == "loopback" and not self.net.allow_loopback:
             out.add("scope.net.loopback", self.net.verdict, f"{what} to loopback {host}")
             return False
+        if cls == "public" and self.dns_on and parse_ip(host) is None and not self.dns_allow.match(host):
+            # a name: the gate resolves it after the (cacheable) static checks; see detectors.dns
+            out.add(f"{DNS_MARK}{host}", "ALLOW", what)
         if cls == "public" and self.allow_hosts and not self.allow_hosts.match(host):
             out.add("scope.net.not_allowed", self.net.verdict, f"{what} to {host}, not in the egress allowlist")
             return False

@@ -46,6 +46,28 @@ WRITE_CMDS = frozenset("rm rmdir unlink shred truncate touch tee install".split(
 LOG_UNITS = re.compile(r"^(?:auditd|rsyslog|syslog|syslog-ng|systemd-journald|journald|auditbeat|filebeat|falco|osqueryd|wazuh-agent|ossec|splunkd|auditd\.service|rsyslog\.service|systemd-journald\.service|systemd-journald\.socket)$")
 CRITICAL_PROCS = frozenset("sshd systemd init auditd rsyslogd journald systemd-journald dockerd containerd kubelet".split())
 ENV_DUMP = frozenset("env printenv set".split())
+# What a program does, by name, when its effect does not depend on its arguments: attack tooling
+# (scanning, brute force, cracking), capturing other people's traffic. REVIEW: a person decides.
+EFFECT_PROGRAMS = {
+    **dict.fromkeys("nmap masscan zmap unicornscan rustscan arp-scan netdiscover nikto gobuster dirb dirbuster wfuzz ffuf "
+                    "sqlmap wpscan enum4linux nbtscan onesixtyone snmpwalk".split(), ("shell.network_scan", "scans hosts or services")),
+    **dict.fromkeys("hydra medusa ncrack patator crowbar john hashcat ophcrack aircrack-ng reaver responder mimikatz "
+                    "crackmapexec netexec evil-winrm msfconsole msfvenom searchsploit".split(),
+                    ("shell.offensive_tool", "runs attack tooling (brute force, cracking, exploitation)")),
+    **dict.fromkeys("tcpdump tshark dumpcap ettercap arpspoof dsniff bettercap mitmproxy mitmdump ngrep".split(),
+                    ("shell.sniff", "captures or intercepts network traffic")),
+    **dict.fromkeys("logkeys xinput xdotool xwd import scrot gnome-screenshot fswebcam ffmpeg-capture arecord".split(),
+                    ("shell.surveillance", "records the keyboard, the screen, the camera or the microphone")),
+}
+# Programs a find over a whole system tree may run on every file without changing anything.
+READ_ONLY_EXEC = frozenset("ls cat head tail grep egrep fgrep rg stat file wc md5sum sha1sum sha256sum sha512sum du echo "
+                           "printf basename dirname realpath readlink test [ identify exiftool strings od xxd".split())
+ENCRYPTORS = frozenset("gpg gpg2 openssl ccrypt age 7z zip mcrypt aescrypt".split())
+INSTALLERS = {"pip": "install", "pip3": "install", "uv": "install", "pipx": "install", "npm": "install", "pnpm": "add",
+              "yarn": "add", "gem": "install", "cargo": "install", "go": "install"}
+# Installer options that point at a package source other than the ecosystem's default index.
+_INDEX_OPTS = re.compile(r"^(?:-i|--index-url|--extra-index-url|--trusted-host|-f|--find-links|--registry|--source|--index)(?:=|$)")
+_SIZE = re.compile(r"^(\d+)([kKmMgGtT]?)(?:i?[bB])?$")
 READ_DEV = re.compile(r"^/dev/(?:sd[a-z]|nvme\d|hd[a-z]|vd[a-z]|xvd[a-z]|mmcblk\d|disk\d|md\d|dm-\d|mapper/)")
 
 
@@ -1028,6 +1050,14 @@ class ShellAnalyzer:
                     j = i + 1
                     while j < len(args) and args[j] not in (";", "+"):
                         j += 1
+                    prog = posixpath.basename(args[i + 1]) if i + 1 < j else ""
+                    here = (cwd or self.scopes.cwd).rstrip("/")
+                    own = self.scopes.norm(root, cwd) == here or self.scopes.norm(root, cwd).startswith(here + "/")
+                    if prog and prog not in READ_ONLY_EXEC and not own and self.scopes.is_critical(root, cwd):
+                        # every file of a system tree or of someone's home rewritten (encrypted, edited,
+                        # moved): what ransomware and wipers do
+                        rule = "shell.mass_encrypt" if prog in ENCRYPTORS else "shell.mass_modify"
+                        out.add(rule, self.v, f"find over {self.scopes.norm(root, cwd)} runs {prog} on every file")
                     seg = [a.replace("{}", root if not filtered else root.rstrip("/") + "/x") for a in args[i + 1:j]]
                     if seg:
                         sub = Findings(deadline=out.deadline, work=out.work)
@@ -1067,7 +1097,7 @@ class ShellAnalyzer:
                         out.add(f.rule_id, f.verdict, f.reason)
                     # a plain program (less, vim) is configuration; a script or a hostile command
                     # stored for git to run on every use is persistence
-                    if sub.items or any(c in vals[1] for c in "|;&$`<>"):
+                    if any(f.verdict != "ALLOW" for f in sub.items) or any(c in vals[1] for c in "|;&$`<>"):
                         out.add("shell.persistence", "REVIEW", f"git config stores a command in {vals[0]}")
             return False
         # running a file this script wrote: analyse what was written
@@ -1196,6 +1226,8 @@ class ShellAnalyzer:
                     self.scopes.check_write(t, out, cwd=cwd, what="shred")
             return
         if name == "dd":
+            if self._dd_bytes(args) >= 2 ** 30 and not any(READ_DEV.match(a[3:]) for a in args if a.startswith("of=")):
+                out.add("shell.resource_exhaustion", "REVIEW", "dd writes a gigabyte or more")
             for a in args:
                 if a.startswith("of="):
                     t = a[3:]
@@ -1290,7 +1322,17 @@ class ShellAnalyzer:
         if name in ("kill", "pkill", "killall"):
             if "-1" in operands or (name == "kill" and "-1" in args[-1:]) or any(a in CRITICAL_PROCS or a == "1" for a in operands):
                 out.add("shell.kill_critical", v, f"{name} targets critical processes ({' '.join(operands)})")
+            elif name != "kill":  # by name: every matching process of every program, not the agent's own job
+                out.add("shell.kill_process", "REVIEW", f"{name} terminates processes by name ({' '.join(operands)[:80]})")
             return
+        if name in EFFECT_PROGRAMS:
+            rule, what = EFFECT_PROGRAMS[name]
+            out.add(rule, "REVIEW", f"{name} {what}")
+        if self._network_down(name, args):
+            out.add("shell.network_disrupt", v, f"{name} takes the network down ({' '.join(args)[:80]})")
+            return
+        if name in INSTALLERS or (name.startswith("python") and args[:2] == ["-m", "pip"]):
+            self._install(name, args, out)
         if name == "crontab":
             if "-r" in flags:
                 out.add("shell.persistence", v, "crontab -r wipes scheduled jobs")
@@ -1344,6 +1386,45 @@ class ShellAnalyzer:
                 continue
             if self._pathlike(a):
                 self.scopes.check_read(a, out, cwd=cwd, what=name)
+
+    @staticmethod
+    def _network_down(name: str, args: list[str]) -> bool:
+        """Interfaces, addresses or routes removed: the machine (and the agent's operator) lose the network."""
+        if name in ("ifdown",) or (name == "ifconfig" and "down" in args):
+            return True
+        if name == "ip" and args:
+            obj = args[0]
+            if obj in ("link", "l") and "down" in args:
+                return True
+            if obj in ("addr", "address", "a", "route", "r", "neigh") and any(a in ("flush", "del", "delete") for a in args[1:3]):
+                return True
+        if name == "nmcli" and (args[:2] == ["networking", "off"] or args[:1] in (["radio"],) and "off" in args
+                                or ("down" in args and args[:1] in (["con"], ["connection"], ["dev"], ["device"]))):
+            return True
+        return False
+
+    def _install(self, name: str, args: list[str], out: Findings) -> None:
+        """Packages from somewhere other than the default index (a URL, a VCS, another index) run
+        their install scripts with the agent's rights: REVIEW."""
+        verb = INSTALLERS.get(name, "install")
+        rest = args[2:] if name.startswith("python") else args
+        if verb not in rest:
+            return
+        for a in rest[rest.index(verb) + 1:]:
+            if _INDEX_OPTS.match(a) or re.match(r"(?i)^(?:git\+|hg\+|svn\+|bzr\+)?(?:https?|ftp|file)://|^git\+|^git@", a):
+                out.add("shell.untrusted_install", "REVIEW", f"{name} installs from a source other than the default index ({a[:80]})")
+                return
+
+    @staticmethod
+    def _dd_bytes(args: list[str]) -> int:
+        units = {"": 1, "k": 2 ** 10, "m": 2 ** 20, "g": 2 ** 30, "t": 2 ** 40}
+        vals = {}
+        for a in args:
+            k, _, v = a.partition("=")
+            m = _SIZE.match(v) if k in ("bs", "obs", "count") else None
+            if m:
+                vals[k] = int(m.group(1)) * (units[m.group(2).lower()] if k != "count" else 1)
+        return vals.get("bs", vals.get("obs", 512)) * vals.get("count", 0)
 
     @staticmethod
     def _pathlike(a: str) -> bool:
