@@ -191,7 +191,7 @@ def print_comparison(cards: list) -> None:
 
 @judge_app.command("train")
 def train_cmd(
-    sources: Optional[str] = typer.Option(None, help="Comma-separated built-in labelled pair sets (default: harmbench-cls-val,xstest-completions,jbb-artifacts,airisk-authored)."),
+    sources: Optional[str] = typer.Option(None, help="Comma-separated built-in labelled pair sets (default: harmbench-cls-val,xstest-completions,jbb-artifacts; airisk-authored is opt-in)."),
     labels_file: Optional[Path] = typer.Option(None, "--labels-file", help="Your own label file (.jsonl/.csv) to train on, see docs/labels.md."),
     out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Where to write weights (default: the package's weights dir)."),
     seed: int = typer.Option(0, help="Random seed (data order, dropout, head initialisation)."),

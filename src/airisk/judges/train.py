@@ -12,7 +12,7 @@ source                     labels by   what it teaches                          
 harmbench-cls-val          3 humans    harm of (behaviour, generation)              2.0
 xstest-completions         humans      harm + refusal class (incl. partial)         1.0
 airisk-authored            us (48)     hard cases: quoting refusals, fiction,       1.0
-                                       disclaimers, partial compliance
+(opt-in: ``--sources``)                disclaimers, partial compliance
 jbb-artifacts              LLM judge   harm of (goal, response)                     0.5
 xstest / jbb-harmful /     humans /    prompt harm (text alone) and hazard          1.0
 jbb-benign / ailuminate /  curated
@@ -58,6 +58,9 @@ from airisk.judges.labels import LabelledExample, load_labelled, read_label_file
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 PAIR_SOURCES = {"harmbench-cls-val": 2.0, "xstest-completions": 1.0, "jbb-artifacts": 0.5, "airisk-authored": 1.0}
+# The shipped weights were trained on these; ``airisk-authored`` is opt-in (``--sources``): two runs
+# with it (round 2) did not beat the shipped weights on held-out human HarmBench groups.
+DEFAULT_SOURCES = ("harmbench-cls-val", "xstest-completions", "jbb-artifacts")
 TEXT_DATASETS = ("xstest", "jbb-harmful", "jbb-benign", "ailuminate-demo-en_us")
 PROMPT_AS_INTENT_SHARE = 0.3
 DEFAULTS: dict[str, Any] = {
@@ -184,7 +187,7 @@ def build_examples(codes: list[str], *, sources: list[str] | None = None, labels
     """Every training/validation row, split by group (see the module docstring)."""
     idx = {c: i for i, c in enumerate(codes)}
     rows: list[Example] = []
-    for name in sources if sources is not None else list(PAIR_SOURCES):
+    for name in sources if sources is not None else list(DEFAULT_SOURCES):
         try:
             got = load_labelled(name)
         except DatasetNotFound:
@@ -472,8 +475,8 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
     """Fine-tune the offline judge and write its weights (see the module docstring).
 
     Args:
-        sources: built-in labelled pair sets (default: harmbench-cls-val, xstest-completions, jbb-artifacts,
-            airisk-authored).
+        sources: built-in labelled pair sets (default: harmbench-cls-val, xstest-completions, jbb-artifacts;
+            ``airisk-authored`` is opt-in).
         labels_file: your own label file (docs/labels.md); trained on with the same group split.
         out_dir: where the weight files go (default: the package's ``judges/weights``).
         seed: seeds data order, dropout and head initialisation.
