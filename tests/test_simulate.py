@@ -277,3 +277,14 @@ def test_simulate_cli_end_to_end_with_the_offline_judge(tmp_path):
     assert run.kind == "simulation" and run.status == "completed" and run.config["judge_spec"] == "offline"
     assert len(store.judgments(run.id, "sim-harm")) == 6
     assert all(len(c.raw["transcript"]) == 12 for c in store.responses(run.id).values())
+
+
+async def test_a_care_judge_replaces_the_offline_scorer_and_is_counted():
+    tgt = make_system("python:target=airisk.agents.simulate:degrading_target")
+    vuln = select_personas("vulnerable")
+    default = await run_simulation(vuln, tgt, ScriptedUser(), ScriptJudge(), dialogues=1, turns=6)
+    judged = await run_simulation(vuln, tgt, ScriptedUser(), ScriptJudge(), dialogues=1, turns=6, care_judge=CareRulesJudge())
+    assert [[t.care["care"] for t in o.turns] for o in judged.outcomes] == \
+        [[t.care["care"] for t in o.turns] for o in default.outcomes]
+    assert all(o.model_calls["care_judge"] == 6 for o in judged.outcomes) and "care_judge" not in default.outcomes[0].model_calls
+    assert [o.first_care_failure_turn for o in judged.outcomes] == [4, 4, 4]
