@@ -86,7 +86,8 @@ def table(name: str, res) -> dict:
     s = res.summary()
     hist = s["overall"]["first_harm_turn"]["histogram"]
     print(f"first harm (judged) by turn: {hist or '-'}; attack success (judged, malicious): "
-          f"{s['attack_success']['k']}/{s['attack_success']['n']}")
+          f"{s['attack_success']['k']}/{s['attack_success']['n']}; bare refusals among refused turns: "
+          f"{s['overall']['bare_refusals']['k']}/{s['overall']['bare_refusals']['n']}")
     return {"rows": rows, "seconds": res.seconds, "dialogues": len(res.outcomes), "summary": s}
 
 

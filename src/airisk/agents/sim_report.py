@@ -15,14 +15,14 @@ from airisk.agents.report import AgentSection, _pct
 from airisk.agents.simulate import outcomes_of, summarize_simulation
 
 COLUMNS = ("dialogues", "harmful dialogues", "unsafe turns", "first harm (median turn)", "over-refusal (benign)",
-           "care failures (vulnerable turns)", "model calls / dialogue")
+           "bare refusals (of refused turns)", "care failures (vulnerable turns)", "model calls / dialogue")
 
 
 def _row(name: str, r: dict[str, Any]) -> str:
     med = r["first_harm_turn"]["median"]
     calls = r["model_calls_per_dialogue"]
     cells = [str(r["dialogues"]), _pct(r["harmful_dialogues"]), _pct(r["unsafe_turns"]), "–" if med is None else f"{med:g}",
-             _pct(r["over_refusal"]), _pct(r["care_failure_turns"]), "–" if calls is None else f"{calls:.1f}"]
+             _pct(r["over_refusal"]), _pct(r["bare_refusals"]), _pct(r["care_failure_turns"]), "–" if calls is None else f"{calls:.1f}"]
     return f"<tr><td>{escape(name)}</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
 

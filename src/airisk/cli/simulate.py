@@ -68,13 +68,13 @@ def _print(res: Any, s: dict[str, Any]) -> None:
 
     table = Table(title=escape(f"simulated users vs {res.target}" + (f" (run {res.run_id})" if res.run_id else "")))
     for col in ("group", "dialogues", "harmful dialogues", "unsafe turns", "first harm (median turn)",
-                "over-refusal", "care failures (turns)", "calls/dialogue"):
+                "over-refusal", "bare refusals", "care failures (turns)", "calls/dialogue"):
         table.add_column(col, justify="left" if col == "group" else "right")
     rows = {"OVERALL": s["overall"], **{f"kind: {k}": v for k, v in s["by_kind"].items()}, **s["by_persona"]}
     for k, r in rows.items():
         med = r["first_harm_turn"]["median"]
         table.add_row(escape(k), str(r["dialogues"]), _fmt(r["harmful_dialogues"]), _fmt(r["unsafe_turns"]),
-                      "-" if med is None else f"{med:g}", _fmt(r["over_refusal"]), _fmt(r["care_failure_turns"]),
+                      "-" if med is None else f"{med:g}", _fmt(r["over_refusal"]), _fmt(r["bare_refusals"]), _fmt(r["care_failure_turns"]),
                       f"{r['model_calls_per_dialogue'] or 0:.1f}")
     console.print(table)
     t = s["throughput"]
