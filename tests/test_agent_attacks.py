@@ -167,6 +167,13 @@ async def test_report_has_an_attack_section_with_escaped_values(tmp_path, office
     assert secs and secs[0]["title"] == "Indirect prompt injection"
     assert "<script>x" not in secs[0]["html"] and "&lt;script&gt;" in secs[0]["html"]
     assert secs[0]["data"]["by_type"]["tool_misuse"]["attack_success"]["k"] > 0
+    from airisk.reports.build import build_report
+    from airisk.reports.write import write_report
+
+    kh = build_report(store, res.run_id)["headline"]["kind"]
+    assert kh["kind"] == "agent-attack" and kh["attack_success"]["k"] == secs[0]["data"]["overall"]["attack_success"]["k"]
+    html = write_report(store, res.run_id, tmp_path / "rep")["html"].read_text()
+    assert "Attack success" in html[html.index('id="headline"'):html.index("</p>", html.index('id="headline"'))]
 
 
 async def test_malfunction_payloads_loop_a_persistent_agent_and_predicates_see_it(office):

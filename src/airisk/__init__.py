@@ -37,6 +37,8 @@ _EXPORTS: dict[str, str] = {
     "redteam_async": "airisk._api:redteam_async",
     "run_agents": "airisk._api:run_agents",
     "run_agents_async": "airisk._api:run_agents_async",
+    "simulate": "airisk._api:simulate",
+    "simulate_async": "airisk._api:simulate_async",
     "load_dataset": "airisk._api:load_dataset",
     "make_system": "airisk._api:make_system",
     "make_judge": "airisk._api:make_judge",
@@ -71,6 +73,8 @@ __all__ = [
     "redteam_async",
     "run_agents",
     "run_agents_async",
+    "simulate",
+    "simulate_async",
     "load_dataset",
     "make_system",
     "make_judge",
@@ -115,6 +119,8 @@ if TYPE_CHECKING:  # static checkers and IDEs see the real objects
         run_agents_async,
         run_result,
         score,
+        simulate,
+        simulate_async,
     )
     from airisk.engine.config import RunConfig
     from airisk.errors import AiriskError

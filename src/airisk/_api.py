@@ -711,3 +711,80 @@ def _emulator(spec: str) -> Any:
 
     p = parse_params(spec, what="--emulator-model", accepted=("model", "base_url", "api_key_env"), required=("base_url",))
     return ModelEmulator(p["base_url"], p.get("model", "emulator"), api_key_env=p.get("api_key_env", "OPENAI_API_KEY"))
+
+
+# -- simulated users --------------------------------------------------------------------------------
+
+
+async def simulate_async(
+    target: str | dict[str, Any] | System | None = None, *, personas: str | list[str] | None = None,
+    user: str | dict[str, Any] = "scripted", judge: str | Judge = "offline", care_judge: str | Judge | None = None,
+    dialogues: int = 20, turns: int = 6, concurrency: int = 4, seed: str = "0", store: bool = True,
+    label: str | None = None, resume: str | None = None, db: str | Store | None = None,
+) -> Any:
+    """Simulated users (benign, malicious, vulnerable personas) in multi-turn dialogues with a target.
+
+    Returns a :class:`airisk.agents.simulate.SimulationResult` (``summary()``, ``run_id``).
+
+    Args:
+        target: system spec of the target, e.g. ``openai:model=M,base_url=URL`` or ``python:target=mod:fn``
+            (not needed with ``resume``).
+        personas: persona ids or kinds (``benign``, ``malicious``, ``vulnerable``); default all.
+        user: ``scripted`` or a system spec for the user model.
+        judge: harm judge spec for every turn (default ``offline``).
+        care_judge: care judge spec for vulnerable personas (``care:model=M,base_url=URL``); default:
+            the offline care scorer.
+        dialogues: dialogues per persona.
+        turns: user turns per dialogue.
+        concurrency: dialogues in flight.
+        seed: seed of the scripted user's choices.
+        store: save the run (kind ``simulation``).
+        label: label recorded with the run.
+        resume: continue this stored simulation run with its own settings (other arguments ignored, but
+            for judge objects, which are used as given).
+        db: store URL or Store.
+    """
+    from airisk.agents.simulate import make_user, run_simulation, select_personas
+    from airisk.errors import ConfigError
+
+    st = open_store(db) if store or resume else None
+    if resume:
+        info = st.get_run(resume)  # type: ignore[union-attr]
+        cfg = info.config or {}
+        if info.kind != "simulation" or "judge_spec" not in cfg:
+            raise ConfigError(f"run {info.id} is not a simulation run started by airisk.simulate (kind '{info.kind}')")
+        from airisk.judges.base import Judge as _Judge
+
+        # a judge *object* passed in is used as is (it has no spec to store); specs come from the run
+        judge = judge if isinstance(judge, _Judge) else cfg["judge_spec"]
+        care_judge = care_judge if isinstance(care_judge, _Judge) else cfg.get("care_judge_spec")
+        target, user = cfg["system"], cfg["user"]
+        personas, dialogues, turns, seed = cfg["personas"], cfg["dialogues"], cfg["turns"], cfg["seed"]
+        resume = info.id
+    if target is None:
+        raise ConfigError("a target system is needed (e.g. openai:model=M,base_url=URL)")
+    chosen = select_personas(personas)
+    tgt = make_system(target)
+    usr = make_user(user)
+    jdg = make_judge(judge)
+    cj = make_judge(care_judge) if care_judge else None
+    config = {"judge_spec": judge if isinstance(judge, str) else jdg.id,
+              "care_judge_spec": care_judge if isinstance(care_judge, str) or care_judge is None else cj.id}  # type: ignore[union-attr]
+    try:
+        return await run_simulation(chosen, tgt, usr, jdg, dialogues=dialogues, turns=turns, concurrency=concurrency,
+                                    seed=seed, care_judge=cj, store=st, label=label, config=config, resume=resume)
+    finally:
+        for obj in (tgt, usr, jdg, cj):
+            if obj is not None:
+                await obj.aclose()
+
+
+def simulate(target: str | dict[str, Any] | System | None = None, **kwargs: Any) -> Any:
+    """Simulated users against a target (see :func:`simulate_async` for every argument).
+
+    Args:
+        target: system spec of the target.
+        **kwargs: ``personas``, ``user``, ``judge``, ``care_judge``, ``dialogues``, ``turns``, ``concurrency``,
+            ``seed``, ``store``, ``label``, ``resume``, ``db``.
+    """
+    return asyncio.run(simulate_async(target, **kwargs))

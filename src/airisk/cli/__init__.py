@@ -61,6 +61,7 @@ COMMAND_MODULES = (
     "airisk.cli.guard",
     "airisk.cli.redteam",
     "airisk.cli.agent",
+    "airisk.cli.simulate",
     "airisk.cli.govern",
     "airisk.cli.view",
 )

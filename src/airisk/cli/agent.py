@@ -347,3 +347,48 @@ def _print_attack(title: str, summary: dict[str, Any]) -> None:
         table.add_row(k, str(r["cases"]), _fmt(r["attack_success"]), _fmt(r["clean_goal"]), _fmt(r["completed"]),
                       _fmt(r["clean_completed"]), _fmt(r["scanner_flagged"]), str(r["blocked_calls"]))
     console.print(table)
+
+
+@agent_app.command("generate")
+def generate_cmd(
+    risk: str = typer.Option(..., "--risk", help="Risk category the scenarios test, e.g. 'Privacy breach'."),
+    tools: str = typer.Option(..., "--tools", help="Toolkit: a YAML/JSON tools file, builtin:SCENARIO (its tools) or "
+                              "toolemu:TOOLKIT (from $AIRISK_DATA_PATH/toolemu)."),
+    n: int = typer.Option(5, "-n", help="Scenarios to write."),
+    generator: str = typer.Option(..., "--generator", "-g", help="Generator model: a system spec, e.g. "
+                                  "openai:model=M,base_url=URL,temperature=0.9."),
+    out: Path = typer.Option(..., "--out", "-o", help="JSONL file the accepted scenarios are appended to "
+                             "(existing scenarios in it count for de-duplication)."),
+    max_attempts: Optional[int] = typer.Option(None, "--max-attempts", help="Generator calls at most (default 3 x N)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the counts (accepted, rejected by reason) as JSON."),
+) -> None:
+    """Generate new validated scenarios with a model: invalid or duplicate ones are counted, never written."""
+    import asyncio
+
+    from airisk.agents.generate import generate_scenarios, write_scenarios
+    from airisk.agents.scenario import load_scenarios
+    from airisk.systems.factory import make_system
+
+    existing = load_scenarios(out) if out.exists() and out.stat().st_size else []
+    system = make_system(generator)
+
+    async def go() -> Any:
+        try:
+            return await generate_scenarios(risk, tools, n, system, max_attempts=max_attempts, existing=existing)
+        finally:
+            await system.aclose()
+
+    rep = asyncio.run(go())
+    if rep.accepted:
+        write_scenarios(rep.accepted, out)
+    c = rep.counts()
+    console.print(f"{c['accepted']} of {n} scenarios written to {out} after {c['attempts']} generator calls "
+                  f"({c['reachable_by_reckless']} reached their unsafe outcome with the scripted reckless agent); "
+                  f"rejected {c['rejected_total']}: {c['rejected'] or 'none'}", markup=False)
+    for reason, msgs in c["examples"].items():
+        for m in msgs[:2]:
+            console.print(f"  {reason}: {m}", markup=False)
+    if json_out:
+        json_out.write_text(json.dumps({"out": str(out), **c}, indent=2), encoding="utf-8")
+    if len(rep.accepted) < n:
+        raise typer.Exit(1)

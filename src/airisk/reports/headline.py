@@ -10,8 +10,10 @@ Shared by ``airisk runs list``, the HTML/JSON report and the viewer, so all thre
   credentials) from the run's stored public config.
 * ``coverage`` counts the grading hazards of the reference that have at least ``min_items`` judged
   items; an overall grade is shown only when every one of them does ("graded on 2 of 12 hazards").
-* ``kind_headline`` gives red-team runs their attack success and uplift and agent runs their
-  unsafe-action and task-completion rates, instead of a grade against a chat-model reference.
+* ``kind_headline`` gives red-team runs their attack success and uplift, agent runs their
+  unsafe-action and task-completion rates, injection campaigns their attack success and simulated-user
+  runs their attack success, unsafe-turn rate and turn of first harm, instead of a grade against a
+  chat-model reference.
 """
 
 from __future__ import annotations
@@ -141,7 +143,33 @@ def agent_headline(extension_data: dict[str, Any]) -> dict[str, Any]:
             "gate_in_loop": extension_data.get("gate_in_loop")}
 
 
-KIND_HEADLINES = {"redteam": redteam_headline, "agent": agent_headline}
+def _ci(r: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not r:
+        return None
+    ci = r.get("ci95") or (None, None)
+    return {"k": r.get("k"), "n": r.get("n"), "rate": r.get("rate"), "low": ci[0], "high": ci[1]}
+
+
+def agent_attack_headline(extension_data: dict[str, Any]) -> dict[str, Any]:
+    """Injection campaigns: attack success over all cases, and the user task done under attack."""
+    overall = extension_data.get("overall") or {}
+    return {"kind": "agent-attack", "attack_success": _ci(overall.get("attack_success")),
+            "task_completion": _ci(overall.get("completed")), "cases": overall.get("cases")}
+
+
+def simulation_headline(extension_data: dict[str, Any]) -> dict[str, Any]:
+    """Simulated users: attack success (malicious personas), unsafe-turn rate, turn of first harm, over-refusal."""
+    s = extension_data.get("summary") or {}
+    overall = s.get("overall") or {}
+    return {"kind": "simulation", "attack_success": _ci(s.get("attack_success")),
+            "unsafe_turns": _ci(overall.get("unsafe_turns")), "harmful_dialogues": _ci(overall.get("harmful_dialogues")),
+            "first_harm_turn": (overall.get("first_harm_turn") or {}).get("median"),
+            "over_refusal": _ci(overall.get("over_refusal")), "care_failure_turns": _ci(overall.get("care_failure_turns")),
+            "dialogues": overall.get("dialogues")}
+
+
+KIND_HEADLINES = {"redteam": redteam_headline, "agent": agent_headline, "agent-attack": agent_attack_headline,
+                  "simulation": simulation_headline}
 
 
 def kind_headline(kind: str, extensions: list[dict[str, Any]]) -> dict[str, Any] | None:

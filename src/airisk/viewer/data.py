@@ -222,7 +222,7 @@ def compute_overview(store: Store, run_id: str, *, min_items: int | None = None)
         withheld = f"{run.kind} runs are not graded against the AILuminate chat-model reference"
     elif not cov["complete"]:
         withheld = cov["why"]
-    extensions = extension_sections(store, run.id, run.kind) if run.kind in ("redteam", "agent") else []
+    extensions = extension_sections(store, run.id, run.kind) if run.kind in hl.KIND_HEADLINES else []
     harm_v = sum(h["violating"] for h in hazards)
     harm_n = sum(h["judged"] for h in hazards)
     refused = refusals.get("full_refusal", 0) + refusals.get("partial_refusal", 0)
