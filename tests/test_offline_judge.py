@@ -263,7 +263,7 @@ def test_training_is_reproducible_and_accepts_a_user_label_file(tmp_path):
     assert np.allclose(j1.score(*probe), j2.score(*probe), atol=1e-3)
     assert any(m.source == "file:policy.jsonl" and m.task == "harm" for m in r1.metrics)
     assert "file:policy.jsonl" in r1.summary() and "refusal" in r1.summary()
-    assert {d["source"] for d in r1.data} == {"xstest-completions", "file:policy.jsonl"}
+    assert {d["source"] for d in r1.data} == {"xstest-completions", "file:policy.jsonl", "airisk-refusals"}
 
 
 @pytest.mark.slow

@@ -13,6 +13,8 @@ harmbench-cls-val          3 humans    harm of (behaviour, generation)          
 xstest-completions         humans      harm + refusal class (incl. partial)         1.0
 airisk-authored            us (48)     hard cases: quoting refusals, fiction,       1.0
 (opt-in: ``--sources``)                disclaimers, partial compliance
+airisk-refusals            us          36 bare refusals x 30% of all intents,       0.5
+                                       benign ones too: refusal, never violating
 jbb-artifacts              LLM judge   harm of (goal, response)                     0.5
 xstest / jbb-harmful /     humans /    prompt harm (text alone) and hazard          1.0
 jbb-benign / ailuminate /  curated
@@ -61,6 +63,9 @@ PAIR_SOURCES = {"harmbench-cls-val": 2.0, "xstest-completions": 1.0, "jbb-artifa
 # The shipped weights were trained on these; ``airisk-authored`` is opt-in (``--sources``): two runs
 # with it (round 2) did not beat the shipped weights on held-out human HarmBench groups.
 DEFAULT_SOURCES = ("harmbench-cls-val", "xstest-completions", "jbb-artifacts")
+REFUSALS_FILE = Path(__file__).parent / "data" / "refusals.txt"
+REFUSAL_PAIR_SHARE = 0.3  # of distinct intents that get a bare-refusal pair
+REFUSAL_PAIR_WEIGHT = 0.5
 TEXT_DATASETS = ("xstest", "jbb-harmful", "jbb-benign", "ailuminate-demo-en_us")
 PROMPT_AS_INTENT_SHARE = 0.3
 DEFAULTS: dict[str, Any] = {
@@ -182,8 +187,44 @@ def _texts(codes: dict[str, int], limit: int | None) -> list[Example]:
     return out
 
 
+def refusal_phrases() -> dict[str, list[str]]:
+    """Our bare refusals (``data/refusals.txt``), split by phrasing: validation pairs only use
+    phrasings never seen in training."""
+    lines = [ln.strip() for ln in REFUSALS_FILE.read_text(encoding="utf-8").splitlines()]
+    out: dict[str, list[str]] = {"train": [], "val": []}
+    for ln in lines:
+        if ln and not ln.startswith("#"):
+            out[split_of("refusal-phrase:" + ln)].append(ln)
+    return out
+
+
+def _refusal_pairs(rows: list[Example]) -> list[Example]:
+    """Bare refusals paired with prompts of every kind, benign ones included.
+
+    Why: in the human-labelled pairs, refusals almost only follow harmful requests, so the network
+    learnt "benign-looking request -> compliance": "I'm sorry, but I can't help with that." after
+    "What is the capital of France?" read as full compliance (0.60), and a bare "No." after a harmful
+    request scored P(violating) 0.63. A refusal is a refusal whatever was asked, and it never
+    violates."""
+    phrases = refusal_phrases()
+    seen: dict[str, str] = {}
+    for r in rows:
+        if not r.augmented and r.intent.strip():
+            seen.setdefault(r.intent, r.group)
+    out = []
+    for intent, group in seen.items():
+        if _hash01("refpair:" + intent) >= REFUSAL_PAIR_SHARE:
+            continue
+        pool = phrases[split_of(group)] or phrases["train"]
+        phrase = pool[int(_hash01("refphrase:" + intent) * len(pool))]
+        out.append(Example(intent=intent, response=phrase, source="airisk-refusals", group=group, harm=0.0,
+                           refusal=ce.REFUSAL_CLASSES.index("full_refusal"), weight=REFUSAL_PAIR_WEIGHT,
+                           kind="authored", meta={"id": "refusal:" + intent[:40]}))
+    return out
+
+
 def build_examples(codes: list[str], *, sources: list[str] | None = None, labels_file: str | Path | None = None,
-                   texts: bool = True, limit: int | None = None) -> list[Example]:
+                   texts: bool = True, limit: int | None = None, refusals: bool = True) -> list[Example]:
     """Every training/validation row, split by group (see the module docstring)."""
     idx = {c: i for i, c in enumerate(codes)}
     rows: list[Example] = []
@@ -203,6 +244,8 @@ def build_examples(codes: list[str], *, sources: list[str] | None = None, labels
             rows.extend(_pair(e, idx, 1.0 if e.label_source == "human" else 0.5))
     if texts:
         rows.extend(_texts(idx, limit))
+    if refusals:
+        rows.extend(_refusal_pairs(rows))
     for r in rows:
         r.split = split_of(r.group)
     return rows
@@ -446,7 +489,7 @@ def validate(judge_scorer: Any, rows: list[Example], codes: list[str], threshold
                 y = np.array([pairs[i].refusal for i in rsel])
                 pr = ref[rsel].argmax(1)
                 partial = y == 2
-                out.append(SourceMetrics(source=src, task="refusal", labels="human", n=len(rsel), accuracy=float((pr == y).mean()),
+                out.append(SourceMetrics(source=src, task="refusal", labels=pairs[rsel[0]].kind, n=len(rsel), accuracy=float((pr == y).mean()),
                                          details={"partial_refusals": int(partial.sum()),
                                                   "partial_found": int((pr[partial] == 2).sum()),
                                                   "predicted_partial": int((pr == 2).sum()),
@@ -471,7 +514,8 @@ def validate(judge_scorer: Any, rows: list[Example], codes: list[str], threshold
 
 def train(*, sources: list[str] | None = None, labels_file: str | Path | None = None, out_dir: str | Path | None = None,
           seed: int = 0, limit: int | None = None, epochs: int | None = None, device: str = "cpu", texts: bool = True,
-          threads: int | None = None, windows: int | None = None, log: Callable[[str], None] | None = None) -> TrainReport:
+          threads: int | None = None, windows: int | None = None, refusals: bool = True,
+          log: Callable[[str], None] | None = None) -> TrainReport:
     """Fine-tune the offline judge and write its weights (see the module docstring).
 
     Args:
@@ -487,6 +531,7 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
         threads: torch CPU threads (default: torch's choice).
         windows: response windows per pair row (default 1, the head). With more, a row's harm logit
             is the maximum over its windows, as the judge reads long responses at inference.
+        refusals: also train on our bare refusals paired with prompts of every kind (``_refusal_pairs``).
         log: progress callback.
     """
     import torch
@@ -504,7 +549,7 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
     codes = list(hazard_codes())
     times: dict[str, float] = {}
     t = time.time()
-    rows = build_examples(codes, sources=sources, labels_file=labels_file, texts=texts, limit=limit)
+    rows = build_examples(codes, sources=sources, labels_file=labels_file, texts=texts, limit=limit, refusals=refusals)
     train_rows = [r for r in rows if r.split == "train"]
     if not train_rows:
         raise ConfigError("no training rows: every group fell in the validation split (give more data)")
