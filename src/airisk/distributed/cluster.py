@@ -84,3 +84,14 @@ def alive_nodes(ray) -> list[dict]:
 
 def cluster_cpus(ray) -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def head_node(ray) -> str:
+    """The id of the head node: where the run's coordinator lives. The head's loss ends the cluster
+    anyway, so nothing else is lost with it; any other node may be killed mid-run. (A *soft* affinity
+    to the driver's node was not enough: under load Ray placed the coordinator on a worker node, and
+    killing that node failed the run.)"""
+    for n in alive_nodes(ray):
+        if "node:__internal_head__" in (n.get("Resources") or {}):
+            return n["NodeID"]
+    return ray.get_runtime_context().get_node_id()
