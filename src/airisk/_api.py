@@ -373,7 +373,8 @@ class JudgeRunResult(BaseModel):
 
 
 def judge_stored(run_id: str, judge: str | dict[str, Any] | Judge, *, db: str | Store | None = None,
-                 rejudge: bool = False, batch_size: int = 64, progress: bool = False) -> JudgeRunResult:
+                 rejudge: bool = False, batch_size: int = 64, progress: bool = False, executor: str = "local",
+                 ray: Any = None) -> JudgeRunResult:
     """Judge the answered items of a stored run with one judge.
 
     Args:
@@ -383,26 +384,29 @@ def judge_stored(run_id: str, judge: str | dict[str, Any] | Judge, *, db: str | 
         rejudge: replace this judge's existing verdicts.
         batch_size: conversations per judge call.
         progress: print a progress line to stderr.
+        executor: ``local`` (this process) or ``ray`` (judge actors on a Ray cluster, docs/distributed.md).
+        ray: with ``executor="ray"``: :class:`airisk.distributed.RayOptions` or a dict of them.
     """
-    from airisk.engine.runner import judge_run
+    from airisk.distributed import check_executor, judge_items
 
+    check_executor(executor)
     store = open_store(db)
     run = store.get_run(run_id)
-    j = make_judge(judge)
-
-    async def go() -> int:
-        try:
-            return await judge_run(store, run.id, j, batch_size=batch_size, rejudge=rejudge, progress=progress)
-        finally:
-            if j is not judge:
-                await j.aclose()
-
-    n = asyncio.run(go())
+    if executor == "local":
+        j = make_judge(judge)
+        n = judge_items(store, run.id, j, batch_size=batch_size, rejudge=rejudge, progress=progress,
+                        close=j is not judge)  # a judge built here is closed here
+        desc = j.describe()
+    else:
+        # The judge is built on the Ray actors only (the offline one loads weights: no copy in the driver).
+        n = judge_items(store, run.id, judge, executor=executor, ray=ray, batch_size=batch_size, rejudge=rejudge,
+                        progress=progress)
+        desc = store.get_run(run.id).stats["last_judge"]["judge"]
     labels: dict[str, int] = {}
-    for per in store.judgments(run.id, j.id).values():
+    for per in store.judgments(run.id, desc["id"]).values():
         for jd in per.values():
             labels[jd.label] = labels.get(jd.label, 0) + 1
-    return JudgeRunResult(run_id=run.id, judge_id=j.id, judge_fingerprint=j.fingerprint, judged=n,
+    return JudgeRunResult(run_id=run.id, judge_id=desc["id"], judge_fingerprint=desc["fingerprint"], judged=n,
                           labels=dict(sorted(labels.items())))
 
 
