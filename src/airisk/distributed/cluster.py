@@ -64,6 +64,11 @@ def ray_session(opts: RayOptions) -> Iterator[object]:
         if opts.address:
             kwargs["address"] = opts.address
         else:
+            # Ray runs its workers at nice 15 by default (they yield to everything else): on a machine
+            # with any other load, that made the offline judge ~7x slower in a worker than in this
+            # process (measured: 256 verdicts in 9.5 s vs 1.4 s at nice 0). The run is the user's
+            # foreground work on their own machine, so a private instance runs them at normal priority.
+            os.environ.setdefault("RAY_worker_niceness", "0")
             kwargs["num_cpus"] = opts.num_cpus or os.cpu_count() or 1
             # a private local instance listens on loopback only, never on the machine's other addresses
             kwargs["_node_ip_address"] = "127.0.0.1"
