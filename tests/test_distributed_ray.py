@@ -223,6 +223,39 @@ def test_judge_stored_on_ray_spreads_over_workers(cluster, server, postgres_url,
     assert again.judged == 0 and again.labels == res.labels  # nothing judged twice
 
 
+def test_agent_run_on_ray_gives_the_local_summary(cluster, postgres_url, tmp_path):
+    """``airisk agent run --executor ray``: scenarios spread over the workers, the same summaries (and gate
+    effect) as the local executor, every scenario stored once."""
+    def agent_run(tag, *extra):
+        out = tmp_path / f"{tag}.json"
+        res = run_cli(["agent", "run", "builtin", "--agent", "reckless", "--compare-gate", "--db", postgres_url,
+                       "--json", str(out), *extra])
+        assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+        return json.loads(out.read_text())
+
+    local = agent_run("local")
+    on_ray = agent_run("ray", "--executor", "ray", "--ray-address", cluster.address, "--workers", "2")
+    for key in ("without_gate", "with_gate"):
+        assert on_ray[key]["summary"] == local[key]["summary"]
+    assert on_ray["gate_effect"] == local["gate_effect"]
+    store = Store(postgres_url)
+    run = store.get_run(on_ray["without_gate"]["run_id"])
+    assert run.status == "completed" and store.count_responses(run.id)[0] == store.count_items(run.id) == 3
+    per = run.stats["last_execute"]["per_worker"]
+    assert sum(w["scenarios"] for w in per.values()) == 3 and len({w["node"] for w in per.values()}) == 2
+    import airisk
+    from airisk.distributed import RayOptions
+
+    os.environ.update(RAY_ENV)
+    api = airisk.run_agents("builtin", "reckless", db=store, executor="ray",
+                            ray=RayOptions(address=cluster.address, workers=2))
+    assert json.loads(json.dumps(api.to_json()["without_gate"]["summary"], default=str)) == \
+        local["without_gate"]["summary"]
+    nostore = run_cli(["agent", "run", "builtin", "--agent", "reckless", "--no-store", "--executor", "ray",
+                       "--ray-address", cluster.address])
+    assert nostore.returncode == 64 and "needs the store" in nostore.stderr
+
+
 def _wait_for_responses(store, n_min, proc, timeout=600):
     t0 = time.time()
     while time.time() - t0 < timeout:
