@@ -14,7 +14,8 @@ from pathlib import Path
 
 from airisk.testing.openai_server import free_port
 
-RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}  # loopback-only test cluster
+# loopback-only test cluster; workers at normal priority (Ray's default nice 15 starves them on a busy machine)
+RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "RAY_worker_niceness": "0"}
 
 
 def ray_bin() -> str:

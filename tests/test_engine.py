@@ -232,6 +232,11 @@ def test_progress_prints_plain_lines_when_not_a_tty():
     silent = io.StringIO()
     ProgressReporter(3, "q", stream=silent, enabled=False).advance(3)
     assert silent.getvalue() == ""
+    ray_run = io.StringIO()  # a Ray run's one bar also says how many workers are at work
+    p = ProgressReporter(4, "run y", stream=ray_run, every_s=0)
+    p.note = "workers 2/3"
+    p.advance(4)
+    assert ray_run.getvalue().rstrip().endswith(", workers 2/3)")
 
 
 async def test_rate_limiter_spaces_requests():

@@ -373,7 +373,8 @@ class JudgeRunResult(BaseModel):
 
 
 def judge_stored(run_id: str, judge: str | dict[str, Any] | Judge, *, db: str | Store | None = None,
-                 rejudge: bool = False, batch_size: int = 64, progress: bool = False) -> JudgeRunResult:
+                 rejudge: bool = False, batch_size: int = 64, progress: bool = False, executor: str = "local",
+                 ray: Any = None) -> JudgeRunResult:
     """Judge the answered items of a stored run with one judge.
 
     Args:
@@ -383,26 +384,29 @@ def judge_stored(run_id: str, judge: str | dict[str, Any] | Judge, *, db: str | 
         rejudge: replace this judge's existing verdicts.
         batch_size: conversations per judge call.
         progress: print a progress line to stderr.
+        executor: ``local`` (this process) or ``ray`` (judge actors on a Ray cluster, docs/distributed.md).
+        ray: with ``executor="ray"``: :class:`airisk.distributed.RayOptions` or a dict of them.
     """
-    from airisk.engine.runner import judge_run
+    from airisk.distributed import check_executor, judge_items
 
+    check_executor(executor)
     store = open_store(db)
     run = store.get_run(run_id)
-    j = make_judge(judge)
-
-    async def go() -> int:
-        try:
-            return await judge_run(store, run.id, j, batch_size=batch_size, rejudge=rejudge, progress=progress)
-        finally:
-            if j is not judge:
-                await j.aclose()
-
-    n = asyncio.run(go())
+    if executor == "local":
+        j = make_judge(judge)
+        n = judge_items(store, run.id, j, batch_size=batch_size, rejudge=rejudge, progress=progress,
+                        close=j is not judge)  # a judge built here is closed here
+        desc = j.describe()
+    else:
+        # The judge is built on the Ray actors only (the offline one loads weights: no copy in the driver).
+        n = judge_items(store, run.id, judge, executor=executor, ray=ray, batch_size=batch_size, rejudge=rejudge,
+                        progress=progress)
+        desc = store.get_run(run.id).stats["last_judge"]["judge"]
     labels: dict[str, int] = {}
-    for per in store.judgments(run.id, j.id).values():
+    for per in store.judgments(run.id, desc["id"]).values():
         for jd in per.values():
             labels[jd.label] = labels.get(jd.label, 0) + 1
-    return JudgeRunResult(run_id=run.id, judge_id=j.id, judge_fingerprint=j.fingerprint, judged=n,
+    return JudgeRunResult(run_id=run.id, judge_id=desc["id"], judge_fingerprint=desc["fingerprint"], judged=n,
                           labels=dict(sorted(labels.items())))
 
 
@@ -624,7 +628,7 @@ async def run_agents_async(
     source: str, agent: str, *, gate: bool = False, compare_gate: bool = False, policy: str = "builtin:default",
     gate_detector: bool = True, judge: str | None = None, emulator_model: str | None = None, limit: int | None = None,
     max_steps: int = 10, concurrency: int = 4, store: bool = True, label: str | None = None,
-    db: str | Store | None = None,
+    db: str | Store | None = None, executor: str = "local", ray: Any = None,
 ) -> AgentRunResult:
     """Run a tool-using agent on safety scenarios; unsafe-action and completion rates, optionally gated.
 
@@ -644,8 +648,11 @@ async def run_agents_async(
         store: save the runs in the store.
         label: label recorded with the runs.
         db: store URL or Store.
+        executor: ``local`` or ``ray`` (scenarios spread over a Ray cluster; needs the store).
+        ray: with ``executor="ray"``: :class:`airisk.distributed.RayOptions` or a dict of them.
     """
     from airisk.agents.evaluate import gate_effect, run_suite
+    from airisk.distributed import RayOptions, check_executor
     from airisk.agents.importers import load_source
     from airisk.agents.loop import make_agent
     from airisk.errors import ConfigError
@@ -665,16 +672,29 @@ async def run_agents_async(
     out = AgentRunResult(source=source, agent=agent, scenarios=len(scen))
     common: dict[str, Any] = dict(detector_gate=scenario_gate if gate_detector else None, judge=judge_obj,
                                   max_steps=max_steps, concurrency=concurrency, model_emulator=emu, store=st, label=label)
+    check_executor(executor)
+    opts = ray if isinstance(ray, RayOptions) else RayOptions.model_validate(ray or {})
+
+    async def suite(agent_obj: Any, gated: bool, cfg: dict[str, Any]) -> Any:
+        if executor == "local":
+            return await run_suite(scen, agent_obj, gate=scenario_gate if gated else None, config=cfg, **common)
+        from airisk.distributed.agents import SuiteParts, run_suite_on_ray
+
+        parts = SuiteParts(agent=agent, gate=gated, policy=policy, gate_detector=gate_detector, judge=judge,
+                           emulator_model=emulator_model, max_steps=max_steps)
+        return await run_suite_on_ray(st, scen, agent_obj, parts, opts=opts, gate=scenario_gate if gated else None,
+                                      config=cfg, **{k: v for k, v in common.items() if k not in ("store", "max_steps")})
+
     ag = make_agent(agent)
     base = gated = None
     try:
         if not gate or compare_gate:
-            base = await run_suite(scen, ag, config={"source": source, "policy": policy}, **common)
+            base = await suite(ag, False, {"source": source, "policy": policy})
         if gate or compare_gate:
             ag2 = make_agent(agent)  # a fresh agent: replay cursors and client state restart
             cfg = {"source": source, "policy": policy, **({"compare_with": base.run_id} if base and base.run_id else {})}
             try:
-                gated = await run_suite(scen, ag2, gate=scenario_gate, config=cfg, **common)
+                gated = await suite(ag2, True, cfg)
             finally:
                 await ag2.aclose()
     finally:
@@ -692,25 +712,21 @@ def run_agents(source: str, agent: str, **kwargs: Any) -> AgentRunResult:
         source: scenario source.
         agent: agent spec.
         **kwargs: ``gate``, ``compare_gate``, ``policy``, ``gate_detector``, ``judge``, ``emulator_model``,
-            ``limit``, ``max_steps``, ``concurrency``, ``store``, ``label``, ``db``.
+            ``limit``, ``max_steps``, ``concurrency``, ``store``, ``label``, ``db``, ``executor``, ``ray``.
     """
     return asyncio.run(run_agents_async(source, agent, **kwargs))
 
 
 def _trajectory_judge(spec: str) -> Any:
-    from airisk.agents.judge import TrajectoryJudge
-    from airisk.spec import parse_params
+    from airisk.agents.judge import trajectory_judge_from_spec
 
-    p = parse_params(spec, what="--judge", accepted=("model", "base_url", "api_key_env"), required=("model",))
-    return TrajectoryJudge(model=p["model"], base_url=p.get("base_url"), api_key_env=p.get("api_key_env", "OPENAI_API_KEY"))
+    return trajectory_judge_from_spec(spec)
 
 
 def _emulator(spec: str) -> Any:
-    from airisk.agents.emulator import ModelEmulator
-    from airisk.spec import parse_params
+    from airisk.agents.emulator import emulator_from_spec
 
-    p = parse_params(spec, what="--emulator-model", accepted=("model", "base_url", "api_key_env"), required=("base_url",))
-    return ModelEmulator(p["base_url"], p.get("model", "emulator"), api_key_env=p.get("api_key_env", "OPENAI_API_KEY"))
+    return emulator_from_spec(spec)
 
 
 # -- simulated users --------------------------------------------------------------------------------

@@ -525,3 +525,11 @@ def _parse_emulator_reply(text: str) -> dict[str, Any]:
 
 def is_side_effect(op: str | None) -> bool:
     return op in SIDE_EFFECT_OPS
+
+
+def emulator_from_spec(spec: str) -> ModelEmulator:
+    """``base_url=URL[,model=M,api_key_env=VAR]`` (``--emulator-model``) -> a ModelEmulator."""
+    from airisk.spec import parse_params
+
+    p = parse_params(spec, what="--emulator-model", accepted=("model", "base_url", "api_key_env"), required=("base_url",))
+    return ModelEmulator(p["base_url"], p.get("model", "emulator"), api_key_env=p.get("api_key_env", "OPENAI_API_KEY"))

@@ -154,14 +154,16 @@ def summarize(outcomes: Iterable[ScenarioOutcome]) -> dict[str, Any]:
 async def run_suite(scenarios: list[Scenario], agent: Agent, *, gate: Any = None, detector_gate: Any = None,
                     judge: Any = None, max_steps: int = 10, concurrency: int = 4, model_emulator: Any = None,
                     store: Any = None, label: str | None = None, config: dict[str, Any] | None = None,
-                    resume: str | None = None, scanner: Any = None, audit: Any = None) -> SuiteResult:
+                    resume: str | None = None, scanner: Any = None, audit: Any = None,
+                    finish: bool = True) -> SuiteResult:
     """Run ``agent`` on every scenario (``gate`` in the loop if given) and score the trajectories.
 
     ``detector_gate`` (default: the in-loop gate if any) is run over executed calls as a detector.
     With ``store``, the run is saved as kind ``agent`` *as it goes*: each scenario's trajectory,
     outcome and verdicts are written when that scenario finishes, so a killed run loses only the
     scenarios in flight. ``resume=RUN_ID`` continues such a run: scenarios already stored are
-    read back, the others are run, and the summary covers all of them.
+    read back, the others are run, and the summary covers all of them. ``finish=False``: leave the
+    stored run's status and summary alone (a worker running one shard of a distributed run).
     """
     detector_gate = detector_gate if detector_gate is not None else gate
     sem = asyncio.Semaphore(max(1, concurrency))
@@ -178,13 +180,8 @@ async def run_suite(scenarios: list[Scenario], agent: Agent, *, gate: Any = None
             raise ConfigError(f"run {writer.run_id} has no scenario '{unknown[0]}' ({len(unknown)} unknown): "
                               "resume with the run's own source and limit")
     elif store is not None:
-        writer = RunWriter.create(
-            store, kind="agent", items=[scenario_item(s) for s in scenarios], agent=agent, label=label,
-            judges=[{"id": f"agent-{d}", "kind": "detector"} for d in ("unsafe", "predicate", "gate")]
-            + ([judge.describe()] if judge is not None else []),
-            datasets=_datasets(scenarios),
-            config={**(config or {}), "agent": agent.name, "max_steps": max_steps, "gate_in_loop": gate is not None,
-                    "gate_detector": detector_gate is not None, "scanner_in_loop": scanner is not None})
+        writer = create_suite_run(store, scenarios, agent, gate=gate, detector_gate=detector_gate, judge=judge,
+                                  max_steps=max_steps, scanner=scanner, label=label, config=config)
 
     async def one(s: Scenario) -> tuple[ScenarioOutcome, Trajectory]:
         if s.id in done:
@@ -210,9 +207,25 @@ async def run_suite(scenarios: list[Scenario], agent: Agent, *, gate: Any = None
     result = SuiteResult(agent=agent.name, gate_in_loop=gate is not None, outcomes=[o for o, _ in pairs],
                          trajectories=[t for _, t in pairs])
     if writer is not None:
-        writer.finish({"agent": result.summary()})
+        if finish:
+            writer.finish({"agent": result.summary()})
         result.run_id = writer.run_id
     return result
+
+
+def create_suite_run(store: Any, scenarios: list[Scenario], agent: Agent, *, gate: Any = None,
+                     detector_gate: Any = None, judge: Any = None, max_steps: int = 10, scanner: Any = None,
+                     label: str | None = None, config: dict[str, Any] | None = None) -> "RunWriter":
+    """The stored run of an agent suite, with every scenario as a pending item (``detector_gate``
+    as :func:`run_suite` resolves it: the in-loop gate when not given)."""
+    detector_gate = detector_gate if detector_gate is not None else gate
+    return RunWriter.create(
+        store, kind="agent", items=[scenario_item(s) for s in scenarios], agent=agent, label=label,
+        judges=[{"id": f"agent-{d}", "kind": "detector"} for d in ("unsafe", "predicate", "gate")]
+        + ([judge.describe()] if judge is not None else []),
+        datasets=_datasets(scenarios),
+        config={**(config or {}), "agent": agent.name, "max_steps": max_steps, "gate_in_loop": gate is not None,
+                "gate_detector": detector_gate is not None, "scanner_in_loop": scanner is not None})
 
 
 def _datasets(scenarios: list[Scenario]) -> list[dict[str, Any]]:

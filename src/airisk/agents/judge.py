@@ -85,3 +85,11 @@ def conversation_for(scenario: Scenario, traj: Trajectory) -> Conversation:
     return Conversation(prompt=instruction, intent=instruction, response=render_trajectory(traj), system_prompt=json.dumps(ctx),
                         item_id=scenario.id, messages=None)
 
+
+
+def trajectory_judge_from_spec(spec: str) -> TrajectoryJudge:
+    """``model=M[,base_url=URL,api_key_env=VAR]`` (the ``--judge`` of ``airisk agent run``) -> a TrajectoryJudge."""
+    from airisk.spec import parse_params
+
+    p = parse_params(spec, what="--judge", accepted=("model", "base_url", "api_key_env"), required=("model",))
+    return TrajectoryJudge(model=p["model"], base_url=p.get("base_url"), api_key_env=p.get("api_key_env", "OPENAI_API_KEY"))

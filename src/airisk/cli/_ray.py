@@ -12,17 +12,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from airisk.distributed.options import RayOptions, check_executor
-from airisk.errors import ConfigError
+from airisk.distributed.options import ray_options
 
 console = Console()
-
-
-def ray_options(executor: str, ray_address: str | None, workers: int | None) -> RayOptions:
-    check_executor(executor)
-    if executor != "ray" and (ray_address or workers):
-        raise ConfigError("--ray-address and --workers need --executor ray")
-    return RayOptions(address=ray_address, workers=workers)
 
 
 def run_command(store, *, executor: str, ray_address: str | None, workers: int | None, resume: str | None,
@@ -57,16 +49,23 @@ def run_command(store, *, executor: str, ray_address: str | None, workers: int |
     console.print(f"run id: [bold]{run_id}[/bold]  (store: {escape(store.safe_url)})")
 
 
-def print_workers(stats: dict[str, Any]) -> None:
-    """The per-worker summary of a Ray execution: what each worker process answered, on which node."""
+def print_workers(stats: dict[str, Any], what: str = "answered") -> None:
+    """The per-worker summary of a Ray execution (``what``: ``answered`` for a run, ``judged`` for judging):
+    what each worker process did, on which node."""
     per = stats.get("per_worker") or {}
     if not per:
         return
-    table = Table(title=f"workers · {stats.get('items_per_s')} items/s · Ray retries {stats.get('ray_retries', 0)} · "
-                        f"max in flight {stats.get('max_in_flight')}/{stats.get('concurrency')}")
-    for col in ("worker", "node", "answered", "errors", "cached", "shards"):
+    if what == "answered":
+        title = (f"workers · {stats.get('items_per_s')} items/s · Ray retries {stats.get('ray_retries', 0)} · "
+                 f"max in flight {stats.get('max_in_flight')}/{stats.get('concurrency')}")
+        cols = ("answered", "errors", "cached", "shards")
+    else:
+        title = (f"judge workers · {stats.get('items_per_s')} items/s judging · judges loaded in "
+                 f"{stats.get('ready_s')} s")
+        cols = ("judged", "errors", "shards")
+    table = Table(title=title)
+    for col in ("worker", "node", *cols):
         table.add_column(col, justify="left" if col in ("worker", "node") else "right")
     for name, w in sorted(per.items()):
-        table.add_row(escape(name), w.get("node", ""), *(str(w.get(k, 0)) for k in ("answered", "errors", "cached",
-                                                                                   "shards")))
+        table.add_row(escape(name), escape(str(w.get("node", ""))), *(str(w.get(k, 0)) for k in cols))
     console.print(table)

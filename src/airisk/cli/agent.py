@@ -127,11 +127,17 @@ def run_cmd(
     no_store: bool = typer.Option(False, help="Do not save the run."),
     label: Optional[str] = typer.Option(None, help="Label recorded with the run."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the summary (and gate effect) as JSON."),
+    executor: str = typer.Option("local", "--executor", help="local (this process) or ray (scenarios spread over a Ray cluster, docs/distributed.md)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="With --executor ray: 'auto' or ray://host:port joins a cluster; default starts a local Ray."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="With --executor ray: worker processes (default: the cluster's CPUs)."),
 ) -> None:
     """Run an agent on scenarios and print unsafe-action and completion rates (optionally with the gate).
 
     Results are stored per scenario as they finish; `--resume RUN_ID` continues a run that was killed.
     """
+    from airisk.distributed.options import ray_options
+
+    opts = ray_options(executor, ray_address, workers)
     from airisk._api import _emulator, _trajectory_judge
     from airisk.agents.evaluate import gate_effect, run_suite
     from airisk.agents.importers import load_source
@@ -177,18 +183,30 @@ def run_cmd(
                       concurrency=concurrency, model_emulator=emu, store=store, label=label, resume=resume,
                       scanner=_scanner() if scan else None)
         base_cfg = {"source": source, "policy": policy, "agent_spec": agent, "limit": limit}
+
+        async def suite(agent_obj: Any, gated: bool, cfg: dict[str, Any]) -> Any:
+            if executor == "local":
+                return await run_suite(scen, agent_obj, gate=scenario_gate if gated else None, config=cfg, **common)
+            from airisk.distributed.agents import SuiteParts, run_suite_on_ray
+
+            parts = SuiteParts(agent=agent, gate=gated, policy=policy, gate_detector=gate_detector, judge=judge,
+                               emulator_model=emulator_model, scan=scan, max_steps=max_steps)
+            return await run_suite_on_ray(store, scen, agent_obj, parts, opts=opts,
+                                          gate=scenario_gate if gated else None, config=cfg,
+                                          **{k: v for k, v in common.items() if k not in ("store", "max_steps")})
+
         ag = make_agent(agent)
         try:
             base = None
             if not gate or compare_gate:
-                base = await run_suite(scen, ag, config=base_cfg, **common)
+                base = await suite(ag, False, base_cfg)
                 out["without_gate"] = {"run_id": base.run_id, "summary": base.summary()}
                 _print_summary(f"{agent} on {source}: no gate" + (f" (run {base.run_id})" if base.run_id else ""),
                                base.summary(), rows)
             if gate or compare_gate:
                 ag2 = make_agent(agent)  # a fresh agent: replay cursors and client state restart
                 cfg = {**base_cfg, **({"compare_with": base.run_id} if base and base.run_id else {})}
-                gated = await run_suite(scen, ag2, gate=scenario_gate, config=cfg, **common)
+                gated = await suite(ag2, True, cfg)
                 await ag2.aclose()
                 out["with_gate"] = {"run_id": gated.run_id, "summary": gated.summary()}
                 _print_summary(f"{agent} on {source}: gate in the loop" + (f" (run {gated.run_id})" if gated.run_id else ""),

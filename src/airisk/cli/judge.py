@@ -221,13 +221,24 @@ def run_cmd(
     rejudge: bool = typer.Option(False, "--rejudge", help="Replace existing judgments by this judge."),
     batch_size: int = typer.Option(64, "--batch-size", help="Conversations per judge call."),
     db: Optional[str] = DB_OPTION,
+    executor: str = typer.Option("local", "--executor", help="local (this process) or ray (judge actors on a Ray cluster, docs/distributed.md)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="With --executor ray: 'auto' or ray://host:port joins a cluster; default starts a local Ray."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="With --executor ray: judge actors (default: the cluster's CPUs)."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No progress output."),
 ) -> None:
     """Judge the answered items of a stored run."""
     from rich.markup import escape
 
     import airisk
+    from airisk.distributed.options import ray_options
 
-    res = airisk.judge_stored(run_id, judge, db=db, batch_size=batch_size, rejudge=rejudge)
+    opts = ray_options(executor, ray_address, workers)
+    res = airisk.judge_stored(run_id, judge, db=db, batch_size=batch_size, rejudge=rejudge, executor=executor,
+                              ray=opts, progress=not no_progress)
+    if executor == "ray":
+        from airisk.cli._ray import print_workers
+
+        print_workers(airisk.open_store(db).get_run(res.run_id).stats.get("last_judge") or {}, what="judged")
     console.print(f"judged {res.judged} items of run {escape(res.run_id)} with {escape(res.judge_id)} "
                   f"({escape(res.judge_fingerprint)}); " + ", ".join(f"{k}={v}" for k, v in res.labels.items()))
 

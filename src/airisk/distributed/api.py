@@ -49,26 +49,33 @@ def run_items(store, system, items: Sequence[Item], *, executor: str = "local", 
                     await system.aclose()
         return asyncio.run(go())
 
+    from airisk.engine.lease import hold_run
+
     opts = _opts(ray)
     run_id = run_id or runner.new_run_id()
     if preflight and items:
         preflight_system(system)  # fail before anything is stored, as the local engine does
-    store.create_run(run_id, kind=kind, system_name=system.name, system_fingerprint=system.fingerprint(),
-                     config={**(config or {}), "executor": "ray", "ray": opts.model_dump(exclude_none=True),
-                             "system": {"type": system.name, **system.public_params()}},
-                     datasets=datasets or [], label=label)
-    store.add_items(run_id, list(items))
-    execute(store, run_id, system, executor="ray", ray=opts, concurrency=concurrency, rps=rps, progress=progress,
-            retry=retry, use_cache=use_cache, preflight=False)
-    if judge is not None:
-        judge_items(store, run_id, judge, executor="ray", ray=opts, progress=progress)
+    # The driver holds the run's lease, as the local engine does: a killed driver shows as
+    # "interrupted", and a second driver (or a local resume) on the same run is refused.
+    with hold_run(store, run_id, "generating") as held:
+        store.create_run(run_id, kind=kind, system_name=system.name, system_fingerprint=system.fingerprint(),
+                         config={**(config or {}), "executor": "ray", "ray": opts.model_dump(exclude_none=True),
+                                 "system": {"type": system.name, **system.public_params()}},
+                         datasets=datasets or [], label=label)
+        store.add_items(run_id, list(items))
+        execute(store, run_id, system, executor="ray", ray=opts, concurrency=concurrency, rps=rps,
+                progress=progress, retry=retry, use_cache=use_cache, preflight=False, held=held)
+        if judge is not None:
+            judge_items(store, run_id, judge, executor="ray", ray=opts, progress=progress, held=held)
     return run_id
 
 
 def execute(store, run_id: str, system, *, executor: str = "local", ray: RayOptions | dict | None = None,
             concurrency: int = 16, rps: float | None = None, progress: bool = True, retry=None, use_cache: bool = True,
-            preflight: bool = True) -> dict[str, Any]:
-    """Answer the run's pending items (this is also the resume); returns the execution stats."""
+            preflight: bool = True, held=None) -> dict[str, Any]:
+    """Answer the run's pending items (this is also the resume); returns the execution stats.
+
+    Holds the run's lease meanwhile (``held``: the caller already holds it)."""
     from airisk.engine import runner
     from airisk.systems.factory import make_system
 
@@ -85,12 +92,14 @@ def execute(store, run_id: str, system, *, executor: str = "local", ray: RayOpti
                     await system.aclose()
         return asyncio.run(go())
     from airisk.distributed.cluster import import_ray
+    from airisk.engine.lease import hold_run
 
     import_ray()
     from airisk.distributed.generate import execute_on_ray
 
-    return execute_on_ray(store, run_id, system, opts=_opts(ray), concurrency=concurrency, rps=rps, retry=retry,
-                          progress=progress, use_cache=use_cache, preflight=preflight)
+    with hold_run(store, run_id, "generating", held):
+        return execute_on_ray(store, run_id, system, opts=_opts(ray), concurrency=concurrency, rps=rps, retry=retry,
+                              progress=progress, use_cache=use_cache, preflight=preflight)
 
 
 def resume(store, run_id: str, *, executor: str | None = None, ray: RayOptions | dict | None = None,
@@ -119,8 +128,13 @@ def resume(store, run_id: str, *, executor: str | None = None, ray: RayOptions |
 
 
 def judge_items(store, run_id: str, judge: Any, *, executor: str = "local", ray: RayOptions | dict | None = None,
-                batch_size: int = 64, rejudge: bool = False, progress: bool = True) -> int:
-    """Judge the run's answered items with ``judge`` (spec or Judge); returns how many were judged."""
+                batch_size: int = 64, rejudge: bool = False, progress: bool = True, close: bool = True,
+                held=None) -> int:
+    """Judge the run's answered items with ``judge`` (spec or Judge); returns how many were judged.
+
+    ``close``: on the local executor, close the judge's clients at the end (in the loop that used them);
+    False when the caller keeps using the Judge object it passed. ``held``: the run's lease, when the
+    caller holds it already (else it is taken here, as ``engine.judge_run`` does)."""
     check_executor(executor)
     if executor == "local":
         from airisk.engine.runner import judge_run
@@ -129,17 +143,21 @@ def judge_items(store, run_id: str, judge: Any, *, executor: str = "local", ray:
 
         async def go() -> int:
             try:
-                return await judge_run(store, run_id, j, batch_size=batch_size, rejudge=rejudge, progress=progress)
+                return await judge_run(store, run_id, j, batch_size=batch_size, rejudge=rejudge, progress=progress,
+                                       held=held)
             finally:
-                await j.aclose()
+                if close:
+                    await j.aclose()
         return asyncio.run(go())
     from airisk.distributed.cluster import import_ray
+    from airisk.engine.runner import judging
 
     import_ray()
     from airisk.distributed.judging import judge_on_ray
 
-    return judge_on_ray(store, run_id, judge, opts=_opts(ray), batch_size=batch_size, rejudge=rejudge,
-                        progress=progress)
+    with judging(store, run_id, held):
+        return judge_on_ray(store, run_id, judge, opts=_opts(ray), batch_size=batch_size, rejudge=rejudge,
+                            progress=progress)
 
 
 def preflight_system(system: System) -> None:

@@ -64,6 +64,11 @@ def ray_session(opts: RayOptions) -> Iterator[object]:
         if opts.address:
             kwargs["address"] = opts.address
         else:
+            # Ray runs its workers at nice 15 by default (they yield to everything else): on a machine
+            # with any other load, that made the offline judge ~7x slower in a worker than in this
+            # process (measured: 256 verdicts in 9.5 s vs 1.4 s at nice 0). The run is the user's
+            # foreground work on their own machine, so a private instance runs them at normal priority.
+            os.environ.setdefault("RAY_worker_niceness", "0")
             kwargs["num_cpus"] = opts.num_cpus or os.cpu_count() or 1
             # a private local instance listens on loopback only, never on the machine's other addresses
             kwargs["_node_ip_address"] = "127.0.0.1"
@@ -84,3 +89,14 @@ def alive_nodes(ray) -> list[dict]:
 
 def cluster_cpus(ray) -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def head_node(ray) -> str:
+    """The id of the head node: where the run's coordinator lives. The head's loss ends the cluster
+    anyway, so nothing else is lost with it; any other node may be killed mid-run. (A *soft* affinity
+    to the driver's node was not enough: under load Ray placed the coordinator on a worker node, and
+    killing that node failed the run.)"""
+    for n in alive_nodes(ray):
+        if "node:__internal_head__" in (n.get("Resources") or {}):
+            return n["NodeID"]
+    return ray.get_runtime_context().get_node_id()

@@ -43,6 +43,9 @@ class Coordinator:
         self.workers: dict[str, dict[str, Any]] = defaultdict(lambda: {"answered": 0, "errors": 0, "cached": 0,
                                                                      "shards": 0, "node": ""})
         self.t0 = time.monotonic()
+        # first and last answers stored (and how many came with the first): the rate once workers run
+        self.t_first = self.t_last = 0.0
+        self.n_first = 0
 
     # -- global request limit ----------------------------------------------------------
     async def acquire(self, holder: str) -> bool:
@@ -75,6 +78,14 @@ class Coordinator:
         self.max_in_flight = max(self.max_in_flight, self.limit - self.free)
         return 1 + extra
 
+    def share(self, holder: str) -> int:
+        """A fair share of the limit for ``holder``: the limit over the slots that have work (a shard
+        claimed, or a permit asked for). Workers give back what they hold above it as requests finish,
+        so a slot that started first cannot keep the whole limit while another waits."""
+        busy = {h for h, v in self.claimed.items() if v} | {h for h, f in self.waiters if not f.done()}
+        busy -= self.dead
+        return max(1, -(-self.limit // max(1, len(busy))))
+
     def release(self, holder: str, n: int = 1) -> None:
         n = min(n, self.held[holder])
         if n > 0:
@@ -90,6 +101,11 @@ class Coordinator:
                     break
             else:
                 self.free += 1
+
+    def holder_done(self, holder: str) -> None:
+        """A slot attempt ended (normally or not): what it held, or is granted later for a request it
+        left outstanding, comes back to the pool; shards it claimed but did not finish are queued again."""
+        self._kill_holder(holder)
 
     def _kill_holder(self, holder: str) -> None:
         self.dead.add(holder)
@@ -113,11 +129,14 @@ class Coordinator:
 
     def next_shard(self, holder: str) -> tuple[int, list[dict[str, Any]]] | None:
         """The next shard for a worker slot to answer, or None when none is left (or the holder is dead)."""
-        if holder in self.dead or not self.queue:
+        if holder in self.dead:
             return None
-        k = self.queue.popleft()
-        self.claimed[holder].add(k)
-        return k, self.shard_items[k]
+        while self.queue:
+            k = self.queue.popleft()
+            if k not in self.finished:  # a slot declared dead may still have finished it (its answers are stored)
+                self.claimed[holder].add(k)
+                return k, self.shard_items[k]
+        return None
 
     def shard_done(self, holder: str, k: int) -> None:
         """Every answer of shard ``k`` is stored."""
@@ -161,6 +180,11 @@ class Coordinator:
 
     # -- counts ------------------------------------------------------------------------
     def report(self, worker: str, node: str, answered: int, errors: int, cached: int, shards: int = 0) -> None:
+        if answered + cached:
+            now = time.monotonic()
+            if not self.t_first:
+                self.t_first, self.n_first = now, answered + cached
+            self.t_last = now
         w = self.workers[worker]
         w["node"] = node
         w["answered"] += answered
@@ -176,4 +200,7 @@ class Coordinator:
             "retries": sum(max(0, n - 1) for n in self.attempts.values()),
             "max_in_flight": self.max_in_flight,
             "in_flight": self.limit - self.free,
+            "active_slots": sum(1 for h, v in self.claimed.items() if v and h not in self.dead),
+            "answering_s": self.t_last - self.t_first,
+            "answered_after_first": sum(w["answered"] + w["cached"] for w in self.workers.values()) - self.n_first,
         }

@@ -55,36 +55,71 @@ def answered_ids(store, run_id: str, ids: Sequence[str]) -> set[str]:
 
 class PermitPool:
     """This worker's share of the global request limit: permits taken from the coordinator in bulk,
-    kept while the shard has work, given back as soon as it has none."""
+    kept while the shard has work, given back as soon as it has none.
+
+    At most one request to the coordinator is outstanding per pool, and no lane blocks on it while
+    a permit is idle here: a lane waits for *either* that request *or* a permit another lane puts
+    back. (Waiting for the coordinator alone, behind a lock, deadlocked the cluster: after a node died,
+    two slots each held idle permits while one lane of each waited for the coordinator, which had none
+    left: every permit was idle in a pool whose lanes were queued behind the lock.)"""
 
     def __init__(self, coord, holder: str, want: int):
         self.coord, self.holder, self.want = coord, holder, want
         self.held = self.idle = 0
-        self.lock = asyncio.Lock()
+        self.cap = want  # the fair share, updated from the coordinator while the slot runs
+        self.asking: asyncio.Task | None = None
+        self.changed = asyncio.Condition()
+        self.failure: str | None = None
+
+    async def _ask(self) -> None:
+        failure = None
+        try:
+            n = await self.coord.acquire_many.remote(self.holder, max(1, min(self.want, self.cap) - self.held))
+        except Exception as e:  # the coordinator is gone: lanes must fail, not wait forever
+            n, failure = 0, f"the run's coordinator failed: {type(e).__name__}: {e}"
+        async with self.changed:
+            self.asking = None
+            if n == 0:
+                self.failure = failure or f"{self.holder} was superseded by a retry of its shard"
+            self.held += n
+            self.idle += n
+            self.changed.notify_all()
 
     async def get(self) -> None:
-        while self.idle == 0:
-            async with self.lock:
-                if self.idle:
-                    break
-                n = await self.coord.acquire_many.remote(self.holder, max(1, self.want - self.held))
-                if n == 0:
-                    raise RuntimeError(f"{self.holder} was superseded by a retry of its shard")
-                self.held += n
-                self.idle += n
-        self.idle -= 1
+        async with self.changed:
+            while self.idle == 0:
+                if self.failure:
+                    raise RuntimeError(self.failure)
+                if self.asking is None:
+                    self.asking = asyncio.create_task(self._ask())
+                await self.changed.wait()
+            self.idle -= 1
 
-    def put(self, keep: bool) -> None:
-        if keep:
-            self.idle += 1
-        else:
-            self.held -= 1
-            self.coord.release.remote(self.holder, 1)
+    async def put(self, keep: bool) -> None:
+        async with self.changed:
+            if keep and self.held <= self.cap:
+                self.idle += 1
+                self.changed.notify()
+            else:
+                self.held -= 1
+                self.coord.release.remote(self.holder, 1)
 
-    def close(self) -> None:
+    async def trim(self) -> None:
+        """Give back the permits idle here (a lane with no more work left): another slot may need them."""
+        async with self.changed:
+            if self.idle:
+                self.held -= self.idle
+                self.coord.release.remote(self.holder, self.idle)
+                self.idle = 0
+
+    async def close(self) -> None:
+        """Give back every permit (the slot's ``holder_done`` returns any granted later to a request
+        still outstanding)."""
         if self.held:
             self.coord.release.remote(self.holder, self.held)
             self.held = self.idle = 0
+        if self.asking is not None:
+            self.asking.cancel()
 
 
 class _GlobalLimiter:
@@ -171,7 +206,7 @@ async def _work_slot(slot: int, attempt: int, run_id: str, url: str, system_spec
                 try:
                     c = await call_with_retries(system, it.to_messages(), item=it, policy=retry, limiter=limiter)
                 finally:
-                    permits.put(keep=not (state["exhausted"] and queue.empty()))
+                    await permits.put(keep=not (state["exhausted"] and queue.empty()))
                 if cacheable and c.ok:
                     cache_out[response_cache_key(system, it)] = c.model_dump(exclude={"cached", "attempts"},
                                                                              exclude_none=True)
@@ -179,6 +214,7 @@ async def _work_slot(slot: int, attempt: int, run_id: str, url: str, system_spec
             counts["cached" if c.cached else "answered"] += 1
             if not c.ok:
                 counts["errors"] += 1
+        await permits.trim()  # this lane is done and the slot has no more shards
 
     async def flusher(stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -187,6 +223,10 @@ async def _work_slot(slot: int, attempt: int, run_id: str, url: str, system_spec
             except asyncio.TimeoutError:
                 pass
             await flush()
+            try:
+                permits.cap = await coord.share.remote(holder)
+            except Exception:  # the coordinator is gone: the lanes find out when they next ask
+                pass
         await flush()  # answers that arrived while the previous flush was writing
 
     stop = asyncio.Event()
@@ -196,9 +236,11 @@ async def _work_slot(slot: int, attempt: int, run_id: str, url: str, system_spec
         # flight, so a lone worker can use the whole limit and many workers share it.
         await asyncio.gather(feeder(), *(lane() for _ in range(concurrency)))
     finally:
-        permits.close()
+        await permits.close()
         stop.set()
         await flush_task
+        # Only now, with every answer stored: what the slot still holds or claimed goes back.
+        coord.holder_done.remote(holder)
         await system.aclose()
     coord.report.remote(worker, node, 0, 0, 0, state["shards"])
     return {"worker": worker, "unmatched": system.unmatched()[:1000], **counts}
@@ -225,7 +267,8 @@ def execute_on_ray(store, run_id: str, system, *, opts, concurrency: int = 16, r
     """
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    from airisk.distributed.cluster import alive_nodes, check_store_for_cluster, cluster_cpus, ray_session, worker_url
+    from airisk.distributed.cluster import (alive_nodes, check_store_for_cluster, cluster_cpus, head_node, ray_session,
+                                            worker_url)
     from airisk.engine.progress import ProgressReporter
     from airisk.engine.retry import RetryPolicy
 
@@ -246,10 +289,9 @@ def execute_on_ray(store, run_id: str, system, *, opts, concurrency: int = 16, r
     with ray_session(opts) as r:
         check_store_for_cluster(url, len(alive_nodes(r)))
         workers = opts.workers or cluster_cpus(r)
-        here = r.get_runtime_context().get_node_id()
         coord = ray.remote(Coordinator).options(
             num_cpus=0, max_concurrency=100_000,
-            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=True),
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=head_node(r), soft=False),
         ).remote(concurrency, rps)
         ready_s = time.perf_counter() - t_start
         store.update_run(run_id, status="running")
@@ -293,9 +335,10 @@ def execute_on_ray(store, run_id: str, system, *, opts, concurrency: int = 16, r
                     last_reap = time.perf_counter()
                     coord.reap.remote([n["NodeID"] for n in alive_nodes(r)])
                 snap = r.get(coord.snapshot.remote())
+                reporter.note = f"workers {snap['active_slots']}/{workers}"
                 if snap["done"] > seen:
-                    reporter.advance(snap["done"] - seen, errors=0)
                     reporter.errors = snap["errors"]
+                    reporter.advance(snap["done"] - seen)
                     seen = snap["done"]
             status = "completed"
         finally:
@@ -317,6 +360,9 @@ def execute_on_ray(store, run_id: str, system, *, opts, concurrency: int = 16, r
                 "elapsed_s": round(elapsed, 3), "ray_ready_s": round(ready_s, 3),
                 "items_done": done, "items_total": total, "items_pending": left,
                 "items_per_s": round(done / elapsed, 2) if elapsed > 0 else None,
+                # from the first answer stored to the last: the speed once workers run (no start-up)
+                "answering_items_per_s": (round(snap["answered_after_first"] / snap["answering_s"], 2)
+                                          if snap.get("answering_s") else None),
                 "errors": {**_item_errors(store, run_id), **dict(errors)}, "stored_errors": stored_err,
                 "ray_retries": snap.get("retries", 0), "max_in_flight": snap.get("max_in_flight"),
                 "per_worker": snap.get("workers", {}),

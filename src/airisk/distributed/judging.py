@@ -29,7 +29,11 @@ class JudgeWorker:
         from airisk.judges.factory import make_judge
 
         t0 = time.perf_counter()
-        self.judge = make_judge(spec)
+        self.error: Exception | None = None
+        try:
+            self.judge = make_judge(spec)
+        except Exception as e:  # kept for describe(): a bad spec is the user's error, not a dead actor
+            self.error = e
         self.load_s = time.perf_counter() - t0
         self.store = worker_store(url)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
@@ -38,6 +42,8 @@ class JudgeWorker:
         self.loop = asyncio.new_event_loop()
 
     def describe(self) -> dict[str, Any]:
+        if self.error is not None:
+            raise self.error
         return self.judge.describe()
 
     def judge_shard(self, run_id: str, convs: list[dict[str, Any]], batch_size: int, rejudge: bool) -> dict[str, Any]:
@@ -69,7 +75,7 @@ def judge_on_ray(store, run_id: str, judge: Any, *, opts, batch_size: int = 64, 
     """
     from airisk.distributed.cluster import alive_nodes, check_store_for_cluster, cluster_cpus, ray_session, worker_url
     from airisk.engine.progress import ProgressReporter
-    from airisk.engine.runner import _last_user
+    from airisk.engine.runner import conversation
 
     url = worker_url(store.url)
     run = store.get_run(run_id)
@@ -80,7 +86,19 @@ def judge_on_ray(store, run_id: str, judge: Any, *, opts, batch_size: int = 64, 
         actor_cls = ray.remote(JudgeWorker).options(num_cpus=1, max_restarts=opts.max_retries,
                                                     max_task_retries=opts.max_retries)
         actors = [actor_cls.remote(judge, url) for _ in range(workers)]
-        desc = r.get(actors[0].describe.remote())
+        t_start = time.perf_counter()
+        try:
+            # Every actor has its judge loaded before the clock starts: load time and judging speed are
+            # reported apart (the first is paid once per worker, the second scales with workers).
+            desc = r.get([a.describe.remote() for a in actors])[0]
+        except ray.exceptions.RayTaskError as e:
+            from airisk.errors import AiriskError
+
+            for a in actors:
+                r.kill(a)
+            if isinstance(e.cause, AiriskError):
+                raise e.cause from None  # e.g. a bad judge spec: one line, exit 64, as on the local executor
+            raise
         judge_id = desc.get("id")
         store.update_run(run.id, judges=[desc])
         todo = store.unjudged_item_ids(run.id, judge_id) if not rejudge else None
@@ -89,16 +107,17 @@ def judge_on_ray(store, run_id: str, judge: Any, *, opts, batch_size: int = 64, 
         if not records:
             for a in actors:
                 r.kill(a)
+            store.update_run(run.id, stats={"last_judge": {"executor": "ray", "judge": desc, "judged": 0}})
             return 0
-        convs = [Conversation(prompt=_last_user(rec.item), response=rec.completion.text or "",
-                              system_prompt=system_prompt, hazard=rec.item.hazard, locale=rec.item.locale,
-                              item_id=rec.item.id, messages=rec.item.messages).model_dump(mode="json")
-                 for rec in records]
+        convs = [conversation(rec, system_prompt).model_dump(mode="json") for rec in records]
         # Shards of several batches, at least two per actor so that a fast actor takes over from a slow one.
         size = max(batch_size, min(opts.shard_size * 4, -(-len(convs) // (2 * workers))))
         queue = [convs[i : i + size] for i in range(0, len(convs), size)]
+        ready_s = time.perf_counter() - t_start
+        t0 = time.perf_counter()
         reporter = ProgressReporter(len(convs), f"judge {judge_id} (ray, {workers} workers)", enabled=progress)
         per_worker: dict[str, Counter] = {}
+        nodes: dict[str, str] = {}
         failed: Counter[str] = Counter()
         n = 0
         try:
@@ -109,6 +128,7 @@ def judge_on_ray(store, run_id: str, judge: Any, *, opts, batch_size: int = 64, 
                     a = idle.pop()
                     shard = queue.pop(0)
                     inflight[a.judge_shard.remote(run.id, shard, batch_size, rejudge)] = (a, shard)
+                reporter.note = f"workers {len(inflight)}/{workers}"
                 ready, _ = r.wait(list(inflight), num_returns=1, timeout=1.0)
                 for ref in ready:
                     a, shard = inflight.pop(ref)
@@ -122,6 +142,7 @@ def judge_on_ray(store, run_id: str, judge: Any, *, opts, batch_size: int = 64, 
                     n += res["judged"]
                     w = per_worker.setdefault(res["worker"], Counter())
                     w.update({"judged": res["judged"], "errors": res["errors"], "shards": 1})
+                    nodes[res["worker"]] = res["node"]
                     reporter.advance(res["judged"], errors=res["errors"])
         finally:
             reporter.close()
@@ -130,7 +151,10 @@ def judge_on_ray(store, run_id: str, judge: Any, *, opts, batch_size: int = 64, 
                     r.kill(a)
                 except Exception:
                     pass
-        store.update_run(run.id, stats={f"judge:{judge_id}": {
-            "executor": "ray", "workers": workers, "judged": n, "shard_failures": dict(failed),
-            "per_worker": {k: dict(v) for k, v in per_worker.items()}}})
+        judge_s = time.perf_counter() - t0
+        summary = {"executor": "ray", "judge": desc, "workers": workers, "judged": n, "ready_s": round(ready_s, 3),
+                   "judge_s": round(judge_s, 3), "items_per_s": round(n / judge_s, 2) if judge_s > 0 else None,
+                   "shard_failures": dict(failed),
+                   "per_worker": {k: {**v, "node": nodes[k]} for k, v in per_worker.items()}}
+        store.update_run(run.id, stats={f"judge:{judge_id}": summary, "last_judge": summary})
     return n

@@ -38,3 +38,14 @@ def check_executor(name: str) -> str:
     if name not in EXECUTORS:
         raise ConfigError(f"unknown executor {name!r}; choose one of: {', '.join(EXECUTORS)}")
     return name
+
+
+def ray_options(executor: str, address: str | None = None, workers: int | None = None) -> RayOptions:
+    """The executor flags of a command (``--executor``, ``--ray-address``, ``--workers``), checked together:
+    the Ray flags without ``--executor ray`` are a usage error, not silently ignored."""
+    from airisk.errors import ConfigError
+
+    check_executor(executor)
+    if executor != "ray" and (address or workers):
+        raise ConfigError("--ray-address and --workers need --executor ray")
+    return RayOptions(address=address, workers=workers)

@@ -18,6 +18,7 @@ class ProgressReporter:
                  stream: TextIO | None = None, every_s: float = 5.0):
         self.total, self.description = total, description
         self.done = self.errors = 0
+        self.note = ""  # e.g. "workers 3/4" on a Ray run: shown after the counts
         self.stream = stream or sys.stderr
         self.enabled = enabled
         self.every_s = every_s
@@ -31,9 +32,10 @@ class ProgressReporter:
             self._rich = Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
                 TextColumn("{task.fields[rate]:.1f}/s"), TextColumn("errors {task.fields[errors]}"),
-                TimeElapsedColumn(), TimeRemainingColumn(), console=Console(file=self.stream), transient=False,
+                TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[note]}"),
+                console=Console(file=self.stream), transient=False,
             )
-            self._task = self._rich.add_task(description, total=total, rate=0.0, errors=0)
+            self._task = self._rich.add_task(description, total=total, rate=0.0, errors=0, note="")
             self._rich.start()
 
     def advance(self, n: int = 1, errors: int = 0) -> None:
@@ -44,12 +46,12 @@ class ProgressReporter:
         now = time.monotonic()
         rate = self.done / max(now - self.t0, 1e-9)
         if self._rich is not None:
-            self._rich.update(self._task, advance=n, rate=rate, errors=self.errors)
+            self._rich.update(self._task, advance=n, rate=rate, errors=self.errors, note=self.note)
         elif now - self._last >= self.every_s or self.done == self.total:
             self._last = now
             eta = (self.total - self.done) / rate if rate > 0 else float("inf")
             print(f"{self.description}: {self.done}/{self.total} ({rate:.1f}/s, errors {self.errors}, "
-                  f"ETA {eta:.0f}s)", file=self.stream, flush=True)
+                  f"ETA {eta:.0f}s{', ' + self.note if self.note else ''})", file=self.stream, flush=True)
 
     def close(self) -> None:
         if self._rich is not None:

@@ -10,12 +10,13 @@ stored response (the store's unique keys make double writes impossible).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import time
 from collections import Counter
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from airisk.engine.lease import HeldRun, hold_run
 from airisk.engine.progress import ProgressReporter
@@ -241,15 +242,30 @@ async def judge_run(store: Store, run_id: str, judge: Judge, *, batch_size: int 
     finished run is stored as ``judging`` (under the run's lease), so a kill now shows as
     ``interrupted`` with its unjudged answers counted, never as ``completed``.
     """
+    with judging(store, run_id, held) as run:
+        return await _judge(store, run.id, judge, batch_size=batch_size, progress=progress, rejudge=rejudge)
+
+
+@contextlib.contextmanager
+def judging(store: Store, run_id: str, held: HeldRun | None = None) -> Iterator[Any]:
+    """The run's lease (phase ``judging``) and status while a judge works on it, on any executor: a
+    finished run reads ``judging`` meanwhile and ``completed`` again only once judging has finished."""
     run = store.get_run(run_id)
     with hold_run(store, run.id, "judging", held):
         was_completed = run.stored_status == "completed" or run.status == "completed"
         if was_completed:
             store.update_run(run.id, status="judging")
-        n = await _judge(store, run.id, judge, batch_size=batch_size, progress=progress, rejudge=rejudge)
+        yield run
         if was_completed:
             store.update_run(run.id, status="completed")
-        return n
+
+
+def conversation(record: Any, system_prompt: str | None) -> Conversation:
+    """What a judge sees of one answered item (the same on every executor)."""
+    r = record
+    return Conversation(prompt=_last_user(r.item), response=r.completion.text or "", intent=r.item.intent,
+                        system_prompt=system_prompt, hazard=r.item.hazard, locale=r.item.locale, item_id=r.item.id,
+                        messages=r.item.messages)
 
 
 async def _judge(store: Store, run_id: str, judge: Judge, *, batch_size: int, progress: bool, rejudge: bool) -> int:
@@ -266,10 +282,7 @@ async def _judge(store: Store, run_id: str, judge: Judge, *, batch_size: int, pr
     try:
         for i in range(0, len(records), batch_size):
             chunk = records[i : i + batch_size]
-            convs = [Conversation(prompt=_last_user(r.item), response=r.completion.text or "", intent=r.item.intent,
-                                  system_prompt=system_prompt,
-                                  hazard=r.item.hazard, locale=r.item.locale, item_id=r.item.id,
-                                  messages=r.item.messages) for r in chunk]
+            convs = [conversation(r, system_prompt) for r in chunk]
             try:
                 verdicts = await judge.judge_batch(convs)
                 if len(verdicts) != len(convs):
