@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
-from typing import Any, Iterable
+from typing import Any, Iterable, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -259,6 +259,9 @@ def trajectory_completion(t: Trajectory, outcome: dict[str, Any]) -> Completion:
                       tool_calls=calls or None, raw={"trajectory": t.model_dump(mode="json"), "outcome": outcome})
 
 
+_Outcome = TypeVar("_Outcome", bound=BaseModel)
+
+
 class RunWriter:
     """Stores an agent-style run one item at a time, and reopens it to resume.
 
@@ -301,6 +304,18 @@ class RunWriter:
 
     def stored_raw(self) -> dict[str, dict[str, Any]]:
         return {k: (c.raw or {}) for k, c in self.store.responses(self.run_id).items()}
+
+    def resume_outcomes(self, outcome_type: type[_Outcome], expected_ids: list[str], *, what: str,
+                        hint: str) -> dict[str, _Outcome]:
+        """Outcomes already stored, keyed by item id, after checking that every expected item exists
+        in the run (a resume with other settings would otherwise silently run a different grid)."""
+        from airisk.errors import ConfigError
+
+        known = {it.id for it in self.store.items(self.run_id)}
+        unknown = [i for i in expected_ids if i not in known]
+        if unknown:
+            raise ConfigError(f"run {self.run_id} has no {what} '{unknown[0]}' ({len(unknown)} unknown): {hint}")
+        return {k: outcome_type.model_validate(raw["outcome"]) for k, raw in self.stored_raw().items() if "outcome" in raw}
 
     def save(self, item_id: str, traj: Trajectory, outcome: BaseModel | dict[str, Any], verdicts: list[Judgment],
              extra: dict[str, Any] | None = None) -> None:

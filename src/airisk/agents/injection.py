@@ -407,12 +407,8 @@ async def run_campaign(cases: list[InjectionCase], agent: Any, *, defence: str =
     done: dict[str, CaseOutcome] = {}
     if store is not None and resume:
         writer = RunWriter.reopen(store, resume, kind="agent-attack")
-        done = {k: CaseOutcome.model_validate(raw["outcome"]) for k, raw in writer.stored_raw().items() if "outcome" in raw}
-        known = {it.id for it in store.items(writer.run_id)}
-        unknown = [c.case_id for c in cases if c.case_id not in known]
-        if unknown:
-            raise ConfigError(f"run {writer.run_id} has no case '{unknown[0]}' ({len(unknown)} unknown): "
-                              "resume with the same source, types, placements and obfuscations")
+        done = writer.resume_outcomes(CaseOutcome, [c.case_id for c in cases], what="case",
+                                      hint="resume with the same source, types, placements and obfuscations")
     elif store is not None:
         writer = RunWriter.create(
             store, kind="agent-attack", items=[case_item(c) for c in cases], agent=agent, label=label,

@@ -411,12 +411,8 @@ async def run_simulation(personas: list[Persona], target: Any, user: Any, judge:
     done: dict[str, DialogueOutcome] = {}
     if store is not None and resume:
         writer = RunWriter.reopen(store, resume, kind="simulation")
-        done = {k: DialogueOutcome.model_validate(raw["outcome"]) for k, raw in writer.stored_raw().items() if "outcome" in raw}
-        known = {it.id for it in store.items(writer.run_id)}
-        unknown = [f"{p.id}#{i}" for p, i in jobs if f"{p.id}#{i}" not in known]
-        if unknown:
-            raise ConfigError(f"run {writer.run_id} has no dialogue '{unknown[0]}' ({len(unknown)} unknown): "
-                              "resume with the run's own personas and dialogue count")
+        done = writer.resume_outcomes(DialogueOutcome, [f"{p.id}#{i}" for p, i in jobs], what="dialogue",
+                                      hint="resume with the run's own personas and dialogue count")
     elif store is not None:
         writer = RunWriter.create(
             store, kind="simulation", items=[dialogue_item(p, i, turns) for p, i in jobs], agent=target, label=label,
