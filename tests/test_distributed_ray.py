@@ -390,3 +390,38 @@ def test_redteam_on_ray_stores_the_local_campaign_and_resumes(cluster, postgres_
     assert lite.returncode == 64 and "SQLite" in lite.stderr, lite.stderr[-2000:]
     flags = run_cli([*base, "--workers", "2"])
     assert flags.returncode == 64 and "need --executor ray" in flags.stderr
+
+
+def test_redteam_driver_killed_on_ray_then_resumed_matches_local(cluster, server, postgres_url, tmp_path):
+    """The driver of a Ray campaign is SIGKILLed mid-campaign; ``--run-id`` on Ray finishes it with every
+    (seed, attack) pair stored once, and the rows equal a local campaign's."""
+    seeds = write_prompts(tmp_path / "k.jsonl", 40, "kill")
+    base = ["redteam", "--system", f"openai:model=m,base_url={server}", "--dataset", str(seeds),
+            "--attacks", "base64,roleplay[variant=all]", "--judge", "offline", "--budget", "3", "--db", postgres_url,
+            "--best-rows", "0"]
+    ray_flags = ["--executor", "ray", "--ray-address", cluster.address, "--workers", "2", "--concurrency", "2"]
+    proc = subprocess.Popen(airisk(*base, *ray_flags, "--run-id", "rt-killed"), env=cli_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    store = Store(postgres_url)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            if store.count_items("rt-killed") >= 20:
+                break
+        except Exception:  # the run is not created yet
+            pass
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()[1][-2000:]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    time.sleep(2)  # Ray ends the dead driver's tasks
+    assert store.get_run("rt-killed").status != "completed"
+    res = run_cli([*base, *ray_flags, "--run-id", "rt-killed"])
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    local = run_cli(base)
+    assert local.returncode == 0, local.stderr[-2000:]
+    want = _campaign(store, run_id_of(local.stdout))
+    assert len(want) == 120 and _campaign(store, "rt-killed") == want
+    exact_counts(store, "rt-killed", sum(len(v) for v in want.values()))
+    run = store.get_run("rt-killed")
+    assert run.status == "completed" and 0 < run.stats["redteam"]["pairs"] < 120  # the resume ran only the rest
