@@ -527,6 +527,7 @@ async def redteam_async(
     *, attacker: str | None = None, judge: str | Judge = "offline", budget: int = 10, limit: int | None = None,
     hazards: list[str] | None = None, concurrency: int = 8, baseline: bool = True, run_id: str | None = None,
     label: str | None = None, judge_batch: int = 1, progress: bool = False, db: str | Store | None = None,
+    executor: str = "local", ray: Any = None,
 ) -> RedteamSummary:
     """Red-team campaign: the un-mutated baseline and every attack on every seed, judged and stored.
 
@@ -546,6 +547,9 @@ async def redteam_async(
         judge_batch: verdicts grouped per judge call (>1 is faster, see docs/redteam.md).
         progress: print progress to stderr.
         db: store URL or Store.
+        executor: ``local`` (this process) or ``ray`` (seed x attack pairs spread over Ray tasks,
+            docs/distributed.md); with ``ray``, ``system``, ``judge`` and ``attacker`` must be specs.
+        ray: :class:`~airisk.distributed.options.RayOptions` (or a dict of them) for ``executor='ray'``.
 
     Returns:
         The campaign's :class:`~airisk.attacks.results.RedteamSummary` (``summary.run_id``).
@@ -554,6 +558,7 @@ async def redteam_async(
     from airisk.attacks.campaign import run_campaign, select_seeds
     from airisk.attacks.registry import make_attacks
     from airisk.attacks.results import summarize
+    from airisk.distributed.options import check_executor
     from airisk.errors import ConfigError
 
     atk = make_attacks(attacks)  # fail on unknown names before touching anything else
@@ -568,6 +573,11 @@ async def redteam_async(
     if not seeds:
         raise ConfigError(f"no harmful seeds in '{name}' after filters (hazards={hazards or 'all'})")
     store = open_store(db)
+    if check_executor(executor) == "ray":
+        return await _redteam_on_ray(store, system, seeds, attacks, atk, attacker=attacker, judge=judge, budget=budget,
+                                     concurrency=concurrency, baseline=baseline, run_id=run_id, label=label,
+                                     judge_batch=judge_batch, meta=meta, name=name, limit=limit, hazards=hazards,
+                                     ray=ray)
     target = make_system(system)
     j = make_judge(judge)
     att = Attacker.from_spec(attacker, store=store) if attacker else None
@@ -586,6 +596,41 @@ async def redteam_async(
     return summarize(store, rid)
 
 
+async def _redteam_on_ray(store: Store, system: Any, seeds: list[Item], attacks: str | list[str], atk: list[Any], *,
+                          attacker: str | None, judge: Any, budget: int, concurrency: int, baseline: bool,
+                          run_id: str | None, label: str | None, judge_batch: int, meta: list[dict[str, Any]],
+                          name: str, limit: int | None, hazards: list[str] | None, ray: Any) -> RedteamSummary:
+    """The Ray half of :func:`redteam_async`: the driver builds the target (identity, preflight) and the
+    attacker (identity only), never the judge; workers build all three from the specs."""
+    from airisk.attacks.attacker import Attacker
+    from airisk.attacks.results import summarize
+    from airisk.distributed.options import RayOptions
+    from airisk.distributed.redteam import CampaignParts, run_campaign_on_ray
+    from airisk.errors import ConfigError
+
+    if not isinstance(system, (str, dict)) or not isinstance(judge, str):
+        raise ConfigError("executor 'ray' needs the system and the judge as specs (workers build their own)")
+    opts = ray if isinstance(ray, RayOptions) else RayOptions.model_validate(ray or {})
+    spec = ",".join(attacks) if isinstance(attacks, list) else attacks
+    target = make_system(system)
+    att = Attacker.from_spec(attacker) if attacker else None
+    config = {"system": target.describe(), "dataset": name, "judge": judge, "limit": limit, "hazards": hazards or [],
+              "attack_spec": spec}
+    parts = CampaignParts(system=system, judge=judge, attacker=attacker, attacks=spec, budget=budget,
+                          judge_batch_size=judge_batch)
+    try:
+        await target.preflight()
+        rid = await asyncio.to_thread(
+            run_campaign_on_ray, store, target, seeds, atk, parts, opts=opts, concurrency=concurrency, run_id=run_id,
+            config=config, datasets=meta, label=label, include_baseline=baseline,
+            attacker_desc=att.describe() if att is not None else None)
+    finally:
+        await target.aclose()
+        if att is not None:
+            await att.aclose()
+    return summarize(store, rid)
+
+
 def redteam(system: str | dict[str, Any] | System, dataset: str | Path | Dataset | Sequence[Item],
             attacks: str | list[str], **kwargs: Any) -> RedteamSummary:
     """Red-team campaign (see :func:`redteam_async` for every argument).
@@ -595,7 +640,7 @@ def redteam(system: str | dict[str, Any] | System, dataset: str | Path | Dataset
         dataset: seed prompts.
         attacks: attack spec.
         **kwargs: ``attacker``, ``judge``, ``budget``, ``limit``, ``hazards``, ``concurrency``, ``baseline``,
-            ``run_id``, ``label``, ``judge_batch``, ``progress``, ``db``.
+            ``run_id``, ``label``, ``judge_batch``, ``progress``, ``db``, ``executor``, ``ray``.
     """
     return asyncio.run(redteam_async(system, dataset, attacks, **kwargs))
 

@@ -96,9 +96,10 @@ async def run_campaign(
         held.release()
 
 
-async def _run(store: Any, run_id: str, target: Any, seeds: Sequence[Item], attacks: list[Attack], judge: Any, *,
-               attacker: Any, budget: int, concurrency: int, cfg: dict[str, Any], datasets: list[dict[str, Any]] | None,
-               label: str | None, stop_on_success: bool, policy: Any, progress: bool, judge_batch_size: int) -> str:
+def open_campaign_run(store: Any, run_id: str, target: Any, judges: list[dict[str, Any]], cfg: dict[str, Any],
+                      datasets: list[dict[str, Any]] | None, label: str | None) -> set[tuple[str | None, str | None]]:
+    """Create the campaign's run, or reopen a stored one: returns the (seed, attack) pairs already complete
+    (incomplete ones are dropped by :func:`complete_pairs` so that they run again)."""
     try:
         store.get_run(run_id)
         existing = complete_pairs(store, run_id)
@@ -106,8 +107,40 @@ async def _run(store: Any, run_id: str, target: Any, seeds: Sequence[Item], atta
     except RunNotFound:
         existing = set()
         store.create_run(run_id, kind="redteam", system_name=target.describe(), system_fingerprint=target.fingerprint(),
-                         config=cfg, datasets=datasets or [], judges=[judge.describe()], label=label)
+                         config=cfg, datasets=datasets or [], judges=judges, label=label)
+    return existing
 
+
+async def run_pair(seed: Item, attack: Attack, ctx: RunContext) -> list[AttemptResult]:
+    """One seed x attack pair's attempts; an attack bug is this seed's failure, not the campaign's."""
+    try:
+        return await attack.run(seed, ctx)
+    except Exception as e:
+        return [error_result(seed, attack.label, [attack.describe()], e)]
+
+
+def save_pair(store: Any, run_id: str, results: list[AttemptResult], start_seq: int) -> None:
+    """A pair's items, answers and verdicts in one transaction (a kill leaves the pair complete or absent)."""
+    store.save_attempts(run_id, [r.item for r in results], [(r.item.id, r.completion) for r in results],
+                        [(r.item.id, r.judgment) for r in results if r.judgment is not None], start_seq=start_seq)
+
+
+def tally(counts: dict[str, int], results: list[AttemptResult]) -> None:
+    """Add a pair's attempts, queries and errors to the campaign's counts."""
+    counts["queries"] += max((r.queries for r in results), default=0)
+    for r in results:
+        counts["attempts"] += 1
+        if r.item.metadata.get("attack_error"):
+            counts["attack_errors"] += 1
+        elif r.completion.error:
+            counts["target_errors"] += 1
+    counts["done"] += 1
+
+
+async def _run(store: Any, run_id: str, target: Any, seeds: Sequence[Item], attacks: list[Attack], judge: Any, *,
+               attacker: Any, budget: int, concurrency: int, cfg: dict[str, Any], datasets: list[dict[str, Any]] | None,
+               label: str | None, stop_on_success: bool, policy: Any, progress: bool, judge_batch_size: int) -> str:
+    existing = open_campaign_run(store, run_id, target, [judge.describe()], cfg, datasets, label)
     bjudge = BatchingJudge(judge, batch_size=max(1, judge_batch_size))
     ctx = RunContext(target, bjudge, attacker=attacker, store=store, budget=budget, stop_on_success=stop_on_success,
                      policy=policy)
@@ -117,27 +150,12 @@ async def _run(store: Any, run_id: str, target: Any, seeds: Sequence[Item], atta
     t0 = time.perf_counter()
     todo = [(s, a) for s in seeds for a in attacks if (s.id, a.label) not in existing]
 
-    def write(results: list[AttemptResult]) -> None:
-        items = [r.item for r in results]
-        store.save_attempts(run_id, items, [(r.item.id, r.completion) for r in results],
-                            [(r.item.id, r.judgment) for r in results if r.judgment is not None], start_seq=seq[0])
-        seq[0] += len(items)
-        counts["queries"] += max((r.queries for r in results), default=0)
-        for r in results:
-            counts["attempts"] += 1
-            if r.item.metadata.get("attack_error"):
-                counts["attack_errors"] += 1
-            elif r.completion.error:
-                counts["target_errors"] += 1
-
     async def one(seed: Item, attack: Attack) -> None:
         async with sem:
-            try:
-                results = await attack.run(seed, ctx)
-            except Exception as e:  # an attack bug is this seed's failure, not the campaign's
-                results = [error_result(seed, attack.label, [attack.describe()], e)]
-            write(results)
-            counts["done"] += 1
+            results = await run_pair(seed, attack, ctx)
+            save_pair(store, run_id, results, seq[0])
+            seq[0] += len(results)
+            tally(counts, results)
             if progress:
                 print(f"\r{counts['done']}/{len(todo)} seed x attack pairs", end="", file=sys.stderr, flush=True)
 
@@ -152,4 +170,3 @@ async def _run(store: Any, run_id: str, target: Any, seeds: Sequence[Item], atta
             **counts, "pairs": len(todo), "elapsed_s": round(time.perf_counter() - t0, 3),
             "judge_batches": bjudge.calls, "attacker_calls": getattr(attacker, "calls", 0)}})
     return run_id
-

@@ -94,14 +94,21 @@ def register(app: typer.Typer) -> None:
         label: Optional[str] = typer.Option(None, "--label", help="A human label for the run."),
         judge_batch: int = typer.Option(1, "--judge-batch", help="Verdicts grouped per judge call (>1 is faster; see docs on reproducibility)."),
         best_rows: int = typer.Option(20, "--best-rows", help="Rows of the best-attack-per-seed table to print."),
+        executor: str = typer.Option("local", "--executor", help="local (this process) or ray (seed x attack pairs spread over a Ray cluster, docs/distributed.md)."),
+        ray_address: Optional[str] = typer.Option(None, "--ray-address", help="With --executor ray: 'auto' or ray://host:port joins a cluster; default starts a local Ray."),
+        workers: Optional[int] = typer.Option(None, "--workers", help="With --executor ray: worker processes (default: the cluster's CPUs)."),
         db: Optional[str] = DB_OPTION,
     ) -> None:
         """Run a red-team campaign: baseline + attacks on every seed, judged, stored (kind=redteam)."""
         import airisk
+        from airisk.distributed.options import ray_options
+
+        opts = ray_options(executor, ray_address, workers)
 
         summary = airisk.redteam(system, dataset, attacks, attacker=attacker, judge=judge, budget=budget, limit=limit,
                                  hazards=csv(hazards), concurrency=concurrency, baseline=not no_baseline, run_id=run_id,
-                                 label=label, judge_batch=judge_batch, progress=sys.stderr.isatty(), db=db)
+                                 label=label, judge_batch=judge_batch, progress=sys.stderr.isatty(), db=db,
+                                 executor=executor, ray=opts)
         print_summary(summary, best_rows=best_rows)
         console.print(f"run id: [bold]{summary.run_id}[/bold] (kind=redteam, store: {airisk.open_store(db).safe_url}); "
                       f"report: airisk report {summary.run_id}")
