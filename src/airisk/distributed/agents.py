@@ -84,9 +84,7 @@ def _suite_shard(run_id: str, url: str, scenarios: list[dict[str, Any]], parts: 
 
 def _on_ray(store: Any, run_id: str, scenarios: list[Any], parts: SuiteParts, opts: Any,
             concurrency: int) -> dict[str, Any]:
-    import ray
-
-    from airisk.distributed.cluster import alive_nodes, check_store_for_cluster, cluster_cpus, ray_session, worker_url
+    from airisk.distributed.cluster import alive_nodes, check_store_for_cluster, ray_session, submit_shards, worker_url
 
     url = worker_url(store.url)
     pending = {it.id for it in store.pending_items(run_id)}
@@ -96,12 +94,8 @@ def _on_ray(store: Any, run_id: str, scenarios: list[Any], parts: SuiteParts, op
         return stats
     with ray_session(opts) as r:
         check_store_for_cluster(url, len(alive_nodes(r)))
-        workers = min(opts.workers or cluster_cpus(r), len(todo))
-        size = -(-len(todo) // workers)
-        task = ray.remote(_suite_shard).options(num_cpus=1, max_retries=opts.max_retries, retry_exceptions=False)
-        per = -(-concurrency // workers)
-        refs = [task.remote(run_id, url, todo[i : i + size], parts.model_dump(), per)
-                for i in range(0, len(todo), size)]
+        refs, workers = submit_shards(r, _suite_shard, todo, opts, concurrency,
+                             lambda shard, per: (run_id, url, shard, parts.model_dump(), per))
         for ref in refs:
             try:
                 res = r.get(ref)

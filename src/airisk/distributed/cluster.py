@@ -91,6 +91,19 @@ def cluster_cpus(ray) -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
+def submit_shards(ray, fn, todo: list, opts: RayOptions, concurrency: int, args) -> tuple[list, int]:
+    """Split ``todo`` into one contiguous shard per worker and submit ``fn`` once per shard as a Ray
+    task (one CPU, ``opts.max_retries`` retries on a lost worker, none on an exception raised by
+    ``fn`` itself). ``args(shard, per_worker_concurrency)`` gives the task's arguments; the run's
+    concurrency is split evenly over the workers. Returns the task refs, in shard order, and the number
+    of workers the shards were sized for."""
+    workers = min(opts.workers or cluster_cpus(ray), len(todo))
+    size = -(-len(todo) // workers)
+    per = -(-concurrency // workers)
+    task = ray.remote(fn).options(num_cpus=1, max_retries=opts.max_retries, retry_exceptions=False)
+    return [task.remote(*args(todo[i : i + size], per)) for i in range(0, len(todo), size)], workers
+
+
 def head_node(ray) -> str:
     """The id of the head node: where the run's coordinator lives. The head's loss ends the cluster
     anyway, so nothing else is lost with it; any other node may be killed mid-run. (A *soft* affinity

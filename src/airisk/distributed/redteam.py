@@ -89,18 +89,14 @@ def _on_ray(store: Any, run_id: str, seeds: list[Any], todo: list[tuple[int, str
     import ray
 
     from airisk.errors import AiriskError
-    from airisk.distributed.cluster import alive_nodes, check_store_for_cluster, cluster_cpus, ray_session, worker_url
+    from airisk.distributed.cluster import alive_nodes, check_store_for_cluster, ray_session, submit_shards, worker_url
 
     url = worker_url(store.url)
     with ray_session(opts) as r:
         check_store_for_cluster(url, len(alive_nodes(r)))
-        workers = min(opts.workers or cluster_cpus(r), len(todo))
-        size = -(-len(todo) // workers)
-        task = ray.remote(_campaign_shard).options(num_cpus=1, max_retries=opts.max_retries, retry_exceptions=False)
-        per = -(-concurrency // workers)
         seed_rows = [s.model_dump(mode="json") for s in seeds]
-        refs = [task.remote(run_id, url, seed_rows, todo[i : i + size], parts.model_dump(), per)
-                for i in range(0, len(todo), size)]
+        refs, _ = submit_shards(r, _campaign_shard, todo, opts, concurrency,
+                             lambda shard, per: (run_id, url, seed_rows, shard, parts.model_dump(), per))
         try:
             return list(r.get(refs))
         except ray.exceptions.RayTaskError as e:
