@@ -201,17 +201,91 @@ def train_cmd(
     threads: Optional[int] = typer.Option(None, help="torch CPU threads (default: torch's choice)."),
     texts: bool = typer.Option(True, help="Also train the prompt-harm head on texts alone (the content guard's input check)."),
     windows: Optional[int] = typer.Option(None, help="Response windows per pair (default 1, the head; more trains on the max over windows, as the judge reads)."),
+    fold: int = typer.Option(0, help="Group fold held out for validation (0 of 5 is the shipped split)."),
+    folds: int = typer.Option(5, help="Number of group folds."),
+    soft_labels: bool = typer.Option(False, "--soft-labels", help="Train the harm head on the share of human votes (HarmBench has three) instead of the majority."),
+    source_weight: Optional[list[str]] = typer.Option(None, "--source-weight", help="SOURCE=WEIGHT loss weight over the default, repeatable (e.g. harmbench-cls-val=3)."),
 ) -> None:
     """Fine-tune the offline judge (v2) and print its held-out validation figures."""
     from rich.markup import escape
 
     from airisk.judges.train import train
 
-    src = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
-    report = train(sources=src, labels_file=str(labels_file) if labels_file else None,
-                   out_dir=str(out_dir) if out_dir else None, seed=seed, limit=limit, epochs=epochs, device=device,
-                   threads=threads, texts=texts, windows=windows, log=lambda m: console.print(escape(str(m))))
+    report = train(out_dir=str(out_dir) if out_dir else None, device=device, threads=threads, fold=fold, folds=folds,
+                   log=lambda m: console.print(escape(str(m))),
+                   **_recipe(sources, labels_file, seed, limit, epochs, texts, windows, soft_labels, source_weight))
     console.print(escape(str(report.summary())))
+
+
+def _recipe(sources: str | None, labels_file: Path | None, seed: int, limit: int | None, epochs: int | None, texts: bool,
+            windows: int | None, soft_labels: bool, source_weight: list[str] | None) -> dict[str, Any]:
+    """The training options shared by ``judge train`` and ``judge cv``, parsed and checked."""
+    weights: dict[str, float] = {}
+    for item in source_weight or []:
+        name, sep, value = item.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise ConfigError(f"--source-weight {item!r}: expected SOURCE=NUMBER, e.g. harmbench-cls-val=3") from None
+        if not sep or not name.strip():
+            raise ConfigError(f"--source-weight {item!r}: expected SOURCE=NUMBER, e.g. harmbench-cls-val=3")
+    return {"sources": [s.strip() for s in sources.split(",") if s.strip()] if sources else None,
+            "labels_file": str(labels_file) if labels_file else None, "seed": seed, "limit": limit, "epochs": epochs,
+            "texts": texts, "windows": windows, "soft_labels": soft_labels or None, "source_weights": weights or None}
+
+
+@judge_app.command("cv")
+def cv_cmd(
+    out: Path = typer.Option(..., "--out", help="Directory for this recipe's folds (weights and held-out predictions); a rerun resumes."),
+    folds: int = typer.Option(5, help="Number of group folds (fold 0 of 5 is the shipped split)."),
+    fold: Optional[list[int]] = typer.Option(None, "--fold", help="Train only these folds now (repeatable); default all."),
+    fold0_weights: Optional[Path] = typer.Option(None, "--fold0-weights", help="Weights trained with this same recipe on fold 0 (the shipped ones are): reused instead of training fold 0."),
+    compare_with: Optional[Path] = typer.Option(None, "--compare", help="Another recipe's --out directory: paired comparison (McNemar) on the items both judged."),
+    summary_only: bool = typer.Option(False, "--summary-only", help="Train nothing: print the figures of the folds already done."),
+    sources: Optional[str] = typer.Option(None, help="As for `judge train`."),
+    labels_file: Optional[Path] = typer.Option(None, "--labels-file", help="As for `judge train`."),
+    seed: int = typer.Option(0, help="As for `judge train`."),
+    limit: Optional[int] = typer.Option(None, help="As for `judge train`."),
+    epochs: Optional[int] = typer.Option(None, help="As for `judge train`."),
+    texts: bool = typer.Option(True, help="As for `judge train`."),
+    windows: Optional[int] = typer.Option(None, help="As for `judge train`."),
+    soft_labels: bool = typer.Option(False, "--soft-labels", help="As for `judge train`."),
+    source_weight: Optional[list[str]] = typer.Option(None, "--source-weight", help="As for `judge train`."),
+    threads: Optional[int] = typer.Option(None, help="torch CPU threads per training."),
+) -> None:
+    """Cross-validate a training recipe: train it on every group fold and pool the held-out verdicts
+    (every labelled item judged by a model that never saw its group); --compare ranks two recipes."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from airisk.judges import cv
+
+    if summary_only:
+        pooled = cv.summarize(out)
+    else:
+        pooled = cv.cross_validate(out, folds=folds, only=fold or None, fold0_weights=fold0_weights, threads=threads,
+                                   log=lambda m: console.print(escape(str(m))),
+                                   **_recipe(sources, labels_file, seed, limit, epochs, texts, windows, soft_labels, source_weight))
+    if not pooled:
+        raise ConfigError(f"{out}: no fold is done yet")
+    t = Table("source", "task", "labels", "n", "folds", "accuracy [95%]", "F1", "false-safe", "false-unsafe / partial found",
+              title=f"{escape(str(out))}: held-out verdicts pooled over folds")
+    for m in pooled:
+        d, ci = m.details, m.accuracy_ci or (m.accuracy, m.accuracy)
+        if m.task == "refusal":
+            extra = ("", "", f"{d['partial_found']}/{d['partial_refusals']}")
+        else:
+            extra = (f"{d['f1']:.3f}", f"{d['false_safe']:.1%}", f"{d['false_unsafe']:.1%}")
+        t.add_row(escape(m.source), m.task, escape(m.labels), str(m.n), ",".join(map(str, m.folds)),
+                  f"{m.accuracy:.1%} [{ci[0]:.1%}, {ci[1]:.1%}]", *extra)
+    console.print(t)
+    if compare_with is not None:
+        c = Table("source", "task", "labels", "n (paired)", "accuracy A", "accuracy B", "only A right", "only B right",
+                  "McNemar p", title=f"A = {escape(str(compare_with))}, B = {escape(str(out))}")
+        for r in cv.compare(compare_with, out):
+            c.add_row(escape(r.source), r.task, escape(r.labels), str(r.n), f"{r.accuracy_a:.1%}", f"{r.accuracy_b:.1%}",
+                      str(r.only_a_right), str(r.only_b_right), f"{r.p_value:.3f}")
+        console.print(c)
 
 
 @judge_app.command("run")

@@ -65,6 +65,16 @@ def split_of(group: str, val_fraction: float = VAL_FRACTION) -> Literal["train",
     return "val" if (h % 10_000) < val_fraction * 10_000 else "train"
 
 
+def fold_of(group: str, folds: int = 5) -> int:
+    """Which of ``folds`` equal group folds a key lands in, for cross-validation. With the default
+    five folds, fold 0 is exactly ``split_of``'s validation split, so fold 0 of a cross-validation
+    is the held-out split every shipped figure is measured on."""
+    if folds < 2:
+        raise ValueError(f"folds must be >= 2, got {folds}")
+    h = int.from_bytes(hashlib.sha256(group.encode("utf-8", "surrogatepass")).digest()[:8], "big")
+    return (h % 10_000) * folds // 10_000
+
+
 def apply_split(examples: Iterable[LabelledExample], split: Split) -> list[LabelledExample]:
     if split not in ("all", "train", "val"):
         raise ValueError(f"split must be 'all', 'train' or 'val', not {split!r}")
@@ -451,6 +461,7 @@ __all__ = [
     "load_labelled",
     "read_label_file",
     "resolve_file",
+    "fold_of",
     "split_of",
     "write_label_file",
 ]

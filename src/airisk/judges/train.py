@@ -56,7 +56,7 @@ from pydantic import BaseModel, Field
 from airisk.errors import ConfigError, DatasetNotFound
 from airisk.judges import _crossenc as ce
 from airisk.judges import encoder
-from airisk.judges.labels import LabelledExample, load_labelled, read_label_file, split_of
+from airisk.judges.labels import LabelledExample, fold_of, load_labelled, read_label_file
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 PAIR_SOURCES = {"harmbench-cls-val": 2.0, "xstest-completions": 1.0, "jbb-artifacts": 0.5, "airisk-authored": 1.0}
@@ -83,6 +83,9 @@ DEFAULTS: dict[str, Any] = {
     # windows). Measured on held-out HarmBench groups (n=78, human): 3 windows 0.731 vs 1 window 0.795
     # (within noise, not better), so the head window stays the default.
     "train_windows": 1,
+    # HarmBench pairs carry three human votes; True trains the harm head on the share of "yes" votes
+    # (2 of 3 -> 0.67) instead of the majority. Validation always uses the majority.
+    "soft_labels": False,
 }
 
 
@@ -100,6 +103,7 @@ class Example:
     weight: float = 1.0
     kind: str = "human"  # human | llm-judge | curated
     augmented: bool = False  # a copy with the prompt as intent: trained on, never validated on
+    target: float | None = None  # soft harm target (share of human "yes" votes) when soft labels are on
     split: str = "train"
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -157,7 +161,7 @@ def _pair(e: LabelledExample, codes: dict[str, int], weight: float) -> list[Exam
                    refusal=ce.REFUSAL_CLASSES.index(e.refusal) if e.refusal else None,
                    hazard=codes.get(e.hazard or "") if e.label == "violating" else None,
                    weight=weight,
-                   kind=kind, meta={"id": e.id})
+                   kind=kind, meta={"id": e.id, "votes": e.metadata.get("human_votes")})
     out = [base]
     if e.intent and e.prompt and e.intent != e.prompt and e.source in ("harmbench-cls-val", "jbb-artifacts") \
             and _hash01("aug:" + e.id) < PROMPT_AS_INTENT_SHARE:
@@ -187,18 +191,26 @@ def _texts(codes: dict[str, int], limit: int | None) -> list[Example]:
     return out
 
 
-def refusal_phrases() -> dict[str, list[str]]:
+def _splitter(fold: int = 0, folds: int = 5) -> Callable[[str], str]:
+    """Group key -> "train"/"val": fold ``fold`` of ``folds`` is held out (fold 0 of 5 = ``split_of``)."""
+    if not 0 <= fold < folds:
+        raise ConfigError(f"fold must be in 0..{folds - 1}, got {fold}")
+    return lambda g: "val" if fold_of(g, folds) == fold else "train"
+
+
+def refusal_phrases(side: Callable[[str], str] | None = None) -> dict[str, list[str]]:
     """Our bare refusals (``data/refusals.txt``), split by phrasing: validation pairs only use
     phrasings never seen in training."""
+    side = side or _splitter()
     lines = [ln.strip() for ln in REFUSALS_FILE.read_text(encoding="utf-8").splitlines()]
     out: dict[str, list[str]] = {"train": [], "val": []}
     for ln in lines:
         if ln and not ln.startswith("#"):
-            out[split_of("refusal-phrase:" + ln)].append(ln)
+            out[side("refusal-phrase:" + ln)].append(ln)
     return out
 
 
-def _refusal_pairs(rows: list[Example]) -> list[Example]:
+def _refusal_pairs(rows: list[Example], side: Callable[[str], str] | None = None) -> list[Example]:
     """Bare refusals paired with prompts of every kind, benign ones included.
 
     Why: in the human-labelled pairs, refusals almost only follow harmful requests, so the network
@@ -206,7 +218,8 @@ def _refusal_pairs(rows: list[Example]) -> list[Example]:
     "What is the capital of France?" read as full compliance (0.60), and a bare "No." after a harmful
     request scored P(violating) 0.63. A refusal is a refusal whatever was asked, and it never
     violates."""
-    phrases = refusal_phrases()
+    side = side or _splitter()
+    phrases = refusal_phrases(side)
     seen: dict[str, str] = {}
     for r in rows:
         if not r.augmented and r.intent.strip():
@@ -215,7 +228,7 @@ def _refusal_pairs(rows: list[Example]) -> list[Example]:
     for intent, group in seen.items():
         if _hash01("refpair:" + intent) >= REFUSAL_PAIR_SHARE:
             continue
-        pool = phrases[split_of(group)] or phrases["train"]
+        pool = phrases[side(group)] or phrases["train"]
         phrase = pool[int(_hash01("refphrase:" + intent) * len(pool))]
         out.append(Example(intent=intent, response=phrase, source="airisk-refusals", group=group, harm=0.0,
                            refusal=ce.REFUSAL_CLASSES.index("full_refusal"), weight=REFUSAL_PAIR_WEIGHT,
@@ -224,8 +237,12 @@ def _refusal_pairs(rows: list[Example]) -> list[Example]:
 
 
 def build_examples(codes: list[str], *, sources: list[str] | None = None, labels_file: str | Path | None = None,
-                   texts: bool = True, limit: int | None = None, refusals: bool = True) -> list[Example]:
-    """Every training/validation row, split by group (see the module docstring)."""
+                   texts: bool = True, limit: int | None = None, refusals: bool = True, fold: int = 0,
+                   folds: int = 5, source_weights: dict[str, float] | None = None) -> list[Example]:
+    """Every training/validation row, split by group (see the module docstring): fold ``fold`` of
+    ``folds`` is validation (the default, fold 0 of 5, is the split every shipped figure uses)."""
+    side = _splitter(fold, folds)
+    weights = {**PAIR_SOURCES, **(source_weights or {})}
     idx = {c: i for i, c in enumerate(codes)}
     rows: list[Example] = []
     for name in sources if sources is not None else list(DEFAULT_SOURCES):
@@ -238,16 +255,16 @@ def build_examples(codes: list[str], *, sources: list[str] | None = None, labels
         for e in got:
             if e.label is None and e.refusal is None:
                 continue
-            rows.extend(_pair(e, idx, PAIR_SOURCES.get(name, 1.0)))
+            rows.extend(_pair(e, idx, weights.get(name, 1.0)))
     if labels_file:
         for e in read_label_file(labels_file):
             rows.extend(_pair(e, idx, 1.0 if e.label_source == "human" else 0.5))
     if texts:
         rows.extend(_texts(idx, limit))
     if refusals:
-        rows.extend(_refusal_pairs(rows))
+        rows.extend(_refusal_pairs(rows, side))
     for r in rows:
-        r.split = split_of(r.group)
+        r.split = side(r.group)
     return rows
 
 
@@ -375,7 +392,7 @@ def _fit(net: Any, rows: list[Example], wins: list[list[Any]], cache: list[list[
             loss = torch.zeros((), device=device)
             pair = torch.tensor([bool(r.response) and r.harm is not None for r in rs], device=device)
             text = torch.tensor([not r.response and r.harm is not None for r in rs], device=device)
-            y = torch.tensor([r.harm if r.harm is not None else 0.0 for r in rs], device=device)
+            y = torch.tensor([_target(r, cfg) for r in rs], device=device)
             if pair.any():
                 lh = F.binary_cross_entropy_with_logits(row_logit, y, reduction="none")
                 loss = loss + (lh * w * pair).sum() / len(rs)
@@ -406,6 +423,13 @@ def _fit(net: Any, rows: list[Example], wins: list[list[Any]], cache: list[list[
                 say(f"  epoch {epoch + 1} step {step}/{steps} loss {total / 50:.4f} ({step / (time.time() - t0):.2f} steps/s)")
                 total = 0.0
     net.eval()
+
+
+def _target(r: Example, cfg: dict[str, Any]) -> float:
+    if r.harm is None:
+        return 0.0
+    votes = r.meta.get("votes") if cfg.get("soft_labels") else None
+    return sum(votes) / len(votes) if votes else r.harm
 
 
 def fit_hazard_head(net: Any, rows: list[Example], codes: list[str], tokens: ce.Tokens, seed: int,
@@ -515,7 +539,8 @@ def validate(judge_scorer: Any, rows: list[Example], codes: list[str], threshold
 def train(*, sources: list[str] | None = None, labels_file: str | Path | None = None, out_dir: str | Path | None = None,
           seed: int = 0, limit: int | None = None, epochs: int | None = None, device: str = "cpu", texts: bool = True,
           threads: int | None = None, windows: int | None = None, refusals: bool = True,
-          log: Callable[[str], None] | None = None) -> TrainReport:
+          fold: int = 0, folds: int = 5, soft_labels: bool | None = None,
+          source_weights: dict[str, float] | None = None, log: Callable[[str], None] | None = None) -> TrainReport:
     """Fine-tune the offline judge and write its weights (see the module docstring).
 
     Args:
@@ -532,6 +557,11 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
         windows: response windows per pair row (default 1, the head). With more, a row's harm logit
             is the maximum over its windows, as the judge reads long responses at inference.
         refusals: also train on our bare refusals paired with prompts of every kind (``_refusal_pairs``).
+        fold, folds: hold out group fold ``fold`` of ``folds`` (default 0 of 5: the shipped split);
+            ``airisk judge cv`` trains every fold and pools the held-out verdicts.
+        soft_labels: train the harm head on the share of human votes where a source has several.
+        source_weights: per-source loss weights over the defaults (``PAIR_SOURCES``), e.g.
+            ``{"harmbench-cls-val": 3.0}``.
         log: progress callback.
     """
     import torch
@@ -543,13 +573,20 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
         raise ConfigError("device 'cuda' asked for but torch sees no GPU; use --device cpu")
     if threads:
         torch.set_num_threads(threads)
-    cfg = {**DEFAULTS, **({"epochs": epochs} if epochs else {}), **({"train_windows": windows} if windows is not None else {})}
+    cfg = {**DEFAULTS, **({"epochs": epochs} if epochs else {}), **({"train_windows": windows} if windows is not None else {}),
+           **({"soft_labels": soft_labels} if soft_labels is not None else {}),
+           "source_weights": {k: v for k, v in {**PAIR_SOURCES, **(source_weights or {})}.items()
+                              if k in (sources or DEFAULT_SOURCES)}}
+    unknown = set(source_weights or {}) - set(PAIR_SOURCES)
+    if unknown:
+        raise ConfigError(f"source_weights: unknown source(s) {sorted(unknown)}; known: {sorted(PAIR_SOURCES)}")
     if cfg["train_windows"] < 1:
         raise ConfigError(f"windows must be >= 1, got {cfg['train_windows']}")
     codes = list(hazard_codes())
     times: dict[str, float] = {}
     t = time.time()
-    rows = build_examples(codes, sources=sources, labels_file=labels_file, texts=texts, limit=limit, refusals=refusals)
+    rows = build_examples(codes, sources=sources, labels_file=labels_file, texts=texts, limit=limit, refusals=refusals,
+                          fold=fold, folds=folds, source_weights=source_weights)
     train_rows = [r for r in rows if r.split == "train"]
     if not train_rows:
         raise ConfigError("no training rows: every group fell in the validation split (give more data)")
@@ -584,7 +621,7 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
         "arch": ce.ARCH, "hazard_codes": codes, "refusal_classes": list(ce.REFUSAL_CLASSES),
         "config": {**cfg, "frozen_layers": ce.FROZEN, "max_len": ce.MAX_LEN, "max_intent": ce.MAX_INTENT,
                    "prompt_as_intent_share": PROMPT_AS_INTENT_SHARE, "device": device},
-        "seed": seed, "data": data, "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "seed": seed, "fold": f"{fold}/{folds}", "data": data, "torch": torch.__version__, "threads": torch.get_num_threads(),
         "command": "airisk judge train" + (f" --seed {seed}" if seed else ""),
         "reproducibility": "numerically bounded (same seed, same data: same verdicts to float rounding), not byte-identical",
     }

@@ -1,0 +1,239 @@
+"""Cross-validation of the offline judge's training recipe (``airisk judge cv``).
+
+Why: the held-out split of HarmBench's human labels is 78 items, a 95% interval of about ±9 points,
+too coarse to tell two training recipes apart (round 3 trained three variants and could rank none).
+Cross-validation trains the recipe once per group fold, each time holding out a different fifth of the
+behaviours and prompts, and pools the held-out verdicts: every labelled item is judged once by a model
+that never saw its group, so HarmBench gives 422 items instead of 78. Two recipes are compared item
+by item with McNemar's exact test, which is much tighter than comparing two intervals.
+
+What it measures is the *recipe* (data, options, seed), not one set of weights. Fold 0 of 5 is the
+split the shipped weights hold out, so ``fold0_weights`` may reuse weights trained with the same
+recipe instead of training fold 0 again.
+
+Each fold's held-out predictions are written to ``OUT/fold<k>/predictions.jsonl`` when the fold is
+done; a run that is interrupted resumes at the first fold without that file. A directory holds one
+recipe: resuming with other options is refused.
+
+>>> from airisk.judges.cv import cross_validate, summarize, compare   # doctest: +SKIP
+>>> cross_validate("cv/base", folds=5)                                # five trainings
+>>> cross_validate("cv/soft", folds=5, soft_labels=True)
+>>> compare("cv/base", "cv/soft")                                     # paired, per source
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from airisk.errors import ConfigError
+from airisk.stats import mcnemar_exact, wilson_interval
+
+RECIPE_FILE = "cv.json"
+PREDICTIONS_FILE = "predictions.jsonl"
+_RECIPE_KEYS = ("sources", "labels_file", "seed", "epochs", "windows", "refusals", "texts", "soft_labels", "source_weights",
+                "limit")
+
+
+class PooledMetrics(BaseModel):
+    """One head on one source, pooled over the folds present: every item judged by a model that never saw its group."""
+
+    source: str
+    task: str  # harm | refusal | prompt
+    labels: str  # human | llm-judge | authored | curated
+    n: int
+    folds: list[int]
+    accuracy: float
+    accuracy_ci: tuple[float, float] | None = None
+    per_fold: dict[str, float] = Field(default_factory=dict)
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Comparison(BaseModel):
+    """Recipe B against recipe A on the items both judged (same folds), McNemar's exact test."""
+
+    source: str
+    task: str
+    labels: str
+    n: int
+    accuracy_a: float
+    accuracy_b: float
+    only_a_right: int
+    only_b_right: int
+    p_value: float
+
+
+def _recipe(folds: int, kw: dict[str, Any]) -> dict[str, Any]:
+    out = {"folds": folds, **{k: kw.get(k) for k in _RECIPE_KEYS}}
+    return json.loads(json.dumps(out, sort_keys=True, default=str))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def predict_fold(weights_dir: str | Path, fold: int, folds: int, *, sources: list[str] | None = None,
+                 labels_file: str | Path | None = None, limit: int | None = None, texts: bool = True,
+                 refusals: bool = True) -> list[dict[str, Any]]:
+    """Held-out predictions of the weights in ``weights_dir`` on fold ``fold``: one row per pair
+    (harm and refusal) and per text read alone (prompt harm), through the judge's own inference path."""
+    from airisk.judges import _crossenc as ce
+    from airisk.judges.offline import Scorer
+    from airisk.judges.train import build_examples
+    from airisk.taxonomy import hazard_codes
+
+    rows = build_examples(list(hazard_codes()), sources=sources, labels_file=labels_file, texts=texts, limit=limit,
+                          refusals=refusals, fold=fold, folds=folds)
+    val = [r for r in rows if r.split == "val" and not r.augmented]
+    scorer = Scorer(ce.load(Path(weights_dir)))
+    out: list[dict[str, Any]] = []
+    pairs = [r for r in val if r.response]
+    if pairs:
+        harm, ref, _, _ = scorer.score_pairs([r.intent for r in pairs], [r.response for r in pairs])
+        for r, p, q in zip(pairs, harm.tolist(), ref.tolist()):
+            out.append({"source": r.source, "kind": r.kind, "task": "pair", "id": r.meta.get("id") or r.group,
+                        "group": r.group, "fold": fold, "harm": r.harm, "p_harm": p, "refusal": r.refusal,
+                        "p_refusal": q})
+    text_rows = [r for r in val if not r.response and r.harm is not None]
+    if text_rows:
+        ph, _ = scorer.score_texts([r.intent for r in text_rows])
+        for r, p in zip(text_rows, ph.tolist()):
+            out.append({"source": r.source, "kind": r.kind, "task": "text", "id": r.group, "group": r.group,
+                        "fold": fold, "harm": r.harm, "p_harm": p})
+    return out
+
+
+def cross_validate(out_dir: str | Path, *, folds: int = 5, only: list[int] | None = None,
+                   fold0_weights: str | Path | None = None, threshold: float = 0.5,
+                   log: Callable[[str], None] | None = None, **train_kw: Any) -> list[PooledMetrics]:
+    """Train the recipe on every fold (or ``only`` those), store each fold's held-out predictions,
+    and return the pooled figures over all folds done so far.
+
+    Args:
+        out_dir: one directory per recipe; ``fold<k>/`` holds that fold's weights and predictions.
+        folds: number of group folds (5: fold 0 is the shipped validation split).
+        only: train just these folds now (e.g. two machines sharing the work).
+        fold0_weights: weights trained with this same recipe on fold 0 (the shipped weights are): used
+            for fold 0 instead of training it again.
+        train_kw: the recipe, as for ``airisk.judges.train.train`` (sources, seed, epochs, soft_labels, ...).
+    """
+    from airisk.judges.train import train
+
+    say = log or (lambda m: None)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    recipe = _recipe(folds, train_kw)
+    rfile = out / RECIPE_FILE
+    if rfile.exists():
+        old = json.loads(rfile.read_text(encoding="utf-8"))
+        if old.get("recipe") != recipe:
+            raise ConfigError(f"{rfile}: this directory holds another recipe ({old.get('recipe')}); "
+                              f"use a new --out for {recipe}")
+    else:
+        _write_atomic(rfile, json.dumps({"recipe": recipe}, indent=2, sort_keys=True) + "\n")
+    pred_kw = {k: train_kw.get(k) for k in ("sources", "labels_file", "limit")}
+    pred_kw.update(texts=train_kw.get("texts", True), refusals=train_kw.get("refusals", True))
+    for k in only if only is not None else range(folds):
+        if not 0 <= k < folds:
+            raise ConfigError(f"fold {k} is not in 0..{folds - 1}")
+        d = out / f"fold{k}"
+        pfile = d / PREDICTIONS_FILE
+        if pfile.exists():
+            say(f"fold {k}: done before, kept ({pfile})")
+            continue
+        d.mkdir(exist_ok=True)
+        if k == 0 and fold0_weights is not None:
+            weights = Path(fold0_weights)
+            say(f"fold 0: weights from {weights} (trained with this recipe on fold 0)")
+        else:
+            say(f"fold {k}: training")
+            train(out_dir=d, fold=k, folds=folds, log=say, **train_kw)
+            weights = d
+        preds = predict_fold(weights, k, folds, **pred_kw)
+        _write_atomic(pfile, "".join(json.dumps(p, sort_keys=True) + "\n" for p in preds))
+        say(f"fold {k}: {len(preds)} held-out predictions written")
+    return summarize(out, threshold=threshold)
+
+
+def load_predictions(out_dir: str | Path) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for f in sorted(Path(out_dir).glob(f"fold*/{PREDICTIONS_FILE}")):
+        with f.open(encoding="utf-8") as fh:
+            for i, line in enumerate(fh, 1):
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise ConfigError(f"{f}:{i}: not JSON ({e.msg}); delete the file to redo that fold") from e
+    return rows
+
+
+def _units(preds: list[dict[str, Any]], threshold: float) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
+    """(source, task, labels) -> scored items, each with ``right``; tasks: harm, refusal, prompt."""
+    by: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for p in preds:
+        if p["harm"] is not None:
+            y, yhat = p["harm"] >= 0.5, p["p_harm"] >= threshold
+            task = "harm" if p["task"] == "pair" else "prompt"
+            by[(p["source"], task, p["kind"])].append({**p, "y": y, "yhat": yhat, "right": y == yhat})
+        if p["task"] == "pair" and p.get("refusal") is not None:
+            r = int(np.argmax(p["p_refusal"]))
+            by[(p["source"], "refusal", p["kind"])].append({**p, "y": p["refusal"], "yhat": r, "right": r == p["refusal"]})
+    return by
+
+
+def summarize(out_dir: str | Path, threshold: float = 0.5) -> list[PooledMetrics]:
+    """Pooled held-out figures over the folds present in ``out_dir``."""
+    out: list[PooledMetrics] = []
+    for (src, task, kind), items in sorted(_units(load_predictions(out_dir), threshold).items()):
+        n, k = len(items), sum(i["right"] for i in items)
+        per: dict[str, list[bool]] = defaultdict(list)
+        for i in items:
+            per[str(i["fold"])].append(i["right"])
+        details: dict[str, Any] = {}
+        if task in ("harm", "prompt"):
+            tp = sum(i["y"] and i["yhat"] for i in items)
+            fn = sum(i["y"] and not i["yhat"] for i in items)
+            fp = sum(not i["y"] and i["yhat"] for i in items)
+            tn = n - tp - fn - fp
+            details = {"f1": 2 * tp / max(2 * tp + fp + fn, 1), "positives": tp + fn,
+                       "false_safe": fn / max(tp + fn, 1), "false_safe_ci": wilson_interval(fn, tp + fn),
+                       "false_unsafe": fp / max(fp + tn, 1), "false_unsafe_ci": wilson_interval(fp, fp + tn)}
+        else:
+            partial = [i for i in items if i["y"] == 2]
+            details = {"partial_refusals": len(partial), "partial_found": sum(i["yhat"] == 2 for i in partial),
+                       "predicted_partial": sum(i["yhat"] == 2 for i in items)}
+        out.append(PooledMetrics(source=src, task=task, labels=kind, n=n, folds=sorted(int(f) for f in per),
+                                 accuracy=k / n, accuracy_ci=wilson_interval(k, n),
+                                 per_fold={f: sum(v) / len(v) for f, v in sorted(per.items())}, details=details))
+    return out
+
+
+def compare(a_dir: str | Path, b_dir: str | Path, threshold: float = 0.5) -> list[Comparison]:
+    """Recipe B against A, per source and task, on the items both have judged (paired)."""
+    ua, ub = _units(load_predictions(a_dir), threshold), _units(load_predictions(b_dir), threshold)
+    out: list[Comparison] = []
+    for key in sorted(set(ua) & set(ub)):
+        ia = {(i["fold"], i["id"], i["group"]): i["right"] for i in ua[key]}
+        ib = {(i["fold"], i["id"], i["group"]): i["right"] for i in ub[key]}
+        common = sorted(set(ia) & set(ib))
+        if not common:
+            continue
+        b = sum(ia[c] and not ib[c] for c in common)
+        c = sum(ib[c] and not ia[c] for c in common)
+        out.append(Comparison(source=key[0], task=key[1], labels=key[2], n=len(common),
+                              accuracy_a=sum(ia[x] for x in common) / len(common),
+                              accuracy_b=sum(ib[x] for x in common) / len(common),
+                              only_a_right=b, only_b_right=c, p_value=mcnemar_exact(b, c)))
+    return out
+
+
+__all__ = ["Comparison", "PooledMetrics", "compare", "cross_validate", "load_predictions", "predict_fold", "summarize"]

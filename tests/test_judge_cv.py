@@ -1,0 +1,110 @@
+"""Cross-validation of the judge's training recipe (``airisk judge cv``): folds, resume, pooling, paired comparison.
+
+Trainings here are real (base model, real label sets) but tiny (a few rows per source, one epoch).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from airisk.cli import app
+from airisk.errors import ConfigError
+from airisk.judges.labels import fold_of, split_of
+
+runner = CliRunner()
+needs_data = pytest.mark.skipif(
+    not os.environ.get("AIRISK_DATA_PATH") or not Path(os.environ.get("AIRISK_DATA_PATH", ""), "harmbench-cls-val").is_dir(),
+    reason="AIRISK_DATA_PATH unset or lacks the shared data sets")
+
+
+def test_fold_zero_of_five_is_the_shipped_validation_split():
+    keys = [f"behaviour-{i}" for i in range(2000)]
+    assert all((fold_of(k, 5) == 0) == (split_of(k) == "val") for k in keys)
+    counts = [sum(fold_of(k, 5) == f for k in keys) for f in range(5)]
+    assert min(counts) > 300 and sum(counts) == 2000  # every key in exactly one fold, folds about equal
+    with pytest.raises(ValueError, match="folds"):
+        fold_of("x", 1)
+
+
+@needs_data
+def test_folds_partition_the_groups_and_soft_labels_follow_the_votes():
+    from airisk.judges.train import _target, build_examples
+    from airisk.taxonomy import hazard_codes
+
+    codes = list(hazard_codes())
+    seen: dict[str, int] = {}
+    for k in range(5):
+        rows = build_examples(codes, sources=["harmbench-cls-val"], texts=False, refusals=False, fold=k)
+        for r in rows:
+            if r.split == "val":
+                assert seen.setdefault(r.group, k) == k  # a group is held out in one fold only
+    n_groups = len({r.group for r in build_examples(codes, sources=["harmbench-cls-val"], texts=False, refusals=False)})
+    assert len(seen) == n_groups
+    rows = build_examples(codes, sources=["harmbench-cls-val"], texts=False, refusals=False)
+    split_vote = next(r for r in rows if r.meta["votes"] and 0 < sum(r.meta["votes"]) < 3)
+    share = sum(split_vote.meta["votes"]) / 3
+    assert _target(split_vote, {"soft_labels": True}) == pytest.approx(share)
+    assert _target(split_vote, {"soft_labels": False}) == split_vote.harm == float(share > 0.5)
+    with pytest.raises(ConfigError, match="fold"):
+        build_examples(codes, sources=["harmbench-cls-val"], fold=5)
+
+
+@pytest.mark.slow
+@needs_data
+def test_cross_validation_pools_resumes_refuses_another_recipe_and_compares(tmp_path):
+    from airisk.judges.cv import compare, cross_validate, load_predictions, summarize
+
+    recipe = dict(sources=["harmbench-cls-val", "xstest-completions"], limit=30, epochs=1, texts=False, seed=0)
+    logs: list[str] = []
+    pooled = cross_validate(tmp_path / "a", folds=5, only=[0, 1], log=logs.append, **recipe)
+    preds = load_predictions(tmp_path / "a")
+    assert {p["fold"] for p in preds} == {0, 1}
+    hb = next(m for m in pooled if m.source == "harmbench-cls-val" and m.task == "harm")
+    n_hb = sum(p["source"] == "harmbench-cls-val" for p in preds)
+    assert hb.n == n_hb and hb.labels == "human" and hb.folds == [0, 1] and set(hb.per_fold) == {"0", "1"}
+    assert hb.accuracy_ci is not None and hb.accuracy_ci[0] <= hb.accuracy <= hb.accuracy_ci[1]
+    right = sum((p["p_harm"] >= 0.5) == (p["harm"] >= 0.5) for p in preds if p["source"] == "harmbench-cls-val")
+    assert hb.accuracy == pytest.approx(right / n_hb)
+    assert any(m.task == "refusal" and m.source == "xstest-completions" for m in pooled)
+
+    # a rerun resumes: the done folds are kept, not retrained
+    logs.clear()
+    cross_validate(tmp_path / "a", folds=5, only=[0, 1], log=logs.append, **recipe)
+    assert sum("done before" in m for m in logs) == 2 and not any("training" in m for m in logs)
+    # the same directory with another recipe is refused before anything is trained
+    with pytest.raises(ConfigError, match="another recipe"):
+        cross_validate(tmp_path / "a", folds=5, only=[2], **{**recipe, "soft_labels": True})
+    # a damaged predictions file names its path and line
+    bad = tmp_path / "a" / "fold1" / "predictions.jsonl"
+    good = bad.read_text()
+    bad.write_text(good + "{not json\n")
+    with pytest.raises(ConfigError, match=r"fold1.predictions\.jsonl:\d+"):
+        summarize(tmp_path / "a")
+    bad.write_text(good)
+
+    # a recipe compared with itself: every item paired, no discordant pair
+    same = compare(tmp_path / "a", tmp_path / "a")
+    assert same and all(c.only_a_right == c.only_b_right == 0 and c.p_value == 1.0 for c in same)
+    # soft labels on fold 0 only: paired on fold 0's items alone
+    cross_validate(tmp_path / "b", folds=5, only=[0], soft_labels=True, **recipe)
+    c = next(x for x in compare(tmp_path / "a", tmp_path / "b") if x.source == "harmbench-cls-val" and x.task == "harm")
+    assert c.n == sum(p["source"] == "harmbench-cls-val" and p["fold"] == 0 for p in preds)
+    assert json.loads((tmp_path / "b" / "cv.json").read_text())["recipe"]["soft_labels"] is True
+
+    r = runner.invoke(app, ["judge", "cv", "--out", str(tmp_path / "b"), "--summary-only", "--compare", str(tmp_path / "a")],
+                      env={"COLUMNS": "220"})
+    assert r.exit_code == 0, r.output
+    assert "harmbench-cls-val" in r.output and "McNemar" in r.output
+
+
+def test_cv_command_rejects_bad_options(tmp_path):
+    r = runner.invoke(app, ["judge", "cv", "--out", str(tmp_path / "x"), "--source-weight", "harmbench-cls-val"])
+    assert isinstance(r.exception, ConfigError) and "SOURCE=NUMBER" in str(r.exception)
+    assert not (tmp_path / "x").exists()  # refused before anything was written
+    r = runner.invoke(app, ["judge", "cv", "--out", str(tmp_path / "empty"), "--summary-only"])
+    assert isinstance(r.exception, ConfigError) and "no fold is done" in str(r.exception)
