@@ -72,7 +72,8 @@ class Comparison(BaseModel):
 
 def _recipe(folds: int, kw: dict[str, Any]) -> dict[str, Any]:
     out = {"folds": folds, **{k: kw.get(k) for k in _RECIPE_KEYS}}
-    return json.loads(json.dumps(out, sort_keys=True, default=str))
+    parsed: dict[str, Any] = json.loads(json.dumps(out, sort_keys=True, default=str))
+    return parsed
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -140,7 +141,7 @@ def cross_validate(out_dir: str | Path, *, folds: int = 5, only: list[int] | Non
                               f"use a new --out for {recipe}")
     else:
         _write_atomic(rfile, json.dumps({"recipe": recipe}, indent=2, sort_keys=True) + "\n")
-    pred_kw = {k: train_kw.get(k) for k in ("sources", "labels_file", "limit")}
+    pred_kw: dict[str, Any] = {k: train_kw.get(k) for k in ("sources", "labels_file", "limit")}
     pred_kw.update(texts=train_kw.get("texts", True), refusals=train_kw.get("refusals", True))
     for k in only if only is not None else range(folds):
         if not 0 <= k < folds:
