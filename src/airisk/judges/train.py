@@ -103,7 +103,6 @@ class Example:
     weight: float = 1.0
     kind: str = "human"  # human | llm-judge | curated
     augmented: bool = False  # a copy with the prompt as intent: trained on, never validated on
-    target: float | None = None  # soft harm target (share of human "yes" votes) when soft labels are on
     split: str = "train"
     meta: dict[str, Any] = field(default_factory=dict)
 
