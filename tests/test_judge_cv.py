@@ -72,9 +72,9 @@ def test_cross_validation_pools_resumes_refuses_another_recipe_and_compares(tmp_
     assert hb.accuracy == pytest.approx(right / n_hb)
     assert any(m.task == "refusal" and m.source == "xstest-completions" for m in pooled)
 
-    # a rerun resumes: the done folds are kept, not retrained
+    # a rerun resumes: the done folds are kept, not retrained (options spelt out at their defaults are the same recipe)
     logs.clear()
-    cross_validate(tmp_path / "a", folds=5, only=[0, 1], log=logs.append, **recipe)
+    cross_validate(tmp_path / "a", folds=5, only=[0, 1], log=logs.append, soft_labels=False, refusals=True, **recipe)
     assert sum("done before" in m for m in logs) == 2 and not any("training" in m for m in logs)
     # the same directory with another recipe is refused before anything is trained
     with pytest.raises(ConfigError, match="another recipe"):

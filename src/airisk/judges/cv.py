@@ -70,8 +70,12 @@ class Comparison(BaseModel):
     p_value: float
 
 
+_RECIPE_DEFAULTS = {"seed": 0, "texts": True, "refusals": True, "soft_labels": False}  # as train() defaults them
+
+
 def _recipe(folds: int, kw: dict[str, Any]) -> dict[str, Any]:
-    out = {"folds": folds, **{k: kw.get(k) for k in _RECIPE_KEYS}}
+    """The options that change what a fold trains; an option left unset and its default are the same recipe."""
+    out = {"folds": folds, **{k: kw.get(k) if kw.get(k) is not None else _RECIPE_DEFAULTS.get(k) for k in _RECIPE_KEYS}}
     parsed: dict[str, Any] = json.loads(json.dumps(out, sort_keys=True, default=str))
     return parsed
 
