@@ -59,7 +59,7 @@ def test_folds_partition_the_groups_and_soft_labels_follow_the_votes():
 def test_cross_validation_pools_resumes_refuses_another_recipe_and_compares(tmp_path):
     from airisk.judges.cv import compare, cross_validate, load_predictions, summarize
 
-    recipe = dict(sources=["harmbench-cls-val", "xstest-completions"], limit=30, epochs=1, texts=False, seed=0)
+    recipe = dict(sources=["harmbench-cls-val", "xstest-completions"], limit=30, epochs=1, texts=False, seed=0, tune_layers=3)
     logs: list[str] = []
     pooled = cross_validate(tmp_path / "a", folds=5, only=[0, 1], log=logs.append, **recipe)
     preds = load_predictions(tmp_path / "a")
@@ -75,6 +75,7 @@ def test_cross_validation_pools_resumes_refuses_another_recipe_and_compares(tmp_
     cats = hb.details["by_category"]
     assert len(cats) > 1 and sum(b["n"] for b in cats.values()) == n_hb
     assert sum(b["accuracy"] * b["n"] for b in cats.values()) == pytest.approx(right)
+    assert sum(b["n"] for b in hb.details["by_windows"].values()) == n_hb
     # false-safe per hazard counts violations only
     assert all(b["positives"] == b["n"] for b in hb.details["by_hazard"].values())
 
@@ -82,14 +83,14 @@ def test_cross_validation_pools_resumes_refuses_another_recipe_and_compares(tmp_
     logs.clear()
     cross_validate(tmp_path / "a", folds=5, only=[0, 1], log=logs.append, soft_labels=False, refusals=True, **recipe)
     assert sum("done before" in m for m in logs) == 2 and not any("training" in m for m in logs)
-    # a directory written by an older airisk (defaults as null, no tune_layers key) resumes too
+    # a directory written by an older airisk (defaults as null, no tune_layers key: it tuned 3) resumes too
     rfile = tmp_path / "a" / "cv.json"
     was = json.loads(rfile.read_text())["recipe"]
     was.update(refusals=None, soft_labels=None)
     was.pop("tune_layers")
     rfile.write_text(json.dumps({"recipe": was}))
     logs.clear()
-    cross_validate(tmp_path / "a", folds=5, only=[0, 1], log=logs.append, tune_layers=3, **recipe)
+    cross_validate(tmp_path / "a", folds=5, only=[0, 1], log=logs.append, **recipe)
     assert sum("done before" in m for m in logs) == 2
     with pytest.raises(ConfigError, match="another recipe"):
         cross_validate(tmp_path / "a", folds=5, only=[0], **{**recipe, "tune_layers": 5})

@@ -314,6 +314,11 @@ def _print_categories(pooled: list[Any], escape: Callable[[str], str]) -> None:
                           rate(round(b["false_safe"] * b["positives"]), b["positives"]),
                           rate(round(b["false_unsafe"] * neg), neg))
             console.print(t)
+        wins = m.details.get("by_windows") or {}
+        if len(wins) > 1:
+            console.print(f"{escape(m.source)} by response length (windows read): " + "; ".join(
+                f"{w}: {b['accuracy']:.1%} of {b['n']}, false-unsafe {rate(round(b['false_unsafe'] * (b['n'] - b['positives'])), b['n'] - b['positives'])}"
+                for w, b in sorted(wins.items())))
         if hazards:
             console.print(f"{escape(m.source)} false-safe by hazard of the violation: " + ", ".join(
                 f"{escape(h)} {rate(round(b['false_safe'] * b['n']), b['n'])}" for h, b in hazards.items()))

@@ -71,6 +71,7 @@ class Comparison(BaseModel):
 
 
 _RECIPE_DEFAULTS = {"seed": 0, "texts": True, "refusals": True, "soft_labels": False, "tune_layers": 3}  # as train() defaults them
+_LEGACY = {"tune_layers": 3}  # what an option meant in a cv.json written before the option existed
 
 
 def _recipe(folds: int, kw: dict[str, Any]) -> dict[str, Any]:
@@ -103,11 +104,12 @@ def predict_fold(weights_dir: str | Path, fold: int, folds: int, *, sources: lis
     out: list[dict[str, Any]] = []
     pairs = [r for r in val if r.response]
     if pairs:
-        harm, ref, _, _ = scorer.score_pairs([r.intent for r in pairs], [r.response for r in pairs])
-        for r, p, q in zip(pairs, harm.tolist(), ref.tolist()):
+        harm, ref, _, nwin = scorer.score_pairs([r.intent for r in pairs], [r.response for r in pairs])
+        for r, p, q, w in zip(pairs, harm.tolist(), ref.tolist(), nwin.tolist()):
             out.append({"source": r.source, "kind": r.kind, "task": "pair", "id": r.meta.get("id") or r.group,
                         "group": r.group, "fold": fold, "harm": r.harm, "p_harm": p, "refusal": r.refusal,
-                        "p_refusal": q, "category": r.meta.get("category"), "hazard": r.meta.get("hazard")})
+                        "p_refusal": q, "category": r.meta.get("category"), "hazard": r.meta.get("hazard"),
+                        "windows": int(w)})
     text_rows = [r for r in val if not r.response and r.harm is not None]
     if text_rows:
         ph, _ = scorer.score_texts([r.intent for r in text_rows])
@@ -141,7 +143,7 @@ def cross_validate(out_dir: str | Path, *, folds: int = 5, only: list[int] | Non
     if rfile.exists():
         old = json.loads(rfile.read_text(encoding="utf-8"))
         was = old.get("recipe") or {}
-        if _recipe(was.get("folds"), was) != recipe:  # normalised again: an older airisk wrote unset options as null
+        if _recipe(was.get("folds"), {**_LEGACY, **was}) != recipe:  # normalised again: an older airisk wrote unset options as null
             raise ConfigError(f"{rfile}: this directory holds another recipe ({old.get('recipe')}); "
                               f"use a new --out for {recipe}")
     else:
@@ -231,6 +233,7 @@ def summarize(out_dir: str | Path, threshold: float = 0.5) -> list[PooledMetrics
             details = _binary(items)
             if task == "harm":
                 details["by_category"] = _breakdown(items, "category")
+                details["by_windows"] = _breakdown(items, "windows")  # response length, in windows read
                 details["by_hazard"] = _breakdown([i for i in items if i["y"]], "hazard")  # violations only
         else:
             partial = [i for i in items if i["y"] == 2]
