@@ -294,8 +294,9 @@ def cv_cmd(
 
 
 def _print_categories(pooled: list[Any], escape: Callable[[str], str]) -> None:
-    """Where a human-labelled set's errors are: its own categories, worst first, and the false-safe
-    rate per hazard of its violations (a few items per row are noise: the n is printed)."""
+    """Where a human-labelled set's errors are: its own categories (worst first), response length in
+    windows read, and the false-safe rate per hazard of its violations (a few items per row are noise:
+    the n is printed)."""
     from rich.table import Table
 
     def rate(k: int, n: int) -> str:
