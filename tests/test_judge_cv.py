@@ -126,3 +126,43 @@ def test_cv_command_rejects_bad_options(tmp_path):
     assert not (tmp_path / "x").exists()  # refused before anything was written
     r = runner.invoke(app, ["judge", "cv", "--out", str(tmp_path / "empty"), "--summary-only"])
     assert isinstance(r.exception, ConfigError) and "no fold is done" in str(r.exception)
+
+
+def test_two_workers_starting_together_share_one_recipe_file(tmp_path, monkeypatch):
+    """Two workers sharing a directory (``--fold``) may start at the same instant: neither may fail
+    on the other's temporary file, and a different recipe is still refused."""
+    import threading
+    import time
+
+    from airisk.judges import cv
+    from airisk.judges.cv import cross_validate
+
+    def slowed(fn):  # widen the window between writing the temporary file and moving it into place
+        def run(*a, **k):
+            time.sleep(0.05)
+            return fn(*a, **k)
+        return run
+
+    monkeypatch.setattr(cv.os, "replace", slowed(os.replace))
+    monkeypatch.setattr(cv.os, "link", slowed(os.link))
+    for i in range(3):
+        out, errors, go = tmp_path / f"r{i}", [], threading.Barrier(2)
+
+        def worker() -> None:
+            go.wait()
+            try:
+                cross_validate(out, only=[], epochs=1)
+            except Exception as e:  # noqa: BLE001 - any failure is the finding
+                errors.append(e)
+
+        threads = [threading.Thread(target=worker) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors
+        assert json.loads((out / "cv.json").read_text())["recipe"]["epochs"] == 1
+        assert sorted(p.name for p in out.iterdir()) == ["cv.json"]  # no temporary file left behind
+    with pytest.raises(ConfigError, match="another recipe"):
+        cross_validate(tmp_path / "r0", only=[], epochs=2)
+

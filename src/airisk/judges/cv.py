@@ -81,10 +81,23 @@ def _recipe(folds: int, kw: dict[str, Any]) -> dict[str, Any]:
     return parsed
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
+def _write_atomic(path: Path, text: str, *, exclusive: bool = False) -> bool:
+    """Write via a temporary file of this process and thread (two workers sharing a directory must
+    not rename each other's). ``exclusive``: only if ``path`` does not exist yet; False if it did."""
+    import threading
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    if not exclusive:
+        os.replace(tmp, path)
+        return True
+    try:
+        os.link(tmp, path)  # atomic, and fails where the file exists: the first worker's recipe stands
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def predict_fold(weights_dir: str | Path, fold: int, folds: int, *, sources: list[str] | None = None,
@@ -140,14 +153,12 @@ def cross_validate(out_dir: str | Path, *, folds: int = 5, only: list[int] | Non
     out.mkdir(parents=True, exist_ok=True)
     recipe = _recipe(folds, train_kw)
     rfile = out / RECIPE_FILE
-    if rfile.exists():
+    if not _write_atomic(rfile, json.dumps({"recipe": recipe}, indent=2, sort_keys=True) + "\n", exclusive=True):
         old = json.loads(rfile.read_text(encoding="utf-8"))
         was = old.get("recipe") or {}
         if _recipe(was.get("folds"), {**_LEGACY, **was}) != recipe:  # normalised again: an older airisk wrote unset options as null
             raise ConfigError(f"{rfile}: this directory holds another recipe ({old.get('recipe')}); "
                               f"use a new --out for {recipe}")
-    else:
-        _write_atomic(rfile, json.dumps({"recipe": recipe}, indent=2, sort_keys=True) + "\n")
     pred_kw: dict[str, Any] = {k: train_kw.get(k) for k in ("sources", "labels_file", "limit")}
     pred_kw.update(texts=train_kw.get("texts", True), refusals=train_kw.get("refusals", True))
     for k in only if only is not None else range(folds):
