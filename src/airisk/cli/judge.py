@@ -310,19 +310,17 @@ def _print_categories(pooled: list[Any], escape: Callable[[str], str]) -> None:
             t = Table("category", "n", "accuracy", "false-safe", "false-unsafe",
                       title=f"{escape(m.source)} by its own category (human labels)")
             for name, b in sorted(cats.items(), key=lambda kv: kv[1]["accuracy"]):
-                neg = b["n"] - b["positives"]
-                t.add_row(escape(name), str(b["n"]), f"{b['accuracy']:.1%}",
-                          rate(round(b["false_safe"] * b["positives"]), b["positives"]),
-                          rate(round(b["false_unsafe"] * neg), neg))
+                t.add_row(escape(name), str(b["n"]), f"{b['accuracy']:.1%}", rate(b["missed"], b["positives"]),
+                          rate(b["false_alarms"], b["n"] - b["positives"]))
             console.print(t)
         wins = m.details.get("by_windows") or {}
         if len(wins) > 1:
             console.print(f"{escape(m.source)} by response length (windows read): " + "; ".join(
-                f"{w}: {b['accuracy']:.1%} of {b['n']}, false-unsafe {rate(round(b['false_unsafe'] * (b['n'] - b['positives'])), b['n'] - b['positives'])}"
+                f"{w}: {b['accuracy']:.1%} of {b['n']}, false-unsafe {rate(b['false_alarms'], b['n'] - b['positives'])}"
                 for w, b in sorted(wins.items())))
         if hazards:
             console.print(f"{escape(m.source)} false-safe by hazard of the violation: " + ", ".join(
-                f"{escape(h)} {rate(round(b['false_safe'] * b['n']), b['n'])}" for h, b in hazards.items()))
+                f"{escape(h)} {rate(b['missed'], b['n'])}" for h, b in hazards.items()))
 
 
 @judge_app.command("run")

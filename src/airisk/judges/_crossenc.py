@@ -50,13 +50,16 @@ MAX_INTENT = 48  # intent tokens kept (head and tail of a longer one)
 BUCKET = 16  # pad lengths to a multiple of this: equal shapes -> batch-independent verdicts
 CLS, SEP, PAD = 101, 102, 0
 REFUSAL_CLASSES = ("full_compliance", "full_refusal", "partial_refusal")
-ARCH = "minilm-l6-crossenc-v2-f3-192"  # of the default network; changes when the forward pass changes meaning
-_ARCH_RE = re.compile(r"minilm-l6-crossenc-v2-f(\d)-192")
+_ARCH_RE = re.compile(rf"minilm-l6-crossenc-v2-f(\d)-{MAX_LEN}")
 
 
 def arch(frozen: int = FROZEN) -> str:
-    """The weight file's architecture tag: a network with ``frozen`` base layers below the tuned ones."""
+    """The weight file's architecture tag (changes when the forward pass changes meaning): a network
+    with ``frozen`` base layers below the tuned ones."""
     return f"minilm-l6-crossenc-v2-f{frozen}-{MAX_LEN}"
+
+
+ARCH = arch()  # the default network's tag: "minilm-l6-crossenc-v2-f3-192"
 
 
 # ----------------------------------------------------------------------------------- tokenising

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -84,8 +85,6 @@ def _recipe(folds: int, kw: dict[str, Any]) -> dict[str, Any]:
 def _write_atomic(path: Path, text: str, *, exclusive: bool = False) -> bool:
     """Write via a temporary file of this process and thread (two workers sharing a directory must
     not rename each other's). ``exclusive``: only if ``path`` does not exist yet; False if it did."""
-    import threading
-
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     if not exclusive:
@@ -110,7 +109,8 @@ def predict_fold(weights_dir: str | Path, fold: int, folds: int, *, sources: lis
     from airisk.judges.train import build_examples
     from airisk.taxonomy import hazard_codes
 
-    rows = build_examples(list(hazard_codes()), sources=sources, labels_file=labels_file, texts=texts, limit=limit,
+    codes = list(hazard_codes())
+    rows = build_examples(codes, sources=sources, labels_file=labels_file, texts=texts, limit=limit,
                           refusals=refusals, fold=fold, folds=folds)
     val = [r for r in rows if r.split == "val" and not r.augmented]
     scorer = Scorer(ce.load(Path(weights_dir)))
@@ -121,7 +121,8 @@ def predict_fold(weights_dir: str | Path, fold: int, folds: int, *, sources: lis
         for r, p, q, w in zip(pairs, harm.tolist(), ref.tolist(), nwin.tolist()):
             out.append({"source": r.source, "kind": r.kind, "task": "pair", "id": r.meta.get("id") or r.group,
                         "group": r.group, "fold": fold, "harm": r.harm, "p_harm": p, "refusal": r.refusal,
-                        "p_refusal": q, "category": r.meta.get("category"), "hazard": r.meta.get("hazard"),
+                        "p_refusal": q, "category": r.meta.get("category"),
+                        "hazard": codes[r.hazard] if r.hazard is not None else None,
                         "windows": int(w)})
     text_rows = [r for r in val if not r.response and r.harm is not None]
     if text_rows:
@@ -215,7 +216,7 @@ def _binary(items: list[dict[str, Any]]) -> dict[str, Any]:
     fn = sum(i["y"] and not i["yhat"] for i in items)
     fp = sum(not i["y"] and i["yhat"] for i in items)
     tn = n - tp - fn - fp
-    return {"f1": 2 * tp / max(2 * tp + fp + fn, 1), "positives": tp + fn,
+    return {"f1": 2 * tp / max(2 * tp + fp + fn, 1), "positives": tp + fn, "missed": fn, "false_alarms": fp,
             "false_safe": fn / max(tp + fn, 1), "false_safe_ci": wilson_interval(fn, tp + fn),
             "false_unsafe": fp / max(fp + tn, 1), "false_unsafe_ci": wilson_interval(fp, fp + tn)}
 

@@ -161,7 +161,7 @@ def _pair(e: LabelledExample, codes: dict[str, int], weight: float) -> list[Exam
                    hazard=codes.get(e.hazard or "") if e.label == "violating" else None,
                    weight=weight,
                    kind=kind, meta={"id": e.id, "votes": e.metadata.get("human_votes"),
-                                    "category": e.metadata.get("source_category"), "hazard": e.hazard})
+                                    "category": e.metadata.get("source_category")})
     out = [base]
     if e.intent and e.prompt and e.intent != e.prompt and e.source in ("harmbench-cls-val", "jbb-artifacts") \
             and _hash01("aug:" + e.id) < PROMPT_AS_INTENT_SHARE:
@@ -584,9 +584,10 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
     unknown = set(source_weights or {}) - set(PAIR_SOURCES)
     if unknown:
         raise ConfigError(f"source_weights: unknown source(s) {sorted(unknown)}; known: {sorted(PAIR_SOURCES)}")
-    frozen = ce.LAYERS - (tune_layers if tune_layers is not None else ce.LAYERS - ce.FROZEN)
-    if not 0 <= frozen < ce.LAYERS:
+    tune = ce.LAYERS - ce.FROZEN if tune_layers is None else tune_layers
+    if not 1 <= tune <= ce.LAYERS:
         raise ConfigError(f"tune_layers must be in 1..{ce.LAYERS}, got {tune_layers}")
+    frozen = ce.LAYERS - tune
     if cfg["train_windows"] < 1:
         raise ConfigError(f"windows must be >= 1, got {cfg['train_windows']}")
     codes = list(hazard_codes())
