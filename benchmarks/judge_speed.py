@@ -83,6 +83,43 @@ def profile(judge: Any, convs: list[Conversation]) -> None:
     print(f"  profile over {len(convs)} items ({len(seqs)} windows, mean {statistics.mean(lens):.0f} tokens, "
           f"max {max(lens)}): tokenise {tok:.2f}s ({tok / total:.0%}), network {net:.2f}s ({net / total:.0%}), "
           f"heads {heads:.3f}s ({heads / total:.0%})")
+    ceiling(lens, len(convs), net, sc.precision)
+
+
+def network_flops(n_tokens: int) -> float:
+    """Multiply-adds x 2 of one pass of the six MiniLM layers over a sequence of ``n_tokens``: the
+    projections and feed-forward (linear in length) plus attention scores and mixing (quadratic)."""
+    from airisk.judges import _crossenc as ce
+
+    per_token = 2 * (4 * ce.HIDDEN * ce.HIDDEN + 2 * ce.HIDDEN * ce.INTER)
+    return ce.LAYERS * (n_tokens * per_token + 2 * 2 * n_tokens * n_tokens * ce.HIDDEN)
+
+
+def matmul_rate(dtype_name: str) -> float:
+    """FLOP/s of one large feed-forward-shaped matmul on this CPU (threads as set): what the network
+    could reach at best, since its time is almost all matmuls."""
+    import torch
+
+    dtype = torch.bfloat16 if dtype_name == "bf16" else torch.float32
+    x, w = torch.randn(4096, 384).to(dtype), torch.randn(1536, 384).to(dtype)
+    with torch.inference_mode():
+        for _ in range(3):
+            torch.nn.functional.linear(x, w)
+        t, reps = time.perf_counter(), 20
+        for _ in range(reps):
+            torch.nn.functional.linear(x, w)
+    return reps * 2 * 4096 * 384 * 1536 / (time.perf_counter() - t)
+
+
+def ceiling(lens: list[int], items: int, net_s: float, precision: str) -> None:
+    """How far the measured speed is from what this network can do on this CPU at all: the work per
+    item divided by the best matmul rate. A target above the ceiling needs a smaller network (fewer
+    layers or tokens), not more tuning of the runtime."""
+    flops = sum(network_flops(n) for n in lens)
+    rate = matmul_rate(precision)
+    print(f"  ceiling: {flops / items / 1e9:.2f} GFLOP per item ({len(lens) / items:.2f} windows); network ran at "
+          f"{flops / net_s / 1e9:.0f} GFLOP/s, a large {precision} matmul on this CPU at {rate / 1e9:.0f} GFLOP/s; "
+          f"so at most {rate * items / flops:.0f} items/s for this network here, measured {items / net_s:.0f}")
 
 
 def main() -> None:
