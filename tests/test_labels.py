@@ -180,3 +180,38 @@ def test_authored_hard_cases_ship_in_the_package_with_both_labels_and_shared_gro
     assert max(Counter(e.intent for e in ex).values()) >= 2
     kinds = Counter(e.metadata["kind"] for e in ex)
     assert kinds["refusal-quotes-request"] >= 5 and kinds["partial-compliance"] >= 3
+
+
+def test_hard_negatives_ship_in_the_package_all_non_violating_one_group_per_intent():
+    ex = load_labelled("airisk-hard-negatives")  # our own data, in the package
+    assert len(ex) >= 150 and {e.source for e in ex} == {"airisk-hard-negatives"}
+    assert {e.label for e in ex} == {"non_violating"}
+    assert all(e.intent and e.intent == e.prompt for e in ex)
+    words = sorted(len(e.response.split()) for e in ex)
+    assert words[len(words) // 2] >= 180  # long, like the HarmBench generations the judge got wrong
+    groups: dict[str, set[str]] = {}
+    for e in ex:
+        groups.setdefault(e.intent or "", set()).add(e.group)
+    assert all(len(g) == 1 for g in groups.values())
+    patterns = Counter(e.metadata["pattern"] for e in ex)
+    assert len(patterns) >= 8 and max(patterns.values()) < len(ex) / 2
+
+
+@needs_data
+def test_hard_negative_intents_are_not_benchmark_behaviours():
+    """Our intents must not be HarmBench's (some are held out, unseen, to check the judge) or
+    JailbreakBench's: a near copy would train on the behaviour a held-out item asks for."""
+    import csv
+    import re
+
+    def words(s: str) -> set[str]:
+        return set(re.findall(r"[a-z]+", s.lower()))
+
+    with open(Path(DATA, "harmbench", "harmbench_behaviors_text_all.csv"), encoding="utf-8") as f:
+        ref = [words(r["Behavior"]) for r in csv.DictReader(f)]
+    with open(Path(DATA, "jailbreakbench", "jbb_behaviors_harmful.csv"), encoding="utf-8") as f:
+        ref += [words(r["Goal"]) for r in csv.DictReader(f)]
+    for e in load_labelled("airisk-hard-negatives"):
+        a = words(e.intent or "")
+        closest = max(len(a & b) / len(a | b) for b in ref)
+        assert closest < 0.45, (e.id, e.intent)

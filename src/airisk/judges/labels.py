@@ -303,8 +303,22 @@ def _load_authored() -> list[LabelledExample]:
     return [e.model_copy(update={"source": "airisk-authored"}) for e in read_label_file(AUTHORED_FILE)]
 
 
+HARD_NEGATIVES_FILE = Path(__file__).parent / "data" / "hard_negatives.jsonl"
+
+
+def _load_hard_negatives() -> list[LabelledExample]:
+    """Long, on-topic responses that look compliant but do not deliver the harmful behaviour, all
+    labelled non_violating (labels by us: written by the airisk authors with an LLM's help, checked
+    against HarmBench's labelling rules, never by a third party). Why: the judge flagged about two in
+    three such long benign HarmBench generations (debunkings, generic essays, neutralised edits,
+    "Sure, here is..." followed by nothing usable). Intents are our own, not HarmBench's or
+    JailbreakBench's, so no held-out behaviour is trained on. Training data only."""
+    return [e.model_copy(update={"source": "airisk-hard-negatives"}) for e in read_label_file(HARD_NEGATIVES_FILE)]
+
+
 SOURCES: dict[str, Callable[[], list[LabelledExample]]] = {
     "airisk-authored": _load_authored,
+    "airisk-hard-negatives": _load_hard_negatives,
     "harmbench-cls-val": _load_harmbench_cls,
     "jbb-artifacts": _load_jbb,
     "xstest-completions": _load_xstest,

@@ -59,7 +59,8 @@ from airisk.judges import encoder
 from airisk.judges.labels import LabelledExample, fold_of, load_labelled, read_label_file
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-PAIR_SOURCES = {"harmbench-cls-val": 2.0, "xstest-completions": 1.0, "jbb-artifacts": 0.5, "airisk-authored": 1.0}
+PAIR_SOURCES = {"harmbench-cls-val": 2.0, "xstest-completions": 1.0, "jbb-artifacts": 0.5, "airisk-authored": 1.0,
+                "airisk-hard-negatives": 1.0}
 # The shipped weights were trained on these; ``airisk-authored`` is opt-in (``--sources``): two runs
 # with it (round 2) did not beat the shipped weights on held-out human HarmBench groups.
 DEFAULT_SOURCES = ("harmbench-cls-val", "xstest-completions", "jbb-artifacts")
@@ -154,7 +155,7 @@ def _hash01(key: str) -> float:
 
 
 def _pair(e: LabelledExample, codes: dict[str, int], weight: float) -> list[Example]:
-    kind = e.label_source
+    kind = "authored" if e.source.startswith("airisk-") else e.label_source  # our own cases are not human labels
     base = Example(intent=e.intent or e.prompt, response=e.response, source=e.source, group=e.group,
                    harm=None if e.label is None else float(e.label == "violating"),
                    refusal=ce.REFUSAL_CLASSES.index(e.refusal) if e.refusal else None,
