@@ -215,3 +215,18 @@ def test_hard_negative_intents_are_not_benchmark_behaviours():
         a = words(e.intent or "")
         closest = max(len(a & b) / len(a | b) for b in ref)
         assert closest < 0.45, (e.id, e.intent)
+
+
+def test_our_own_cases_train_as_authored_rows_never_as_human_labels():
+    from airisk.judges.train import build_examples
+
+    rows = build_examples(["vcr", "ncr"], sources=["airisk-hard-negatives", "airisk-authored"], texts=False, refusals=False)
+    assert {r.kind for r in rows} == {"authored"}
+    hard = [r for r in rows if r.source == "airisk-hard-negatives"]
+    assert hard and {r.harm for r in hard} == {0.0} and {r.hazard for r in hard} == {None}
+    # split by intent group: both splits used, and a group never straddles them
+    sides: dict[str, set[str]] = {}
+    for r in hard:
+        sides.setdefault(r.group, set()).add(r.split)
+    assert all(len(s) == 1 for s in sides.values())
+    assert {r.split for r in hard} == {"train", "val"}

@@ -13,6 +13,8 @@ harmbench-cls-val          3 humans    harm of (behaviour, generation)          
 xstest-completions         humans      harm + refusal class (incl. partial)         1.0
 airisk-authored            us (48)     hard cases: quoting refusals, fiction,       1.0
 (opt-in: ``--sources``)                disclaimers, partial compliance
+airisk-hard-negatives      us (179)    long on-topic answers that look compliant    1.0
+(opt-in: ``--sources``)                but deliver nothing harmful (non-violating)
 airisk-refusals            us          36 bare refusals x 30% of all intents,       0.5
                                        benign ones too: refusal, never violating
 jbb-artifacts              LLM judge   harm of (goal, response)                     0.5
