@@ -9,6 +9,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -166,3 +167,29 @@ def test_two_workers_starting_together_share_one_recipe_file(tmp_path, monkeypat
     with pytest.raises(ConfigError, match="another recipe"):
         cross_validate(tmp_path / "r0", only=[], epochs=2)
 
+
+
+def test_compare_tells_a_threshold_shift_from_better_ranking(tmp_path):
+    """Two recipes whose scores rank the items identically (B = A pushed towards 'safe') differ in
+    accuracy but not in AUC; a recipe that ranks better has the higher AUC."""
+    from airisk.judges.cv import compare
+
+    rng = np.random.default_rng(1)
+    y = rng.random(200) < 0.4
+    p = np.clip(0.35 + 0.3 * y + rng.normal(0, 0.2, 200), 0.001, 0.999)
+
+    def write(name: str, scores: np.ndarray) -> Path:
+        d = tmp_path / name / "fold0"
+        d.mkdir(parents=True)
+        with (d / "predictions.jsonl").open("w") as f:
+            for i, (yy, s) in enumerate(zip(y, scores)):
+                f.write(json.dumps({"fold": 0, "id": f"x{i}", "group": f"g{i}", "source": "s", "task": "pair",
+                                    "kind": "human", "harm": float(yy), "p_harm": float(s), "refusal": None}) + "\n")
+        return d.parent
+
+    a, shifted = write("a", p), write("b", p ** 2)  # monotone: same order, fewer items over 0.5
+    better = write("c", np.where(y, np.maximum(p, 0.6), np.minimum(p, 0.4)))
+    c = compare(a, shifted)[0]
+    assert c.accuracy_a != c.accuracy_b and c.auc_a == pytest.approx(c.auc_b)
+    c = compare(a, better)[0]
+    assert c.auc_b is not None and c.auc_a is not None and c.auc_b > c.auc_a

@@ -226,3 +226,20 @@ def test_compare_and_gate_regression_use_the_exact_test_on_small_samples(tmp_pat
     g = airisk.gate("cand", baseline="base", db=db, allow_partial=True)
     reg = next(c for c in g.checks if c.name == "regression vcr")
     assert "p=0.0099" in reg.why and "Fisher" in reg.why
+
+
+def test_roc_auc_matches_scikit_learn_with_ties_and_needs_both_classes():
+    from sklearn.metrics import roc_auc_score
+
+    from airisk.stats import roc_auc
+
+    rng = np.random.default_rng(0)
+    y = rng.random(300) < 0.4
+    s = np.round(rng.random(300) + 0.3 * y, 1)  # rounded: many ties
+    assert roc_auc(y, s) == pytest.approx(roc_auc_score(y, s))
+    assert roc_auc([0, 1, 0, 1], [0.1, 0.9, 0.2, 0.8]) == 1.0
+    assert roc_auc([0, 1], [0.9, 0.1]) == 0.0
+    assert roc_auc([0, 1], [0.5, 0.5]) == 0.5  # a tie counts half
+    assert roc_auc([1, 1], [0.2, 0.3]) is None and roc_auc([], []) is None
+    with pytest.raises(ValueError, match="length"):
+        roc_auc([0, 1], [0.5])

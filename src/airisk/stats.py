@@ -8,6 +8,9 @@ Plain functions over counts, and one result type (:class:`Estimate`: value, 95% 
 * ``newcombe_diff_interval`` - Newcombe's hybrid score interval (method 10) for p2 - p1, independent samples.
 * ``mcnemar_exact`` / ``paired_diff_interval`` - paired proportions on the same seeds (red-team uplift):
   the exact (conditional binomial) McNemar test and Newcombe's paired score interval (method 10).
+* ``roc_auc`` - area under the ROC curve of scores against binary labels (Mann-Whitney, ties
+  count half): how well a judge *ranks* items, whatever threshold it uses. Two judges with equal AUC
+  and different accuracy differ in operating point, not in discrimination.
 * ``bootstrap_ci`` - percentile bootstrap interval with a fixed seed (deterministic).
 * ``corrected_rate`` - judge-error-corrected prevalence (Rogan-Gladen point) with an interval that
   propagates the judge card's sensitivity/specificity uncertainty; the judge card and the reports
@@ -136,6 +139,20 @@ def mcnemar_exact(b: int, c: int) -> float:
     if b + c == 0:
         return 1.0
     return float(_st.binomtest(int(b), int(b + c), 0.5).pvalue)
+
+
+def roc_auc(labels: Sequence[bool], scores: Sequence[float]) -> float | None:
+    """Area under the ROC curve: the chance that a random positive scores above a random negative,
+    ties counting half (the Mann-Whitney U statistic over n_pos * n_neg). ``None`` when either class
+    is absent: with one class there is no ranking to judge."""
+    y = np.asarray(labels, dtype=bool)
+    if len(y) != len(scores):
+        raise ValueError(f"labels and scores differ in length ({len(y)} vs {len(scores)})")
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if not n_pos or not n_neg:
+        return None
+    ranks = _st.rankdata(np.asarray(scores, dtype=float))  # average ranks: ties count half
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def paired_diff_interval(a: int, b: int, c: int, d: int, confidence: float = 0.95) -> tuple[float, float] | None:

@@ -35,7 +35,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from airisk.errors import ConfigError
-from airisk.stats import mcnemar_exact, wilson_interval
+from airisk.stats import mcnemar_exact, roc_auc, wilson_interval
 
 RECIPE_FILE = "cv.json"
 PREDICTIONS_FILE = "predictions.jsonl"
@@ -69,13 +69,17 @@ class Comparison(BaseModel):
     only_a_right: int
     only_b_right: int
     p_value: float
+    # harm and prompt heads: ROC AUC of each recipe's P(violating) on the paired items. Equal AUC with
+    # different accuracy means the recipes differ in operating point (threshold), not in how well they rank.
+    auc_a: float | None = None
+    auc_b: float | None = None
 
 
 _RECIPE_DEFAULTS = {"seed": 0, "texts": True, "refusals": True, "soft_labels": False, "tune_layers": 3}  # as train() defaults them
 _LEGACY = {"tune_layers": 3}  # what an option meant in a cv.json written before the option existed
 
 
-def _recipe(folds: int, kw: dict[str, Any]) -> dict[str, Any]:
+def _recipe(folds: int | None, kw: dict[str, Any]) -> dict[str, Any]:
     """The options that change what a fold trains; an option left unset and its default are the same recipe."""
     out = {"folds": folds, **{k: kw.get(k) if kw.get(k) is not None else _RECIPE_DEFAULTS.get(k) for k in _RECIPE_KEYS}}
     parsed: dict[str, Any] = json.loads(json.dumps(out, sort_keys=True, default=str))
@@ -269,10 +273,15 @@ def compare(a_dir: str | Path, b_dir: str | Path, threshold: float = 0.5) -> lis
             continue
         b = sum(ia[c] and not ib[c] for c in common)
         c = sum(ib[c] and not ia[c] for c in common)
+        auc: list[float | None] = [None, None]
+        if key[1] in ("harm", "prompt"):
+            for k, items in enumerate((ua[key], ub[key])):
+                by = {(i["fold"], i["id"], i["group"]): i for i in items}
+                auc[k] = roc_auc([by[x]["y"] for x in common], [by[x]["p_harm"] for x in common])
         out.append(Comparison(source=key[0], task=key[1], labels=key[2], n=len(common),
                               accuracy_a=sum(ia[x] for x in common) / len(common),
                               accuracy_b=sum(ib[x] for x in common) / len(common),
-                              only_a_right=b, only_b_right=c, p_value=mcnemar_exact(b, c)))
+                              only_a_right=b, only_b_right=c, p_value=mcnemar_exact(b, c), auc_a=auc[0], auc_b=auc[1]))
     return out
 
 
