@@ -190,6 +190,7 @@ def test_compare_tells_a_threshold_shift_from_better_ranking(tmp_path):
     a, shifted = write("a", p), write("b", p ** 2)  # monotone: same order, fewer items over 0.5
     better = write("c", np.where(y, np.maximum(p, 0.6), np.minimum(p, 0.4)))
     c = compare(a, shifted)[0]
-    assert c.accuracy_a != c.accuracy_b and c.auc_a == pytest.approx(c.auc_b)
+    assert c.accuracy_a != c.accuracy_b and c.auc_a == pytest.approx(c.auc_b) and c.auc_diff_ci == (0.0, 0.0)
     c = compare(a, better)[0]
     assert c.auc_b is not None and c.auc_a is not None and c.auc_b > c.auc_a
+    assert c.auc_diff_ci is not None and c.auc_diff_ci[0] > 0

@@ -243,3 +243,23 @@ def test_roc_auc_matches_scikit_learn_with_ties_and_needs_both_classes():
     assert roc_auc([1, 1], [0.2, 0.3]) is None and roc_auc([], []) is None
     with pytest.raises(ValueError, match="length"):
         roc_auc([0, 1], [0.5])
+
+
+def test_auc_difference_interval_is_paired_seeded_and_covers_zero_for_equal_rankings():
+    from airisk.stats import auc_difference_ci
+
+    rng = np.random.default_rng(2)
+    y = rng.random(400) < 0.4
+    a = rng.random(400) + 0.5 * y
+    # same ranking, other scale: the difference is exactly 0 on every draw
+    assert auc_difference_ci(y, a, a ** 3) == (0.0, 0.0)
+    # a clearly better ranking: the whole interval is above 0; the same seed gives the same interval
+    b = a + 1.0 * y
+    ci = auc_difference_ci(y, a, b)
+    assert ci is not None and 0 < ci[0] < ci[1] and ci == auc_difference_ci(y, a, b)
+    # a little noise on the same scores: the interval straddles 0
+    lo, hi = auc_difference_ci(y, a, a + rng.normal(0, 0.01, 400)) or (1.0, 1.0)
+    assert lo < 0 < hi
+    assert auc_difference_ci([1, 1, 1], [0.1, 0.2, 0.3], [0.3, 0.2, 0.1]) is None
+    with pytest.raises(ValueError, match="length"):
+        auc_difference_ci([0, 1], [0.1, 0.2], [0.3])

@@ -11,6 +11,7 @@ Plain functions over counts, and one result type (:class:`Estimate`: value, 95% 
 * ``roc_auc`` - area under the ROC curve of scores against binary labels (Mann-Whitney, ties
   count half): how well a judge *ranks* items, whatever threshold it uses. Two judges with equal AUC
   and different accuracy differ in operating point, not in discrimination.
+* ``auc_difference_ci`` - paired percentile-bootstrap interval of AUC(b) - AUC(a) on the same items.
 * ``bootstrap_ci`` - percentile bootstrap interval with a fixed seed (deterministic).
 * ``corrected_rate`` - judge-error-corrected prevalence (Rogan-Gladen point) with an interval that
   propagates the judge card's sensitivity/specificity uncertainty; the judge card and the reports
@@ -141,7 +142,7 @@ def mcnemar_exact(b: int, c: int) -> float:
     return float(_st.binomtest(int(b), int(b + c), 0.5).pvalue)
 
 
-def roc_auc(labels: Sequence[bool], scores: Sequence[float]) -> float | None:
+def roc_auc(labels: Sequence[bool] | np.ndarray, scores: Sequence[float] | np.ndarray) -> float | None:
     """Area under the ROC curve: the chance that a random positive scores above a random negative,
     ties counting half (the Mann-Whitney U statistic over n_pos * n_neg). ``None`` when either class
     is absent: with one class there is no ranking to judge."""
@@ -153,6 +154,31 @@ def roc_auc(labels: Sequence[bool], scores: Sequence[float]) -> float | None:
         return None
     ranks = _st.rankdata(np.asarray(scores, dtype=float))  # average ranks: ties count half
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def auc_difference_ci(labels: Sequence[bool] | np.ndarray, scores_a: Sequence[float] | np.ndarray,
+                      scores_b: Sequence[float] | np.ndarray, *,
+                      n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> tuple[float, float] | None:
+    """Paired percentile-bootstrap interval of ``roc_auc(labels, scores_b) - roc_auc(labels, scores_a)``:
+    items are resampled together, so both judges are scored on the same draw (a difference far smaller
+    than two separate intervals can show). Draws missing a class are skipped; ``None`` without both
+    classes. Same seed, same interval."""
+    y = np.asarray(labels, dtype=bool)
+    a, b = np.asarray(scores_a, dtype=float), np.asarray(scores_b, dtype=float)
+    if not (len(y) == len(a) == len(b)):
+        raise ValueError(f"labels and scores differ in length ({len(y)}, {len(a)}, {len(b)})")
+    if roc_auc(y, a) is None:
+        return None
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(n_resamples):
+        i = rng.integers(0, len(y), len(y))
+        da, db = roc_auc(y[i], a[i]), roc_auc(y[i], b[i])
+        if da is not None and db is not None:
+            diffs.append(db - da)
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(diffs, [alpha, 1 - alpha])
+    return (float(lo), float(hi))
 
 
 def paired_diff_interval(a: int, b: int, c: int, d: int, confidence: float = 0.95) -> tuple[float, float] | None:

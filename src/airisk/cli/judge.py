@@ -286,12 +286,17 @@ def cv_cmd(
     _print_categories(pooled, escape)
     if compare_with is not None:
         c = Table("source", "task", "labels", "n (paired)", "accuracy A", "accuracy B", "only A right", "only B right",
-                  "McNemar p", "AUC A / B", title=f"A = {escape(str(compare_with))}, B = {escape(str(out))}",
-                  caption="AUC: how well each ranks violating above non-violating items, whatever the threshold")
+                  "McNemar p", "AUC A / B", "AUC B-A [95%]", title=f"A = {escape(str(compare_with))}, B = {escape(str(out))}",
+                  caption="AUC: how well each ranks violating above non-violating items, whatever the threshold "
+                          "(interval: paired bootstrap over the items)")
         for r in cv.compare(compare_with, out):
-            auc = "" if r.auc_a is None or r.auc_b is None else f"{r.auc_a:.3f} / {r.auc_b:.3f}"
+            auc, diff = "", ""
+            if r.auc_a is not None and r.auc_b is not None:
+                auc = f"{r.auc_a:.3f} / {r.auc_b:.3f}"
+                if r.auc_diff_ci is not None:
+                    diff = f"{r.auc_b - r.auc_a:+.3f} [{r.auc_diff_ci[0]:+.3f}, {r.auc_diff_ci[1]:+.3f}]"
             c.add_row(escape(r.source), r.task, escape(r.labels), str(r.n), f"{r.accuracy_a:.1%}", f"{r.accuracy_b:.1%}",
-                      str(r.only_a_right), str(r.only_b_right), f"{r.p_value:.3f}", auc)
+                      str(r.only_a_right), str(r.only_b_right), f"{r.p_value:.3f}", auc, diff)
         console.print(c)
 
 

@@ -35,7 +35,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from airisk.errors import ConfigError
-from airisk.stats import mcnemar_exact, roc_auc, wilson_interval
+from airisk.stats import auc_difference_ci, mcnemar_exact, roc_auc, wilson_interval
 
 RECIPE_FILE = "cv.json"
 PREDICTIONS_FILE = "predictions.jsonl"
@@ -73,6 +73,7 @@ class Comparison(BaseModel):
     # different accuracy means the recipes differ in operating point (threshold), not in how well they rank.
     auc_a: float | None = None
     auc_b: float | None = None
+    auc_diff_ci: tuple[float, float] | None = None  # paired bootstrap, 95%, of auc_b - auc_a
 
 
 _RECIPE_DEFAULTS = {"seed": 0, "texts": True, "refusals": True, "soft_labels": False, "tune_layers": 3}  # as train() defaults them
@@ -274,14 +275,18 @@ def compare(a_dir: str | Path, b_dir: str | Path, threshold: float = 0.5) -> lis
         b = sum(ia[c] and not ib[c] for c in common)
         c = sum(ib[c] and not ia[c] for c in common)
         auc: list[float | None] = [None, None]
+        diff_ci = None
         if key[1] in ("harm", "prompt"):
-            for k, items in enumerate((ua[key], ub[key])):
-                by = {(i["fold"], i["id"], i["group"]): i for i in items}
-                auc[k] = roc_auc([by[x]["y"] for x in common], [by[x]["p_harm"] for x in common])
+            sa, sb = ({(i["fold"], i["id"], i["group"]): i for i in items} for items in (ua[key], ub[key]))
+            y = [sa[x]["y"] for x in common]
+            pa, pb = [sa[x]["p_harm"] for x in common], [sb[x]["p_harm"] for x in common]
+            auc = [roc_auc(y, pa), roc_auc(y, pb)]
+            diff_ci = auc_difference_ci(y, pa, pb)
         out.append(Comparison(source=key[0], task=key[1], labels=key[2], n=len(common),
                               accuracy_a=sum(ia[x] for x in common) / len(common),
                               accuracy_b=sum(ib[x] for x in common) / len(common),
-                              only_a_right=b, only_b_right=c, p_value=mcnemar_exact(b, c), auc_a=auc[0], auc_b=auc[1]))
+                              only_a_right=b, only_b_right=c, p_value=mcnemar_exact(b, c), auc_a=auc[0], auc_b=auc[1],
+                              auc_diff_ci=diff_ci))
     return out
 
 
