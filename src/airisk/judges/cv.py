@@ -267,24 +267,22 @@ def compare(a_dir: str | Path, b_dir: str | Path, threshold: float = 0.5) -> lis
     ua, ub = _units(load_predictions(a_dir), threshold), _units(load_predictions(b_dir), threshold)
     out: list[Comparison] = []
     for key in sorted(set(ua) & set(ub)):
-        ia = {(i["fold"], i["id"], i["group"]): i["right"] for i in ua[key]}
-        ib = {(i["fold"], i["id"], i["group"]): i["right"] for i in ub[key]}
+        ia, ib = ({(i["fold"], i["id"], i["group"]): i for i in items} for items in (ua[key], ub[key]))
         common = sorted(set(ia) & set(ib))
         if not common:
             continue
-        b = sum(ia[c] and not ib[c] for c in common)
-        c = sum(ib[c] and not ia[c] for c in common)
+        ra, rb = [ia[x]["right"] for x in common], [ib[x]["right"] for x in common]
+        b = sum(x and not z for x, z in zip(ra, rb))
+        c = sum(z and not x for x, z in zip(ra, rb))
         auc: list[float | None] = [None, None]
         diff_ci = None
         if key[1] in ("harm", "prompt"):
-            sa, sb = ({(i["fold"], i["id"], i["group"]): i for i in items} for items in (ua[key], ub[key]))
-            y = [sa[x]["y"] for x in common]
-            pa, pb = [sa[x]["p_harm"] for x in common], [sb[x]["p_harm"] for x in common]
+            y = [ia[x]["y"] for x in common]
+            pa, pb = [ia[x]["p_harm"] for x in common], [ib[x]["p_harm"] for x in common]
             auc = [roc_auc(y, pa), roc_auc(y, pb)]
             diff_ci = auc_difference_ci(y, pa, pb)
         out.append(Comparison(source=key[0], task=key[1], labels=key[2], n=len(common),
-                              accuracy_a=sum(ia[x] for x in common) / len(common),
-                              accuracy_b=sum(ib[x] for x in common) / len(common),
+                              accuracy_a=sum(ra) / len(common), accuracy_b=sum(rb) / len(common),
                               only_a_right=b, only_b_right=c, p_value=mcnemar_exact(b, c), auc_a=auc[0], auc_b=auc[1],
                               auc_diff_ci=diff_ci))
     return out
