@@ -84,17 +84,21 @@ def test_cross_validation_pools_resumes_refuses_another_recipe_and_compares(tmp_
     logs.clear()
     cross_validate(tmp_path / "a", folds=5, only=[0, 1], log=logs.append, soft_labels=False, refusals=True, **recipe)
     assert sum("done before" in m for m in logs) == 2 and not any("training" in m for m in logs)
-    # a directory written by an older airisk (defaults as null, no tune_layers key: it tuned 3) resumes too
+    # a directory written by an older airisk (defaults as null, no tune_layers or hazard_loss key) resumes too
     rfile = tmp_path / "a" / "cv.json"
     was = json.loads(rfile.read_text())["recipe"]
+    assert was["hazard_loss"] == 0.3 and was["tune_layers"] == 3
     was.update(refusals=None, soft_labels=None)
     was.pop("tune_layers")
+    was.pop("hazard_loss")
     rfile.write_text(json.dumps({"recipe": was}))
     logs.clear()
     cross_validate(tmp_path / "a", folds=5, only=[0, 1], log=logs.append, **recipe)
     assert sum("done before" in m for m in logs) == 2
     with pytest.raises(ConfigError, match="another recipe"):
         cross_validate(tmp_path / "a", folds=5, only=[0], **{**recipe, "tune_layers": 5})
+    with pytest.raises(ConfigError, match="another recipe"):
+        cross_validate(tmp_path / "a", folds=5, only=[0], **{**recipe, "hazard_loss": 1.0})
     # the same directory with another recipe is refused before anything is trained
     with pytest.raises(ConfigError, match="another recipe"):
         cross_validate(tmp_path / "a", folds=5, only=[2], **{**recipe, "soft_labels": True})

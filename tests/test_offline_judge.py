@@ -305,6 +305,9 @@ def test_more_tuned_layers_are_saved_loaded_and_fingerprinted(tmp_path):
     for bad in (0, 7):
         with pytest.raises(ConfigError, match="tune_layers"):
             train(out_dir=tmp_path / "bad", tune_layers=bad, **kw)
+    with pytest.raises(ConfigError, match="hazard_loss"):
+        train(out_dir=tmp_path / "bad", hazard_loss=-1.0, **kw)
+    assert r.config["hazard_loss"] == 0.3 and j.model.metadata["config"]["hazard_loss"] == 0.3
     # a weight file naming a network this code cannot build is refused, not half-loaded
     save_file({"x": torch.zeros(1)}, str(tmp_path / "t3" / ce.WEIGHTS_FILE), metadata={"arch": "minilm-l6-crossenc-v2-f7-192"})
     with pytest.raises(encoder.EncoderUnavailable, match="f7"):

@@ -40,7 +40,7 @@ from airisk.stats import auc_difference_ci, mcnemar_exact, roc_auc, wilson_inter
 RECIPE_FILE = "cv.json"
 PREDICTIONS_FILE = "predictions.jsonl"
 _RECIPE_KEYS = ("sources", "labels_file", "seed", "epochs", "windows", "refusals", "texts", "soft_labels", "source_weights",
-                "limit", "tune_layers")
+                "limit", "tune_layers", "hazard_loss")
 
 
 class PooledMetrics(BaseModel):
@@ -76,8 +76,9 @@ class Comparison(BaseModel):
     auc_diff_ci: tuple[float, float] | None = None  # paired bootstrap, 95%, of auc_b - auc_a
 
 
-_RECIPE_DEFAULTS = {"seed": 0, "texts": True, "refusals": True, "soft_labels": False, "tune_layers": 3}  # as train() defaults them
-_LEGACY = {"tune_layers": 3}  # what an option meant in a cv.json written before the option existed
+_RECIPE_DEFAULTS = {"seed": 0, "texts": True, "refusals": True, "soft_labels": False, "tune_layers": 3,
+                    "hazard_loss": 0.3}  # as train() defaults them
+_LEGACY = {"tune_layers": 3, "hazard_loss": 0.3}  # what an option meant in a cv.json written before the option existed
 
 
 def _recipe(folds: int | None, kw: dict[str, Any]) -> dict[str, Any]:

@@ -544,7 +544,7 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
           threads: int | None = None, windows: int | None = None, refusals: bool = True,
           fold: int = 0, folds: int = 5, soft_labels: bool | None = None,
           source_weights: dict[str, float] | None = None, tune_layers: int | None = None,
-          log: Callable[[str], None] | None = None) -> TrainReport:
+          hazard_loss: float | None = None, log: Callable[[str], None] | None = None) -> TrainReport:
     """Fine-tune the offline judge and write its weights (see the module docstring).
 
     Args:
@@ -569,6 +569,8 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
         tune_layers: how many of MiniLM's six layers, from the top, are fine-tuned (default 3). More
             costs training time (about proportionally) and weight-file size (3.5 MB a layer); 5 is
             the most that keeps the shipped file under 20 MB.
+        hazard_loss: weight of the hazard head's loss against the harm head's (default 0.3). Higher
+            trains the shared layers more on which hazard a violation belongs to.
         log: progress callback.
     """
     import torch
@@ -582,6 +584,7 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
         torch.set_num_threads(threads)
     cfg = {**DEFAULTS, **({"epochs": epochs} if epochs else {}), **({"train_windows": windows} if windows is not None else {}),
            **({"soft_labels": soft_labels} if soft_labels is not None else {}),
+           **({"hazard_loss": hazard_loss} if hazard_loss is not None else {}),
            "source_weights": {k: v for k, v in {**PAIR_SOURCES, **(source_weights or {})}.items()
                               if k in (sources or DEFAULT_SOURCES)}}
     unknown = set(source_weights or {}) - set(PAIR_SOURCES)
@@ -593,6 +596,8 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
     frozen = ce.LAYERS - tune
     if cfg["train_windows"] < 1:
         raise ConfigError(f"windows must be >= 1, got {cfg['train_windows']}")
+    if not cfg["hazard_loss"] >= 0:
+        raise ConfigError(f"hazard_loss must be >= 0, got {cfg['hazard_loss']}")
     codes = list(hazard_codes())
     times: dict[str, float] = {}
     t = time.time()
