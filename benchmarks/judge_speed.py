@@ -1,6 +1,6 @@
 """Speed of the offline judges, old (offline-v1) and new (offline v2) side by side in one run.
 
-    python benchmarks/judge_speed.py [--n 512] [--single 200] [--batch-size 64] [--judges offline-v1,offline]
+    python benchmarks/judge_speed.py [--n 512] [--single 200] [--batch-size 64] [--judges offline-v1,offline,offline:weights=DIR]
                                      [--precision auto|bf16|fp32] [--threads N] [--profile]
 
 Real responses from the shared data (XSTest, JailbreakBench and HarmBench generations, via
@@ -34,8 +34,8 @@ def conversations(n: int) -> tuple[list[Conversation], str]:
 def make(name: str, args: argparse.Namespace) -> Any:
     from airisk.judges.factory import make_judge
 
-    spec = f"{name}:batch_size={args.batch_size}"
-    if name == "offline" and args.precision:
+    spec = f"{name}{',' if ':' in name else ':'}batch_size={args.batch_size}"  # NAME or a spec, e.g. offline:weights=DIR
+    if (name == "offline" or name.startswith("offline:")) and args.precision:
         spec += f",precision={args.precision}"
     return make_judge(spec)
 
@@ -83,16 +83,17 @@ def profile(judge: Any, convs: list[Conversation]) -> None:
     print(f"  profile over {len(convs)} items ({len(seqs)} windows, mean {statistics.mean(lens):.0f} tokens, "
           f"max {max(lens)}): tokenise {tok:.2f}s ({tok / total:.0%}), network {net:.2f}s ({net / total:.0%}), "
           f"heads {heads:.3f}s ({heads / total:.0%})")
-    ceiling(lens, len(convs), net, sc.precision)
+    ceiling(lens, len(convs), net, sc.precision, judge.model.net.depth)
 
 
-def network_flops(n_tokens: int) -> float:
-    """Multiply-adds x 2 of one pass of the six MiniLM layers over a sequence of ``n_tokens``: the
-    projections and feed-forward (linear in length) plus attention scores and mixing (quadratic)."""
+def network_flops(n_tokens: int, depth: int = 6) -> float:
+    """Multiply-adds x 2 of one pass of ``depth`` MiniLM layers (six unless a shallower network was
+    trained) over a sequence of ``n_tokens``: the projections and feed-forward (linear in length)
+    plus attention scores and mixing (quadratic)."""
     from airisk.judges import _crossenc as ce
 
     per_token = 2 * (4 * ce.HIDDEN * ce.HIDDEN + 2 * ce.HIDDEN * ce.INTER)
-    return ce.LAYERS * (n_tokens * per_token + 2 * 2 * n_tokens * n_tokens * ce.HIDDEN)
+    return depth * (n_tokens * per_token + 2 * 2 * n_tokens * n_tokens * ce.HIDDEN)
 
 
 def matmul_rate(dtype_name: str) -> float:
@@ -111,11 +112,11 @@ def matmul_rate(dtype_name: str) -> float:
     return reps * 2 * 4096 * 384 * 1536 / (time.perf_counter() - t)
 
 
-def ceiling(lens: list[int], items: int, net_s: float, precision: str) -> None:
+def ceiling(lens: list[int], items: int, net_s: float, precision: str, depth: int = 6) -> None:
     """How far the measured speed is from what this network can do on this CPU at all: the work per
     item divided by the best matmul rate. A target above the ceiling needs a smaller network (fewer
     layers or tokens), not more tuning of the runtime."""
-    flops = sum(network_flops(n) for n in lens)
+    flops = sum(network_flops(n, depth) for n in lens)
     rate = matmul_rate(precision)
     print(f"  ceiling: {flops / items / 1e9:.2f} GFLOP per item ({len(lens) / items:.2f} windows); network ran at "
           f"{flops / net_s / 1e9:.0f} GFLOP/s, a large {precision} matmul on this CPU at {rate / 1e9:.0f} GFLOP/s; "
@@ -151,7 +152,7 @@ def main() -> None:
         judge._memo.clear()
         r = measure(judge, batch, single)
         note = f"precision {judge.scorer.precision}" if hasattr(judge, "scorer") else "int8 dynamic, one text per pass"
-        print(f"{name:<12} {judge.fingerprint:<17} {load_s:>7.1f} {r['items_s']:>9.1f} {r['p50']:>8.1f} {r['p99']:>8.1f}  {note}")
+        print(f"{name[:12]:<12} {judge.fingerprint:<17} {load_s:>7.1f} {r['items_s']:>9.1f} {r['p50']:>8.1f} {r['p99']:>8.1f}  {note}")
         if args.profile and hasattr(judge, "scorer"):
             profile(judge, batch)
 

@@ -87,10 +87,10 @@ def test_cross_validation_pools_resumes_refuses_another_recipe_and_compares(tmp_
     # a directory written by an older airisk (defaults as null, no tune_layers or hazard_loss key) resumes too
     rfile = tmp_path / "a" / "cv.json"
     was = json.loads(rfile.read_text())["recipe"]
-    assert was["hazard_loss"] == 0.3 and was["tune_layers"] == 3
+    assert was["hazard_loss"] == 0.3 and was["tune_layers"] == 3 and was["depth"] == 6
     was.update(refusals=None, soft_labels=None)
-    was.pop("tune_layers")
-    was.pop("hazard_loss")
+    for key in ("tune_layers", "hazard_loss", "depth"):
+        was.pop(key)
     rfile.write_text(json.dumps({"recipe": was}))
     logs.clear()
     cross_validate(tmp_path / "a", folds=5, only=[0, 1], log=logs.append, **recipe)
@@ -99,6 +99,8 @@ def test_cross_validation_pools_resumes_refuses_another_recipe_and_compares(tmp_
         cross_validate(tmp_path / "a", folds=5, only=[0], **{**recipe, "tune_layers": 5})
     with pytest.raises(ConfigError, match="another recipe"):
         cross_validate(tmp_path / "a", folds=5, only=[0], **{**recipe, "hazard_loss": 1.0})
+    with pytest.raises(ConfigError, match="another recipe"):
+        cross_validate(tmp_path / "a", folds=5, only=[0], **{**recipe, "depth": 3})
     # the same directory with another recipe is refused before anything is trained
     with pytest.raises(ConfigError, match="another recipe"):
         cross_validate(tmp_path / "a", folds=5, only=[2], **{**recipe, "soft_labels": True})

@@ -308,7 +308,19 @@ def test_more_tuned_layers_are_saved_loaded_and_fingerprinted(tmp_path):
     with pytest.raises(ConfigError, match="hazard_loss"):
         train(out_dir=tmp_path / "bad", hazard_loss=-1.0, **kw)
     assert r.config["hazard_loss"] == 0.3 and j.model.metadata["config"]["hazard_loss"] == 0.3
+    # a shallower network (MiniLM's first two layers, both tuned) is its own architecture
+    r2 = train(out_dir=tmp_path / "d2", depth=2, **kw)
+    j2 = OfflineJudge(weights=tmp_path / "d2")
+    assert (j2.model.net.depth, j2.model.net.frozen, len(j2.model.net.layers)) == (2, 0, 2)
+    assert j2.fingerprint_payload()["arch"] == ce.arch(0, 2) == "minilm-l2-crossenc-v2-f0-192"
+    assert j2.model.metadata["config"]["depth"] == 2 and 3.3e6 < r3.weights_bytes - r2.weights_bytes < 3.7e6  # 2 tuned layers, not 3
+    for bad in ({"depth": 0}, {"depth": 7}, {"depth": 2, "tune_layers": 3}):
+        with pytest.raises(ConfigError, match="depth"):
+            train(out_dir=tmp_path / "bad", **bad, **kw)
     # a weight file naming a network this code cannot build is refused, not half-loaded
     save_file({"x": torch.zeros(1)}, str(tmp_path / "t3" / ce.WEIGHTS_FILE), metadata={"arch": "minilm-l6-crossenc-v2-f7-192"})
     with pytest.raises(encoder.EncoderUnavailable, match="f7"):
+        OfflineJudge(weights=tmp_path / "t3")
+    save_file({"x": torch.zeros(1)}, str(tmp_path / "t3" / ce.WEIGHTS_FILE), metadata={"arch": "minilm-l7-crossenc-v2-f3-192"})
+    with pytest.raises(encoder.EncoderUnavailable, match="l7"):
         OfflineJudge(weights=tmp_path / "t3")

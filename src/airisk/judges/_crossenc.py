@@ -50,13 +50,13 @@ MAX_INTENT = 48  # intent tokens kept (head and tail of a longer one)
 BUCKET = 16  # pad lengths to a multiple of this: equal shapes -> batch-independent verdicts
 CLS, SEP, PAD = 101, 102, 0
 REFUSAL_CLASSES = ("full_compliance", "full_refusal", "partial_refusal")
-_ARCH_RE = re.compile(rf"minilm-l6-crossenc-v2-f(\d)-{MAX_LEN}")
+_ARCH_RE = re.compile(rf"minilm-l(\d)-crossenc-v2-f(\d)-{MAX_LEN}")
 
 
-def arch(frozen: int = FROZEN) -> str:
+def arch(frozen: int = FROZEN, depth: int = LAYERS) -> str:
     """The weight file's architecture tag (changes when the forward pass changes meaning): a network
-    with ``frozen`` base layers below the tuned ones."""
-    return f"minilm-l6-crossenc-v2-f{frozen}-{MAX_LEN}"
+    of MiniLM's first ``depth`` layers with ``frozen`` base layers below the tuned ones."""
+    return f"minilm-l{depth}-crossenc-v2-f{frozen}-{MAX_LEN}"
 
 
 ARCH = arch()  # the default network's tag: "minilm-l6-crossenc-v2-f3-192"
@@ -168,18 +168,21 @@ _BERT_NAMES = {  # our parameter -> name in the base package's BertModel safeten
 
 
 class JudgeNet(nn.Module):
-    """MiniLM-L6 + four heads: harm (pair), refusal (pair), hazard (any input), prompt harm (text alone)."""
+    """MiniLM-L6 (or its first ``depth`` layers: a smaller, faster reader) + four heads: harm (pair),
+    refusal (pair), hazard (any input), prompt harm (text alone)."""
 
-    def __init__(self, n_hazards: int, frozen: int = FROZEN):
+    def __init__(self, n_hazards: int, frozen: int = FROZEN, depth: int = LAYERS):
         super().__init__()
-        if not 0 <= frozen < LAYERS:
-            raise ValueError(f"frozen layers must be in 0..{LAYERS - 1}, got {frozen}")
-        self.frozen = frozen
+        if not 1 <= depth <= LAYERS:
+            raise ValueError(f"depth must be in 1..{LAYERS}, got {depth}")
+        if not 0 <= frozen < depth:
+            raise ValueError(f"frozen layers must be in 0..{depth - 1}, got {frozen}")
+        self.frozen, self.depth = frozen, depth
         self.word = nn.Embedding(30522, HIDDEN)
         self.pos = nn.Embedding(512, HIDDEN)
         self.typ = nn.Embedding(2, HIDDEN)
         self.ln = nn.LayerNorm(HIDDEN, eps=1e-12)
-        self.layers = nn.ModuleList(Layer() for _ in range(LAYERS))
+        self.layers = nn.ModuleList(Layer() for _ in range(depth))
         self.drop = nn.Dropout(0.1)
         self.harm = nn.Linear(HIDDEN, 1)
         self.refusal = nn.Linear(HIDDEN, 3)
@@ -188,7 +191,7 @@ class JudgeNet(nn.Module):
 
     # -- weights ------------------------------------------------------------------------------------
     def load_base(self, path: Path) -> None:
-        """Embeddings and all six layers from the base package's ``model.safetensors``."""
+        """Embeddings and the first ``depth`` layers from the base package's ``model.safetensors``."""
         from safetensors.torch import load_file
 
         w = load_file(str(path))
@@ -269,7 +272,7 @@ def save(net: JudgeNet, directory: Path, metadata: dict[str, Any]) -> str:
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in sorted(net.tuned_state().items())}
     path = directory / WEIGHTS_FILE
-    save_file(state, str(path), metadata={"arch": arch(net.frozen)})
+    save_file(state, str(path), metadata={"arch": arch(net.frozen, net.depth)})
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     (directory / METADATA_FILE).write_text(json.dumps({**metadata, "weights_sha256": sha}, indent=2, sort_keys=True) + "\n",
                                            encoding="utf-8")
@@ -310,11 +313,11 @@ def load(directory: Path) -> Loaded:
         with safe_open(str(path), "pt") as f:
             found = (f.metadata() or {}).get("arch")
         tag = _ARCH_RE.fullmatch(found or "")
-        if tag is None or int(tag.group(1)) >= LAYERS:
+        if tag is None or not 0 <= int(tag.group(2)) < int(tag.group(1)) <= LAYERS:
             raise encoder.EncoderUnavailable(f"{path} holds weights for {found!r}; this code runs {_ARCH_RE.pattern!r}: retrain")
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         codes = list(meta["hazard_codes"])
-        net = JudgeNet(len(codes), frozen=int(tag.group(1)))
+        net = JudgeNet(len(codes), frozen=int(tag.group(2)), depth=int(tag.group(1)))
         base = base_file()
         net.load_base(base)
         tuned = {k: v.float() for k, v in load_file(str(path)).items()}

@@ -40,7 +40,7 @@ from airisk.stats import auc_difference_ci, mcnemar_exact, roc_auc, wilson_inter
 RECIPE_FILE = "cv.json"
 PREDICTIONS_FILE = "predictions.jsonl"
 _RECIPE_KEYS = ("sources", "labels_file", "seed", "epochs", "windows", "refusals", "texts", "soft_labels", "source_weights",
-                "limit", "tune_layers", "hazard_loss")
+                "limit", "tune_layers", "hazard_loss", "depth")
 
 
 class PooledMetrics(BaseModel):
@@ -76,14 +76,16 @@ class Comparison(BaseModel):
     auc_diff_ci: tuple[float, float] | None = None  # paired bootstrap, 95%, of auc_b - auc_a
 
 
-_RECIPE_DEFAULTS = {"seed": 0, "texts": True, "refusals": True, "soft_labels": False, "tune_layers": 3,
-                    "hazard_loss": 0.3}  # as train() defaults them
-_LEGACY = {"tune_layers": 3, "hazard_loss": 0.3}  # what an option meant in a cv.json written before the option existed
+_RECIPE_DEFAULTS = {"seed": 0, "texts": True, "refusals": True, "soft_labels": False, "tune_layers": None,
+                    "hazard_loss": 0.3, "depth": 6}  # as train() defaults them
+_LEGACY = {"tune_layers": 3, "hazard_loss": 0.3, "depth": 6}  # what an option meant in a cv.json written before the option existed
 
 
 def _recipe(folds: int | None, kw: dict[str, Any]) -> dict[str, Any]:
     """The options that change what a fold trains; an option left unset and its default are the same recipe."""
     out = {"folds": folds, **{k: kw.get(k) if kw.get(k) is not None else _RECIPE_DEFAULTS.get(k) for k in _RECIPE_KEYS}}
+    if out["tune_layers"] is None:  # train()'s default: the top three layers, or all of a shallower network
+        out["tune_layers"] = min(3, out["depth"])
     parsed: dict[str, Any] = json.loads(json.dumps(out, sort_keys=True, default=str))
     return parsed
 

@@ -218,7 +218,7 @@ class OfflineJudge(TextPairJudge):
         """Everything that changes a verdict: weights, base layers, threshold, windows, precision, lengths."""
         return {
             "judge": self.id,
-            "arch": ce.arch(self.model.net.frozen),
+            "arch": ce.arch(self.model.net.frozen, self.model.net.depth),
             "weights_sha256": self.model.weights_sha256,
             "base_sha256": self.model.base_sha256,
             "threshold": round(self.threshold, 6),
