@@ -60,7 +60,8 @@ def test_folds_partition_the_groups_and_soft_labels_follow_the_votes():
 def test_cross_validation_pools_resumes_refuses_another_recipe_and_compares(tmp_path):
     from airisk.judges.cv import compare, cross_validate, load_predictions, summarize
 
-    recipe = dict(sources=["harmbench-cls-val", "xstest-completions"], limit=30, epochs=1, texts=False, seed=0, tune_layers=3)
+    recipe = dict(sources=["harmbench-cls-val", "xstest-completions"], limit=30, epochs=1, texts=False, seed=0, tune_layers=3,
+                  hazard_loss=0.3)
     logs: list[str] = []
     pooled = cross_validate(tmp_path / "a", folds=5, only=[0, 1], log=logs.append, **recipe)
     preds = load_predictions(tmp_path / "a")
@@ -200,3 +201,11 @@ def test_compare_tells_a_threshold_shift_from_better_ranking(tmp_path):
     c = compare(a, better)[0]
     assert c.auc_b is not None and c.auc_a is not None and c.auc_b > c.auc_a
     assert c.auc_diff_ci is not None and c.auc_diff_ci[0] > 0
+
+
+def test_cv_reads_an_unset_tune_layers_as_train_does():
+    from airisk.judges import _crossenc as ce
+    from airisk.judges import cv
+
+    assert cv._DEFAULT_TUNED == ce.LAYERS - ce.FROZEN
+    assert cv._recipe(5, {})["tune_layers"] == 5 and cv._recipe(5, {"depth": 2})["tune_layers"] == 2

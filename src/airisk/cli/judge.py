@@ -205,8 +205,8 @@ def train_cmd(
     folds: int = typer.Option(5, help="Number of group folds."),
     soft_labels: bool = typer.Option(False, "--soft-labels", help="Train the harm head on the share of human votes (HarmBench has three) instead of the majority."),
     source_weight: Optional[list[str]] = typer.Option(None, "--source-weight", help="SOURCE=WEIGHT loss weight over the default, repeatable (e.g. harmbench-cls-val=3)."),
-    tune_layers: Optional[int] = typer.Option(None, "--tune-layers", help="MiniLM layers fine-tuned, from the top (default 3; each more adds training time and 3.5 MB of weights)."),
-    hazard_loss: Optional[float] = typer.Option(None, "--hazard-loss", help="Weight of the hazard head's loss against the harm head's (default 0.3)."),
+    tune_layers: Optional[int] = typer.Option(None, "--tune-layers", help="MiniLM layers fine-tuned, from the top (default 5; each adds training time and 3.5 MB of weights)."),
+    hazard_loss: Optional[float] = typer.Option(None, "--hazard-loss", help="Weight of the hazard head's loss against the harm head's (default 1.0)."),
     depth: Optional[int] = typer.Option(None, "--depth", help="MiniLM layers the network keeps, from the bottom (default 6; fewer judges faster, see docs/offline-judge.md)."),
 ) -> None:
     """Fine-tune the offline judge (v2) and print its held-out validation figures."""

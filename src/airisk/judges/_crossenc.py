@@ -44,7 +44,7 @@ from torch import nn
 from airisk.judges import encoder
 
 HIDDEN, HEADS, INTER, LAYERS = 384, 12, 1536, 6
-FROZEN = 3  # default: layers 0..FROZEN-1 come from the base package unchanged; the top three are fine-tuned
+FROZEN = 1  # default: layers 0..FROZEN-1 come from the base package unchanged; the top five are fine-tuned (round 7)
 MAX_LEN = 192  # tokens per (intent, response-window) pair, special tokens included
 MAX_INTENT = 48  # intent tokens kept (head and tail of a longer one)
 BUCKET = 16  # pad lengths to a multiple of this: equal shapes -> batch-independent verdicts
@@ -59,7 +59,7 @@ def arch(frozen: int = FROZEN, depth: int = LAYERS) -> str:
     return f"minilm-l{depth}-crossenc-v2-f{frozen}-{MAX_LEN}"
 
 
-ARCH = arch()  # the default network's tag: "minilm-l6-crossenc-v2-f3-192"
+ARCH = arch()  # the default network's tag: "minilm-l6-crossenc-v2-f1-192"
 
 
 # ----------------------------------------------------------------------------------- tokenising

@@ -77,15 +77,16 @@ class Comparison(BaseModel):
 
 
 _RECIPE_DEFAULTS = {"seed": 0, "texts": True, "refusals": True, "soft_labels": False, "tune_layers": None,
-                    "hazard_loss": 0.3, "depth": 6}  # as train() defaults them
+                    "hazard_loss": 1.0, "depth": 6}  # as train() defaults them
+_DEFAULT_TUNED = 5  # = _crossenc.LAYERS - _crossenc.FROZEN (not imported: that module loads torch)
 _LEGACY = {"tune_layers": 3, "hazard_loss": 0.3, "depth": 6}  # what an option meant in a cv.json written before the option existed
 
 
 def _recipe(folds: int | None, kw: dict[str, Any]) -> dict[str, Any]:
     """The options that change what a fold trains; an option left unset and its default are the same recipe."""
     out = {"folds": folds, **{k: kw.get(k) if kw.get(k) is not None else _RECIPE_DEFAULTS.get(k) for k in _RECIPE_KEYS}}
-    if out["tune_layers"] is None:  # train()'s default: the top three layers, or all of a shallower network
-        out["tune_layers"] = min(3, out["depth"])
+    if out["tune_layers"] is None:  # train()'s default: the top five layers, or all of a shallower network
+        out["tune_layers"] = min(_DEFAULT_TUNED, out["depth"])
     parsed: dict[str, Any] = json.loads(json.dumps(out, sort_keys=True, default=str))
     return parsed
 

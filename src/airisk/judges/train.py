@@ -32,8 +32,10 @@ the metadata is measured on those held-out groups through the judge's own infere
 and LLM-judge labels are reported separately.
 
 Why only the top layers are tuned, and why their input is cached: on a 2-core CPU a full fine-tune
-of MiniLM over ~7,000 examples takes hours; embeddings and the lower three layers are frozen, run once
-per example, and the top three layers + heads are trained on that cache for ``epochs`` passes.
+of MiniLM over ~7,000 examples takes hours; the embeddings and the lowest layer are frozen, run once
+per example, and the top five layers + heads are trained on that cache for ``epochs`` passes (about
+35 minutes with one thread; round 7 moved from three tuned layers to five, ``--tune-layers 3`` keeps
+the old, faster recipe).
 
 Reproducibility: seeded (data order, dropout, init of the heads), single-threaded reductions are not
 forced, so two CPU runs agree to within float rounding, not bit for bit (the metadata records the
@@ -79,7 +81,7 @@ DEFAULTS: dict[str, Any] = {
     "weight_decay": 0.01,
     "warmup": 0.06,
     "refusal_loss": 1.0,
-    "hazard_loss": 0.3,
+    "hazard_loss": 1.0,  # round 7: 0.3 -> 1.0 with five tuned layers (docs/offline-judge.md, Cross-validation)
     "partial_refusal_weight": 3.0,
     "threshold": 0.5,
     # response windows per pair row. 1 = the head window only; >1 trains as the judge reads (max over
@@ -539,6 +541,29 @@ def validate(judge_scorer: Any, rows: list[Example], codes: list[str], threshold
 # ----------------------------------------------------------------------------------------- entry
 
 
+def _command(**opts: Any) -> str:
+    """The ``airisk judge train`` command line that repeats this training (options left at their defaults omitted)."""
+    defaults = {"seed": 0, "texts": True, "fold": 0, "folds": 5}
+    flags = {"labels_file": "--labels-file", "soft_labels": "--soft-labels", "tune_layers": "--tune-layers",
+             "hazard_loss": "--hazard-loss"}
+    parts = ["airisk judge train"]
+    for k, v in opts.items():
+        if v is None or v is False and k != "texts" or defaults.get(k, object()) == v:
+            continue
+        flag = flags.get(k, "--" + k.replace("_", "-"))
+        if k == "sources":
+            parts.append(f"--sources {','.join(v)}")
+        elif k == "source_weights":
+            parts.extend(f"--source-weight {n}={w:g}" for n, w in v.items())
+        elif k == "texts":
+            parts.append("--no-texts")
+        elif v is True:
+            parts.append(flag)
+        else:
+            parts.append(f"{flag} {v}")
+    return " ".join(parts)
+
+
 def train(*, sources: list[str] | None = None, labels_file: str | Path | None = None, out_dir: str | Path | None = None,
           seed: int = 0, limit: int | None = None, epochs: int | None = None, device: str = "cpu", texts: bool = True,
           threads: int | None = None, windows: int | None = None, refusals: bool = True,
@@ -566,14 +591,15 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
         soft_labels: train the harm head on the share of human votes where a source has several.
         source_weights: per-source loss weights over the defaults (``PAIR_SOURCES``), e.g.
             ``{"harmbench-cls-val": 3.0}``.
-        tune_layers: how many of MiniLM's six layers, from the top, are fine-tuned (default 3). More
-            costs training time (about proportionally) and weight-file size (3.5 MB a layer); 5 is
-            the most that keeps the shipped file under 20 MB.
-        hazard_loss: weight of the hazard head's loss against the harm head's (default 0.3). Higher
+        tune_layers: how many of MiniLM's six layers, from the top, are fine-tuned (default 5, the
+            shipped recipe since round 7; it was 3). Each costs training time (about proportionally)
+            and weight-file size (3.5 MB a layer); 5 is the most that keeps the shipped file under 20 MB.
+        hazard_loss: weight of the hazard head's loss against the harm head's (default 1.0; 0.3 before
+            round 7). Higher
             trains the shared layers more on which hazard a violation belongs to.
         depth: how many of MiniLM's layers the network keeps, from the bottom (default all six).
             Fewer is a smaller, faster reader (each layer is a sixth of the judging time); with
-            ``tune_layers`` unset, a shallow network is fine-tuned whole (at most three layers).
+            ``tune_layers`` unset, a shallow network is fine-tuned whole (at most five layers).
         log: progress callback.
     """
     import torch
@@ -644,7 +670,10 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
         "config": {**cfg, "frozen_layers": frozen, "depth": layers, "max_len": ce.MAX_LEN, "max_intent": ce.MAX_INTENT,
                    "prompt_as_intent_share": PROMPT_AS_INTENT_SHARE, "device": device},
         "seed": seed, "fold": f"{fold}/{folds}", "data": data, "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "command": "airisk judge train" + (f" --seed {seed}" if seed else ""),
+        "command": _command(seed=seed, sources=sources, labels_file=labels_file, limit=limit, epochs=epochs,
+                            texts=texts, windows=windows, fold=fold, folds=folds, soft_labels=soft_labels,
+                            source_weights=source_weights, tune_layers=tune_layers, hazard_loss=hazard_loss,
+                            depth=depth),
         "reproducibility": "numerically bounded (same seed, same data: same verdicts to float rounding), not byte-identical",
     }
     sha = ce.save(net, out, {**meta, "metrics": []})
