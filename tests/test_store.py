@@ -70,3 +70,16 @@ async def test_engine_runs_on_either_database(store):
     rid = await run_items(store, system, [Item(id=f"e{uuid.uuid4().hex[:6]}-{i}", prompt=str(i)) for i in range(30)],
                           concurrency=4, progress=False)
     assert store.count_responses(rid) == (30, 0) and store.get_run(rid).status == "completed"
+
+
+def test_a_sqlite_file_in_a_new_folder_is_created_and_an_unopenable_one_is_named(tmp_path):
+    from airisk.errors import ConfigError
+
+    s = Store(f"sqlite:///{tmp_path / 'new' / 'deeper' / 'runs.db'}")
+    assert (tmp_path / "new" / "deeper" / "runs.db").is_file() and s.list_runs() == []
+    (tmp_path / "afile").write_text("not a folder")
+    with pytest.raises(ConfigError, match=r"afile.*cannot create its folder"):
+        Store(f"sqlite:///{tmp_path / 'afile' / 'runs.db'}")
+    (tmp_path / "adir.db").mkdir()  # a folder where the database file should be
+    with pytest.raises(ConfigError, match=r"adir\.db: cannot open it"):
+        Store(f"sqlite:///{tmp_path / 'adir.db'}")

@@ -17,13 +17,13 @@ from typing import Any, Iterable, Sequence
 
 from pydantic import BaseModel, Field
 from sqlalchemy import create_engine, delete, event, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from airisk.errors import AiriskError
+from airisk.errors import AiriskError, ConfigError
 from airisk.store.schema import Base, CacheRow, ItemRow, JudgmentRow, ResponseRow, RunLeaseRow, RunRow, utcnow
 from airisk.types import Completion, Item, Judgment, Message
 
@@ -172,9 +172,19 @@ class Store:
     def __init__(self, url: str | None = None, *, echo: bool = False):
         self.url = url or default_url()
         self.engine: Engine = create_engine(self.url, echo=echo, future=True)
+        shown = self.engine.url.render_as_string(hide_password=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(self.engine)
+            db = self.engine.url.database
+            if db and db != ":memory:" and not db.startswith("file:"):
+                try:  # a new database in a new folder, as --out folders are made: create the folder
+                    Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                except OSError as e:
+                    raise ConfigError(f"database {shown}: cannot create its folder ({e.strerror})") from None
+        try:
+            Base.metadata.create_all(self.engine)
+        except OperationalError as e:
+            raise ConfigError(f"database {shown}: cannot open it ({e.orig})") from None
         self._session = sessionmaker(self.engine, expire_on_commit=False, future=True)
 
     # -- helpers -------------------------------------------------------------------------
