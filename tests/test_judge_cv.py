@@ -209,3 +209,6 @@ def test_cv_reads_an_unset_tune_layers_as_train_does():
 
     assert cv._DEFAULT_TUNED == ce.LAYERS - ce.FROZEN
     assert cv._recipe(5, {})["tune_layers"] == 5 and cv._recipe(5, {"depth": 2})["tune_layers"] == 2
+    # the teacher's share is part of a recipe only with a teacher (one path per fold: "{fold}")
+    assert cv._recipe(5, {"distill": 0.7})["distill"] is None
+    assert cv._recipe(5, {"teacher": "cv/big/fold{fold}"})["distill"] == 0.5

@@ -324,6 +324,14 @@ def test_more_tuned_layers_are_saved_loaded_and_fingerprinted(tmp_path):
     for bad in ({"depth": 0}, {"depth": 7}, {"depth": 2, "tune_layers": 3}):
         with pytest.raises(ConfigError, match="depth"):
             train(out_dir=tmp_path / "bad", **bad, **kw)
+    # distillation: the teacher's probabilities become soft targets (a fold's teacher never saw its held-out groups)
+    logs: list[str] = []
+    train(out_dir=tmp_path / "kd", depth=2, teacher=tmp_path / "t3", log=logs.append, **kw)
+    assert any(m.startswith(f"teacher {tmp_path / 't3'}: soft targets for ") for m in logs)
+    kd = OfflineJudge(weights=tmp_path / "kd").model.metadata
+    assert kd["config"]["distill"] == 0.5 and f"--teacher {tmp_path / 't3'}" in kd["command"]
+    with pytest.raises(ConfigError, match="distill"):
+        train(out_dir=tmp_path / "bad", depth=2, teacher=tmp_path / "t3", distill=1.5, **kw)
     # a weight file naming a network this code cannot build is refused, not half-loaded
     save_file({"x": torch.zeros(1)}, str(tmp_path / "t3" / ce.WEIGHTS_FILE), metadata={"arch": "minilm-l6-crossenc-v2-f7-192"})
     with pytest.raises(encoder.EncoderUnavailable, match="f7"):

@@ -40,7 +40,8 @@ from airisk.stats import auc_difference_ci, mcnemar_exact, roc_auc, wilson_inter
 RECIPE_FILE = "cv.json"
 PREDICTIONS_FILE = "predictions.jsonl"
 _RECIPE_KEYS = ("sources", "labels_file", "seed", "epochs", "windows", "refusals", "texts", "soft_labels", "source_weights",
-                "limit", "tune_layers", "hazard_loss", "depth")
+                "limit", "tune_layers", "hazard_loss", "depth", "teacher",
+                "distill")
 
 
 class PooledMetrics(BaseModel):
@@ -77,7 +78,8 @@ class Comparison(BaseModel):
 
 
 _RECIPE_DEFAULTS = {"seed": 0, "texts": True, "refusals": True, "soft_labels": False, "tune_layers": None,
-                    "hazard_loss": 1.0, "depth": 6}  # as train() defaults them
+                    "hazard_loss": 1.0, "depth": 6,
+                    "distill": 0.5}  # as train() defaults them
 _DEFAULT_TUNED = 5  # = _crossenc.LAYERS - _crossenc.FROZEN (not imported: that module loads torch)
 _LEGACY = {"tune_layers": 3, "hazard_loss": 0.3, "depth": 6}  # what an option meant in a cv.json written before the option existed
 
@@ -85,6 +87,8 @@ _LEGACY = {"tune_layers": 3, "hazard_loss": 0.3, "depth": 6}  # what an option m
 def _recipe(folds: int | None, kw: dict[str, Any]) -> dict[str, Any]:
     """The options that change what a fold trains; an option left unset and its default are the same recipe."""
     out = {"folds": folds, **{k: kw.get(k) if kw.get(k) is not None else _RECIPE_DEFAULTS.get(k) for k in _RECIPE_KEYS}}
+    if out["teacher"] is None:  # the teacher's share means nothing without a teacher
+        out["distill"] = None
     if out["tune_layers"] is None:  # train()'s default: the top five layers, or all of a shallower network
         out["tune_layers"] = min(_DEFAULT_TUNED, out["depth"])
     parsed: dict[str, Any] = json.loads(json.dumps(out, sort_keys=True, default=str))
@@ -185,7 +189,10 @@ def cross_validate(out_dir: str | Path, *, folds: int = 5, only: list[int] | Non
             say(f"fold 0: weights from {weights} (trained with this recipe on fold 0)")
         else:
             say(f"fold {k}: training")
-            train(out_dir=d, fold=k, folds=folds, log=say, **train_kw)
+            kw = dict(train_kw)
+            if kw.get("teacher"):  # a cv directory's weights per fold: "cv/t5h/fold{fold}"
+                kw["teacher"] = str(kw["teacher"]).format(fold=k)
+            train(out_dir=d, fold=k, folds=folds, log=say, **kw)
             weights = d
         preds = predict_fold(weights, k, folds, **pred_kw)
         _write_atomic(pfile, "".join(json.dumps(p, sort_keys=True) + "\n" for p in preds))

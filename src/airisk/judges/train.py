@@ -405,10 +405,17 @@ def _fit(net: Any, rows: list[Example], wins: list[list[Any]], cache: list[list[
                 lp = F.binary_cross_entropy_with_logits(net.prompt(pooled)[:, 0], y, reduction="none")
                 loss = loss + (lp * w * text).sum() / len(rs)
             rsel = [j for j, r in enumerate(rs) if r.refusal is not None]
+            share = cfg.get("distill", 0.0)
             if rsel:
                 tgt = torch.tensor([rs[j].refusal for j in rsel], device=device)
                 lr_ = F.cross_entropy(net.refusal(pooled[rsel]), tgt, weight=ref_w, reduction="none")
-                loss = loss + cfg["refusal_loss"] * (lr_ * w[rsel]).sum() / len(rs)
+                hard = 1.0 - share if any("teacher_refusal" in rs[j].meta for j in rsel) else 1.0
+                loss = loss + hard * cfg["refusal_loss"] * (lr_ * w[rsel]).sum() / len(rs)
+            tsel = [j for j, r in enumerate(rs) if "teacher_refusal" in r.meta]
+            if tsel and share:
+                q = torch.tensor([rs[j].meta["teacher_refusal"] for j in tsel], device=device)
+                ls = -(q * F.log_softmax(net.refusal(pooled[tsel]), dim=1)).sum(1)
+                loss = loss + share * cfg["refusal_loss"] * (ls * w[tsel]).sum() / len(rs)
             hsel = [j for j, r in enumerate(rs) if r.hazard is not None or (r.harm == 0.0)]
             if hsel and n_haz:
                 tgt = torch.zeros((len(hsel), n_haz), device=device)
@@ -434,7 +441,30 @@ def _target(r: Example, cfg: dict[str, Any]) -> float:
     if r.harm is None:
         return 0.0
     votes = r.meta.get("votes") if cfg.get("soft_labels") else None
-    return sum(votes) / len(votes) if votes else r.harm
+    y = sum(votes) / len(votes) if votes else r.harm
+    taught = r.meta.get("teacher_harm")
+    return y if taught is None else (1.0 - cfg["distill"]) * y + cfg["distill"] * taught
+
+
+def _teach(rows: list[Example], weights: Path, say: Callable[[str], None]) -> None:
+    """Soft targets from a teacher judge (``train(teacher=...)``): its P(violating) of each pair (the
+    judge's own reading, max over windows), P(harmful request) of each text, and its refusal
+    distribution of each pair, stored in the rows' ``meta``."""
+    from airisk.judges.offline import OfflineJudge
+
+    t = time.time()
+    scorer = OfflineJudge(weights=weights).scorer
+    pairs = [r for r in rows if r.response]
+    texts = [r for r in rows if not r.response]
+    if pairs:
+        harm, ref, _, _ = scorer.score_pairs([r.intent for r in pairs], [r.response for r in pairs])
+        for r, p, q in zip(pairs, harm, ref):
+            r.meta = {**r.meta, "teacher_harm": float(p), "teacher_refusal": [float(x) for x in q]}
+    if texts:
+        prompt = scorer.score_texts([r.intent for r in texts])[0]
+        for r, p in zip(texts, prompt):
+            r.meta = {**r.meta, "teacher_harm": float(p)}
+    say(f"teacher {weights}: soft targets for {len(pairs)} pairs and {len(texts)} texts ({time.time() - t:.0f}s)")
 
 
 def fit_hazard_head(net: Any, rows: list[Example], codes: list[str], tokens: ce.Tokens, seed: int,
@@ -569,7 +599,8 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
           threads: int | None = None, windows: int | None = None, refusals: bool = True,
           fold: int = 0, folds: int = 5, soft_labels: bool | None = None,
           source_weights: dict[str, float] | None = None, tune_layers: int | None = None,
-          hazard_loss: float | None = None, depth: int | None = None, log: Callable[[str], None] | None = None) -> TrainReport:
+          hazard_loss: float | None = None, depth: int | None = None, teacher: str | Path | None = None,
+          distill: float | None = None, log: Callable[[str], None] | None = None) -> TrainReport:
     """Fine-tune the offline judge and write its weights (see the module docstring).
 
     Args:
@@ -600,6 +631,11 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
         depth: how many of MiniLM's layers the network keeps, from the bottom (default all six).
             Fewer is a smaller, faster reader (each layer is a sixth of the judging time); with
             ``tune_layers`` unset, a shallow network is fine-tuned whole (at most five layers).
+        teacher: weights of a judge trained on the same fold (never on its held-out groups), whose
+            probabilities become soft targets (knowledge distillation): harm and prompt-harm targets
+            are ``(1 - distill) * label + distill * teacher``; every pair row also learns the
+            teacher's refusal distribution, labelled or not.
+        distill: the teacher's share of each target (default 0.5; only with ``teacher``).
         log: progress callback.
     """
     import torch
@@ -628,6 +664,10 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
     frozen = layers - tune
     if cfg["train_windows"] < 1:
         raise ConfigError(f"windows must be >= 1, got {cfg['train_windows']}")
+    if teacher is not None:
+        cfg["distill"] = 0.5 if distill is None else distill
+        if not 0.0 <= cfg["distill"] <= 1.0:
+            raise ConfigError(f"distill must be in 0..1, got {cfg['distill']}")
     if not cfg["hazard_loss"] >= 0:
         raise ConfigError(f"hazard_loss must be >= 0, got {cfg['hazard_loss']}")
     codes = list(hazard_codes())
@@ -638,6 +678,8 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
     train_rows = [r for r in rows if r.split == "train"]
     if not train_rows:
         raise ConfigError("no training rows: every group fell in the validation split (give more data)")
+    if teacher is not None:
+        _teach(train_rows, Path(teacher), say)
     say(f"{len(rows)} rows ({len(train_rows)} train) from " + ", ".join(f"{k} {v}" for k, v in Counter(r.source for r in rows).items()))
     random.seed(seed)
     np.random.seed(seed)
@@ -673,7 +715,7 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
         "command": _command(seed=seed, sources=sources, labels_file=labels_file, limit=limit, epochs=epochs,
                             texts=texts, windows=windows, fold=fold, folds=folds, soft_labels=soft_labels,
                             source_weights=source_weights, tune_layers=tune_layers, hazard_loss=hazard_loss,
-                            depth=depth),
+                            depth=depth, teacher=teacher, distill=distill),
         "reproducibility": "numerically bounded (same seed, same data: same verdicts to float rounding), not byte-identical",
     }
     sha = ce.save(net, out, {**meta, "metrics": []})
