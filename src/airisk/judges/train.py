@@ -573,14 +573,12 @@ def validate(judge_scorer: Any, rows: list[Example], codes: list[str], threshold
 
 def _command(**opts: Any) -> str:
     """The ``airisk judge train`` command line that repeats this training (options left at their defaults omitted)."""
-    defaults = {"seed": 0, "texts": True, "fold": 0, "folds": 5}
-    flags = {"labels_file": "--labels-file", "soft_labels": "--soft-labels", "tune_layers": "--tune-layers",
-             "hazard_loss": "--hazard-loss"}
+    defaults = {"seed": 0, "texts": True, "fold": 0, "folds": 5, "soft_labels": False}
     parts = ["airisk judge train"]
     for k, v in opts.items():
-        if v is None or v is False and k != "texts" or defaults.get(k, object()) == v:
+        if v is None or k in defaults and defaults[k] == v:
             continue
-        flag = flags.get(k, "--" + k.replace("_", "-"))
+        flag = "--" + k.replace("_", "-")
         if k == "sources":
             parts.append(f"--sources {','.join(v)}")
         elif k == "source_weights":
@@ -626,8 +624,7 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
             shipped recipe since round 7; it was 3). Each costs training time (about proportionally)
             and weight-file size (3.5 MB a layer); 5 is the most that keeps the shipped file under 20 MB.
         hazard_loss: weight of the hazard head's loss against the harm head's (default 1.0; 0.3 before
-            round 7). Higher
-            trains the shared layers more on which hazard a violation belongs to.
+            round 7). Higher trains the shared layers more on which hazard a violation belongs to.
         depth: how many of MiniLM's layers the network keeps, from the bottom (default all six).
             Fewer is a smaller, faster reader (each layer is a sixth of the judging time); with
             ``tune_layers`` unset, a shallow network is fine-tuned whole (at most five layers).
