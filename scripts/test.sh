@@ -26,5 +26,6 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
 fi
 export AIRISK_DATA_PATH="${AIRISK_DATA_PATH:-$(cd .. && pwd)/shared/data}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+export PYTHONFAULTHANDLER=1  # a native crash prints every thread's stack (see tests/conftest.py, process exit)
 # no stdin: a pytest started as a background job otherwise stops on a terminal read
 exec .venv/bin/python -m pytest "$@" < /dev/null
