@@ -1,6 +1,6 @@
-"""Speed of the offline judges, old (offline-v1) and new (offline v2) side by side in one run.
+"""Speed of the offline judges side by side in one run: offline-v1 (old), offline (v2) and offline-fast.
 
-    python benchmarks/judge_speed.py [--n 512] [--single 200] [--batch-size 64] [--judges offline-v1,offline,offline:weights=DIR]
+    python benchmarks/judge_speed.py [--n 512] [--single 200] [--batch-size 64] [--judges offline-v1,offline,offline-fast,offline:weights=DIR]
                                      [--precision auto|bf16|fp32] [--threads N] [--profile]
 
 Real responses from the shared data (XSTest, JailbreakBench and HarmBench generations, via
@@ -35,7 +35,7 @@ def make(name: str, args: argparse.Namespace) -> Any:
     from airisk.judges.factory import make_judge
 
     spec = f"{name}{',' if ':' in name else ':'}batch_size={args.batch_size}"  # NAME or a spec, e.g. offline:weights=DIR
-    if (name == "offline" or name.startswith("offline:")) and args.precision:
+    if name.split(":")[0] in ("offline", "offline-fast") and args.precision:
         spec += f",precision={args.precision}"
     return make_judge(spec)
 
@@ -128,7 +128,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=512, help="items for the batched measurement")
     ap.add_argument("--single", type=int, default=200, help="items for the single-item latency")
     ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--judges", default="offline-v1,offline")
+    ap.add_argument("--judges", default="offline-v1,offline,offline-fast")
     ap.add_argument("--precision", default=None, help="v2 precision: auto, bf16 or fp32")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     ap.add_argument("--profile", action="store_true")

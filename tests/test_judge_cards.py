@@ -248,7 +248,8 @@ def test_shipped_cards_match_the_shipped_judges():
     kinds = {"harmbench-cls-val": "human", "xstest-completions": "human", "jbb-artifacts": "llm-judge"}
     for spec, task, label_set in [("offline", "harm", "harmbench-cls-val"), ("offline", "harm", "jbb-artifacts"),
                                   ("offline", "harm", "xstest-completions"), ("refusal", "refusal", "xstest-completions"),
-                                  ("offline-v1", "harm", "jbb-artifacts")]:
+                                  ("offline-v1", "harm", "jbb-artifacts"),
+                                  *[("offline-fast", "harm", s) for s in kinds], ("offline-fast", "refusal", "xstest-completions")]:
         fp = make_judge(spec).fingerprint
         c = find_card(fp, task=task, label_set=label_set, dirs=[SHIPPED_DIR])
         assert c is not None, f"no shipped {task} card on {label_set} for judge {spec} ({fp})"

@@ -188,6 +188,28 @@ def test_construction_options_and_plugin_entry_points(judge):
     assert plugins.load("judges", "offline-v1") is OfflineV1Judge
 
 
+async def test_offline_fast_is_the_shipped_three_layer_student(judge):
+    import hashlib
+
+    from airisk.judges.factory import make_judge
+    from airisk.judges.offline import FAST_WEIGHTS_DIR, OfflineFastJudge
+
+    w = FAST_WEIGHTS_DIR / ce.WEIGHTS_FILE
+    info = json.loads((FAST_WEIGHTS_DIR / ce.METADATA_FILE).read_text())
+    assert w.stat().st_size < 20 * 1024 * 1024 and info["weights_sha256"] == hashlib.sha256(w.read_bytes()).hexdigest()
+    assert info["config"]["depth"] == 3 and info["config"]["distill"] > 0  # a distilled student, as documented
+    fast = make_judge("offline-fast:threshold=0.5")
+    assert plugins.load("judges", "offline-fast") is OfflineFastJudge and isinstance(fast, OfflineJudge)
+    assert fast.model.net.depth == 3 and fast.describe()["arch"] == ce.arch(0, 3) != ce.ARCH
+    assert fast.fingerprint not in (judge.fingerprint, make_judge("offline:threshold=0.5").fingerprint)
+    comply, refuse = await fast.judge_batch([Conversation(prompt=PROMPT, response=COMPLY),
+                                             Conversation(prompt=PROMPT, response=REFUSE)])
+    assert (comply.label, refuse.label, refuse.refusal) == ("violating", "non_violating", "full_refusal")
+    assert comply.judge_id == "offline-fast" and comply.judge_fingerprint == fast.fingerprint
+    with pytest.raises(ConfigError, match="offline-fast judge: threshold"):
+        OfflineFastJudge(threshold=2)
+
+
 async def test_offline_v1_stays_loadable_for_comparison():
     v1 = OfflineV1Judge()
     out = await v1.judge_batch([Conversation(prompt=PROMPT, response=COMPLY), Conversation(prompt=PROMPT, response=REFUSE)])
