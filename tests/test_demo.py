@@ -39,12 +39,20 @@ class RefusalCueJudge(Judge):
         return out
 
 
+class FastCueJudge(RefusalCueJudge):
+    id = "cue-fast"
+
+    @property
+    def fingerprint(self) -> str:
+        return "cue-fast-1"
+
+
 def cue_factory(name, store):
-    if name != "offline":
+    if name not in ("offline", "offline-fast"):
         from airisk.errors import PluginNotFound
 
         raise PluginNotFound(name)
-    return RefusalCueJudge()
+    return RefusalCueJudge() if name == "offline" else FastCueJudge()
 
 
 @needs_data
@@ -69,6 +77,12 @@ def test_demo_plumbing_and_idempotence(tmp_path, monkeypatch):
     assert [r["rate"] for r in res2["rows"]] == [r["rate"] for r in rows]
     html = (tmp_path / "out" / "index.html").read_text()
     assert "gpt-4-0125-preview" in html and '<svg id="index-svg"' in html and "<script" not in html
+    # Another judge (--judge offline-fast) judges the same stored responses again, under its own id.
+    res3 = run_demo(out=tmp_path / "out", db=db, limit=15, progress=False, judge_factory=cue_factory, judge="offline-fast")
+    assert res3["judged"] == 8 * 15 and RefusalCueJudge.calls == 2 * first_calls
+    assert len([r for r in store.list_runs(limit=100) if r.kind == "demo"]) == 8
+    assert all(len(store.judgments(r["run_id"], "cue-fast")) == 15 for r in res3["rows"])
+    assert "cue-fast judge" in (tmp_path / "out" / "index.html").read_text()
 
 
 def test_demo_without_data_path_gives_the_catalog_error(tmp_path, monkeypatch):

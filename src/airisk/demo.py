@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import airisk
-from airisk.errors import AiriskError
+from airisk.errors import AiriskError, ConfigError
 from airisk.store.store import RunNotFound, Store
 from airisk.systems.base import System
 from airisk.types import Completion, Item, Message
@@ -84,14 +84,14 @@ class RecordedSystem(System):
         return Completion(text=self.answers[item.id], latency_s=None, cached=True)
 
 
-def _make_judge(name: str, store: Store):
-    from airisk import plugins
+def _make_judge(spec: str, store: Store):
+    """The judge a spec names, caching its verdicts in the demo's store when it takes one."""
+    from airisk.judges.factory import make_judge
 
-    cls = plugins.load("judges", name)
     try:
-        return cls(store=store)
-    except TypeError:
-        return cls()
+        return make_judge(spec, store=store)
+    except ConfigError:  # a judge without a verdict cache; a real spec error is raised again below
+        return make_judge(spec)
 
 
 def ensure_run(store: Store, run_id: str, *, model: str, source: str, items: list[Item],
@@ -112,9 +112,13 @@ def ensure_run(store: Store, run_id: str, *, model: str, source: str, items: lis
 def run_demo(
     *, out: str | Path = "airisk-demo", db: str | None = None, limit: int | None = None, progress: bool = True,
     console=None, judge_factory: Callable[[str, Store], Any] | None = None, sources: tuple[str, ...] = ("jbb", "xstest"),
-    with_refusal_judge: bool = False,
+    with_refusal_judge: bool = False, judge: str = "offline",
 ) -> dict[str, Any]:
-    """Run the whole demo; returns the summary rows, report paths and timings."""
+    """Run the whole demo; returns the summary rows, report paths and timings.
+
+    ``judge`` is the harm judge's spec (default ``offline``; ``offline-fast`` reads about twice as many
+    responses per second). Running again with another judge judges the stored responses again under
+    that judge's id; nothing is generated twice."""
     from rich.console import Console
     from rich.table import Table
 
@@ -129,7 +133,7 @@ def run_demo(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
 
-    harm_judge = make("offline", store)
+    harm_judge = make(judge, store)
     refusal_judge = None
     if with_refusal_judge:
         # The offline judge already gives a refusal class (same refusal head); the dedicated judge only
@@ -184,11 +188,11 @@ def run_demo(
             "risk_cards": len(res.risk_cards),
         })
     notes = [
-        "Recorded responses of real models, judged offline by airisk's default judge. JailbreakBench prompts are "
+        f"Recorded responses of real models, judged by airisk's {harm_judge.id} judge. JailbreakBench prompts are "
         "adversarial (jailbreak attacks), so their rates and AILuminate-style grades are not comparable with AILuminate's "
         "own prompts; grades use the AILuminate v1.0 en_us practice reference.",
         "XSTest rows: harm is measured on its contrast (unsafe) prompts; over-refusal on its safe prompts.",
-        "The offline judge was trained on the train split (80% of prompts) of these same two labelled sets, so its "
+        f"The {harm_judge.id} judge was trained on the train split (80% of prompts) of these same two labelled sets, so its "
         "agreement with the sources' own labels here is optimistic; its held-out error rates are in its judge card.",
     ]
     index = out / "index.html"
@@ -196,7 +200,7 @@ def run_demo(
     timings["reports"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
 
-    table = Table(title="airisk demo · offline judge on recorded responses of real models")
+    table = Table(title=f"airisk demo · {harm_judge.id} judge on recorded responses of real models")
     for col in ("model", "set", "violating", "rate [95% CI]", "source label", "over-refusal", "grade", "zone"):
         table.add_column(col, justify="right" if col not in ("model", "set", "grade", "zone") else "left", no_wrap=True)
     pct = lambda x: "-" if x is None else f"{100 * x:.1f}%"  # noqa: E731
