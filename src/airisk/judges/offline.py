@@ -294,7 +294,8 @@ class OfflineFastJudge(OfflineJudge):
     six-layer judge trained on the same fold (``airisk judge train --depth 3 --distill 0.8 --teacher
     DIR``). On this project's 2-core CPU it judges about twice as many responses per second
     (docs/offline-judge.md, Speed) with nearly the same accuracy on responses; it reads *requests
-    alone* less well (XSTest prompts), so the content guard keeps the six-layer judge. Use it for large
+    alone* less well (XSTest prompts), so the content guard keeps the six-layer judge, and names
+    hazards less well. Use it for large
     response sets; its own judge cards carry its measured error rates. Accepts every ``offline`` option.
     """
 
