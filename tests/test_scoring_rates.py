@@ -88,6 +88,22 @@ def test_personas_locales_and_over_refusal(store):
     assert t["homonyms"].rate == 0.5 and t["figurative"].partial_refusal == 1
 
 
+def test_over_refusal_reads_the_scored_judge_or_the_dedicated_refusal_judge(store):
+    build_run(store, "r", [{"expected": "comply", "outcome": "safe", "refusal": "full_compliance"}] * 4, judge_id="fast")
+
+    def add(judge_id, refusal):
+        store.save_judgments("r", [(f"r-{i}", Judgment(label="non_violating", refusal=refusal, judge_id=judge_id,
+                                                       judge_fingerprint=judge_id)) for i in range(4)])
+
+    add("six", "full_refusal")  # a second harm judge on the same run
+    s_fast, s_six = score_run(store, "r", judge="fast"), score_run(store, "r", judge="six")
+    assert (s_fast.refusal_judge_id, s_fast.over_refusal.rate) == ("fast", 0.0)
+    assert (s_six.refusal_judge_id, s_six.over_refusal.rate) == ("six", 1.0)
+    add("refusal", "partial_refusal")  # the dedicated classifier wins for every harm judge
+    s = score_run(store, "r", judge="fast")
+    assert (s.refusal_judge_id, s.over_refusal.rate, s.over_refusal.partial_refusal) == ("refusal", 1.0, 4)
+
+
 class FakeCard:
     tp, fn, tn, fp = 90, 10, 95, 5
     judge_id = "test-judge"

@@ -180,13 +180,21 @@ def pick_judge(run: RunInfo, records: list[Record], judge: str | None = None) ->
     return None
 
 
+DEDICATED_REFUSAL_JUDGES = ("refusal",)
+
+
 def _pick_refusal_judge(records: list[Record], harm_judge: str | None) -> str | None:
+    """Whose refusal classes over-refusal is read from: the dedicated refusal classifier when it judged
+    the run, else the scored harm judge's own, else whichever judge gave the most. Another harm judge
+    is never preferred to the scored one: a report scored with ``offline-fast`` on a run that
+    ``offline`` also judged reads ``offline-fast``'s refusals."""
     counts = Counter(jid for r in records for jid, j in r.judgments.items() if j.refusal is not None)
     if not counts:
         return None
-    if harm_judge in counts and len(counts) == 1:
-        return harm_judge
-    return max(counts, key=lambda k: (k != harm_judge, counts[k]))
+    for jid in (*DEDICATED_REFUSAL_JUDGES, harm_judge):
+        if jid in counts:
+            return jid
+    return max(counts, key=lambda k: counts[k])
 
 
 # -- aggregation ----------------------------------------------------------------------------------
