@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import airisk
-from airisk.errors import AiriskError, ConfigError
+from airisk.errors import AiriskError
 from airisk.store.store import RunNotFound, Store
 from airisk.systems.base import System
 from airisk.types import Completion, Item, Message
@@ -86,12 +86,13 @@ class RecordedSystem(System):
 
 def _make_judge(spec: str, store: Store):
     """The judge a spec names, caching its verdicts in the demo's store when it takes one."""
-    from airisk.judges.factory import make_judge
+    import inspect
 
-    try:
-        return make_judge(spec, store=store)
-    except ConfigError:  # a judge without a verdict cache; a real spec error is raised again below
-        return make_judge(spec)
+    from airisk import plugins
+    from airisk.judges.factory import make_judge, parse_spec
+
+    takes_store = "store" in inspect.signature(plugins.load("judges", parse_spec(spec)[0])).parameters
+    return make_judge(spec, **({"store": store} if takes_store else {}))
 
 
 def ensure_run(store: Store, run_id: str, *, model: str, source: str, items: list[Item],

@@ -185,6 +185,7 @@ class OfflineJudge(TextPairJudge):
 
     id = "offline"
     version = "2"
+    default_weights = WEIGHTS_DIR  # where the weights come from when ``weights`` is not given
 
     def __init__(self, store: Any = None, threshold: float | str | None = None, weights: str | Path | None = None,
                  max_windows: int | str = 3, batch_size: int | str = 64, precision: str = "auto"):
@@ -193,7 +194,7 @@ class OfflineJudge(TextPairJudge):
 
             store = Store(store)
         self.store = store
-        loaded = ce.load(Path(weights) if weights else WEIGHTS_DIR)
+        loaded = ce.load(Path(weights) if weights else self.default_weights)
         try:
             t = float(threshold) if threshold not in (None, "") else float(loaded.metadata["config"].get("threshold", 0.5))
             self.max_windows, self.batch_size = int(max_windows), int(batch_size)
@@ -295,15 +296,13 @@ class OfflineFastJudge(OfflineJudge):
     DIR``). On this project's 2-core CPU it judges about twice as many responses per second
     (docs/offline-judge.md, Speed) with nearly the same accuracy on responses; it reads *requests
     alone* less well (XSTest prompts), so the content guard keeps the six-layer judge, and names
-    hazards less well. Use it for large
-    response sets; its own judge cards carry its measured error rates. Accepts every ``offline`` option.
+    hazards less well. Use it for large response sets; its own judge cards carry its measured error
+    rates. Accepts every ``offline`` option.
     """
 
     id = "offline-fast"
     version = "2"
+    default_weights = FAST_WEIGHTS_DIR
 
-    def __init__(self, store: Any = None, threshold: float | str | None = None, weights: str | Path | None = None,
-                 max_windows: int | str = 3, batch_size: int | str = 64, precision: str = "auto"):
-        super().__init__(store, threshold, weights or FAST_WEIGHTS_DIR, max_windows, batch_size, precision)
 
 __all__ = ["FAST_WEIGHTS_DIR", "OfflineFastJudge", "OfflineJudge", "REFUSAL_CLASSES", "Scorer", "WEIGHTS_DIR"]
