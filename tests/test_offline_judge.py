@@ -255,7 +255,7 @@ def test_token_windows_and_intent_clipping():
     assert clipped == [0, 1, 2, 3, 4, 195, 196, 197, 198, 199]
     ids, types = ce.pair_ids([7, 8], [9])
     assert ids == [ce.CLS, 7, 8, ce.SEP, 9, ce.SEP] and types == [0, 0, 0, 0, 1, 1]
-    assert ce.bucket(1) == ce.BUCKET and ce.bucket(10_000) == ce.MAX_LEN
+    assert ce.bucket(1) == ce.BUCKET and ce.bucket(185) == ce.MAX_LEN and ce.bucket(10_000) == ce.MAX_POSITIONS
 
 
 def test_text_helpers():
@@ -361,3 +361,37 @@ def test_more_tuned_layers_are_saved_loaded_and_fingerprinted(tmp_path):
     save_file({"x": torch.zeros(1)}, str(tmp_path / "t3" / ce.WEIGHTS_FILE), metadata={"arch": "minilm-l7-crossenc-v2-f3-192"})
     with pytest.raises(encoder.EncoderUnavailable, match="l7"):
         OfflineJudge(weights=tmp_path / "t3")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("AIRISK_DATA_PATH") or not Path(os.environ.get("AIRISK_DATA_PATH", ""), "xstest").is_dir(),
+                    reason="AIRISK_DATA_PATH unset or lacks the shared data sets")
+def test_window_length_is_a_trained_option_that_the_judge_reads_back(tmp_path, judge):
+    from airisk.judges import cv
+    from airisk.judges.offline import Scorer
+    from airisk.judges.train import train
+
+    kw = dict(sources=["xstest-completions"], limit=12, seed=0, epochs=1, texts=False, refusals=False, depth=2)
+    train(out_dir=tmp_path / "l512", max_len=512, **kw)
+    j = OfflineJudge(weights=tmp_path / "l512")
+    assert j.model.net.max_len == 512 == j.model.metadata["config"]["max_len"] and j.fingerprint_payload()["max_len"] == 512
+    assert j.fingerprint_payload()["arch"] == ce.arch(0, 2, 512) == "minilm-l2-crossenc-v2-f0-512"
+    assert j.model.metadata["command"].endswith("--depth 2 --max-len 512")
+    # a response of about 800 tokens: three 192-token windows (head, middle, tail), two of 512
+    long = " ".join(f"step {i} of the plan is described here" for i in range(100))
+    n_long = len(ce.Tokens().ids([long])[0])
+    assert 700 < n_long < 950
+    _, _, _, w192 = judge.scorer.score_pairs([PROMPT], [long])
+    _, _, _, w512 = j.scorer.score_pairs([PROMPT], [long])
+    assert (int(w192[0]), int(w512[0])) == (3, 2)
+    # every sequence the judge builds fits the network's window
+    seqs, _ = Scorer(j.model)._pair_seqs([PROMPT], [long])
+    assert max(len(s[0]) for s in seqs) <= 512 < 2 * max(len(s[0]) for s in seqs)
+    assert j.fingerprint != OfflineJudge(weights=tmp_path / "l512", max_windows=2).fingerprint
+    for bad in (200, 1024, 32):
+        with pytest.raises(ConfigError, match="max_len"):
+            train(out_dir=tmp_path / "bad", max_len=bad, **kw)
+        assert not (tmp_path / "bad").exists()  # refused before anything was written
+    # cross-validation treats the window length as part of the recipe; older recipe files meant 192
+    assert cv._recipe(5, {})["max_len"] == 192 and cv._recipe(5, {"max_len": 512})["max_len"] == 512
+    assert cv._LEGACY["max_len"] == ce.MAX_LEN == 192

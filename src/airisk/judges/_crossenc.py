@@ -45,18 +45,27 @@ from airisk.judges import encoder
 
 HIDDEN, HEADS, INTER, LAYERS = 384, 12, 1536, 6
 FROZEN = 1  # default: layers 0..FROZEN-1 come from the base package unchanged; the top five are fine-tuned (round 7)
-MAX_LEN = 192  # tokens per (intent, response-window) pair, special tokens included
+MAX_LEN = 192  # default tokens per (intent, response-window) pair, special tokens included
+MAX_POSITIONS = 512  # MiniLM's position embeddings: the longest window a network can read
 MAX_INTENT = 48  # intent tokens kept (head and tail of a longer one)
 BUCKET = 16  # pad lengths to a multiple of this: equal shapes -> batch-independent verdicts
 CLS, SEP, PAD = 101, 102, 0
 REFUSAL_CLASSES = ("full_compliance", "full_refusal", "partial_refusal")
-_ARCH_RE = re.compile(rf"minilm-l(\d)-crossenc-v2-f(\d)-{MAX_LEN}")
+_ARCH_RE = re.compile(r"minilm-l(\d)-crossenc-v2-f(\d)-(\d+)")
 
 
-def arch(frozen: int = FROZEN, depth: int = LAYERS) -> str:
+def arch(frozen: int = FROZEN, depth: int = LAYERS, max_len: int = MAX_LEN) -> str:
     """The weight file's architecture tag (changes when the forward pass changes meaning): a network
-    of MiniLM's first ``depth`` layers with ``frozen`` base layers below the tuned ones."""
-    return f"minilm-l{depth}-crossenc-v2-f{frozen}-{MAX_LEN}"
+    of MiniLM's first ``depth`` layers with ``frozen`` base layers below the tuned ones, reading
+    windows of at most ``max_len`` tokens."""
+    return f"minilm-l{depth}-crossenc-v2-f{frozen}-{max_len}"
+
+
+def check_max_len(max_len: int) -> int:
+    """A window length the network can read and bucket exactly: a multiple of BUCKET up to MAX_POSITIONS."""
+    if not (4 * BUCKET <= max_len <= MAX_POSITIONS and max_len % BUCKET == 0):
+        raise ValueError(f"max_len must be a multiple of {BUCKET} in {4 * BUCKET}..{MAX_POSITIONS}, got {max_len}")
+    return max_len
 
 
 ARCH = arch()  # the default network's tag: "minilm-l6-crossenc-v2-f1-192"
@@ -171,15 +180,15 @@ class JudgeNet(nn.Module):
     """MiniLM-L6 (or its first ``depth`` layers: a smaller, faster reader) + four heads: harm (pair),
     refusal (pair), hazard (any input), prompt harm (text alone)."""
 
-    def __init__(self, n_hazards: int, frozen: int = FROZEN, depth: int = LAYERS):
+    def __init__(self, n_hazards: int, frozen: int = FROZEN, depth: int = LAYERS, max_len: int = MAX_LEN):
         super().__init__()
         if not 1 <= depth <= LAYERS:
             raise ValueError(f"depth must be in 1..{LAYERS}, got {depth}")
         if not 0 <= frozen < depth:
             raise ValueError(f"frozen layers must be in 0..{depth - 1}, got {frozen}")
-        self.frozen, self.depth = frozen, depth
+        self.frozen, self.depth, self.max_len = frozen, depth, check_max_len(max_len)
         self.word = nn.Embedding(30522, HIDDEN)
-        self.pos = nn.Embedding(512, HIDDEN)
+        self.pos = nn.Embedding(MAX_POSITIONS, HIDDEN)
         self.typ = nn.Embedding(2, HIDDEN)
         self.ln = nn.LayerNorm(HIDDEN, eps=1e-12)
         self.layers = nn.ModuleList(Layer() for _ in range(depth))
@@ -255,7 +264,9 @@ def pad_batch(seqs: list[tuple[list[int], list[int]]], length: int | None = None
 
 
 def bucket(n: int) -> int:
-    return min(MAX_LEN, max(BUCKET, -(-n // BUCKET) * BUCKET))
+    """Padded length of an n-token sequence: a multiple of BUCKET. Sequences are built no longer than
+    their network's max_len (itself a multiple of BUCKET), so the bucket never exceeds it."""
+    return min(MAX_POSITIONS, max(BUCKET, -(-n // BUCKET) * BUCKET))
 
 
 # ------------------------------------------------------------------------------------ weight file
@@ -272,7 +283,7 @@ def save(net: JudgeNet, directory: Path, metadata: dict[str, Any]) -> str:
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in sorted(net.tuned_state().items())}
     path = directory / WEIGHTS_FILE
-    save_file(state, str(path), metadata={"arch": arch(net.frozen, net.depth)})
+    save_file(state, str(path), metadata={"arch": arch(net.frozen, net.depth, net.max_len)})
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     (directory / METADATA_FILE).write_text(json.dumps({**metadata, "weights_sha256": sha}, indent=2, sort_keys=True) + "\n",
                                            encoding="utf-8")
@@ -313,11 +324,12 @@ def load(directory: Path) -> Loaded:
         with safe_open(str(path), "pt") as f:
             found = (f.metadata() or {}).get("arch")
         tag = _ARCH_RE.fullmatch(found or "")
-        if tag is None or not 0 <= int(tag.group(2)) < int(tag.group(1)) <= LAYERS:
+        if (tag is None or not 0 <= int(tag.group(2)) < int(tag.group(1)) <= LAYERS
+                or not 4 * BUCKET <= int(tag.group(3)) <= MAX_POSITIONS or int(tag.group(3)) % BUCKET):
             raise encoder.EncoderUnavailable(f"{path} holds weights for {found!r}; this code runs {_ARCH_RE.pattern!r}: retrain")
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         codes = list(meta["hazard_codes"])
-        net = JudgeNet(len(codes), frozen=int(tag.group(2)), depth=int(tag.group(1)))
+        net = JudgeNet(len(codes), frozen=int(tag.group(2)), depth=int(tag.group(1)), max_len=int(tag.group(3)))
         base = base_file()
         net.load_base(base)
         tuned = {k: v.float() for k, v in load_file(str(path)).items()}

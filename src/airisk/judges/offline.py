@@ -74,7 +74,7 @@ class Scorer:
         seqs, owner = [], []
         for i, (a, b) in enumerate(zip(a_ids, b_ids)):
             a = ce.clip_intent(a)
-            room = ce.MAX_LEN - len(a) - 3
+            room = self.m.net.max_len - len(a) - 3
             for w in ce.response_windows(b, room, self.max_windows):
                 seqs.append(ce.pair_ids(a, w))
                 owner.append(i)
@@ -150,7 +150,7 @@ class Scorer:
         todo = [t for t in dict.fromkeys(texts) if t not in got]
         if todo:
             ids = self.tokens.ids([encoder.clean_text(t) for t in todo])
-            vecs = self._run([ce.pair_ids(ce.clip_intent(a, ce.MAX_LEN - 2), []) for a in ids])
+            vecs = self._run([ce.pair_ids(ce.clip_intent(a, self.m.net.max_len - 2), []) for a in ids])
             got.update(zip(todo, vecs))
             with self._lock:
                 self._text_memo.update(zip(todo, vecs))
@@ -220,13 +220,13 @@ class OfflineJudge(TextPairJudge):
         """Everything that changes a verdict: weights, base layers, threshold, windows, precision, lengths."""
         return {
             "judge": self.id,
-            "arch": ce.arch(self.model.net.frozen, self.model.net.depth),
+            "arch": ce.arch(self.model.net.frozen, self.model.net.depth, self.model.net.max_len),
             "weights_sha256": self.model.weights_sha256,
             "base_sha256": self.model.base_sha256,
             "threshold": round(self.threshold, 6),
             "max_windows": self.max_windows,
             "precision": self.scorer.precision,
-            "max_len": ce.MAX_LEN,
+            "max_len": self.model.net.max_len,
             "max_intent": ce.MAX_INTENT,
             "bucket": ce.BUCKET,
         }
