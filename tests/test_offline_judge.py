@@ -395,3 +395,11 @@ def test_window_length_is_a_trained_option_that_the_judge_reads_back(tmp_path, j
     # cross-validation treats the window length as part of the recipe; older recipe files meant 192
     assert cv._recipe(5, {})["max_len"] == 192 and cv._recipe(5, {"max_len": 512})["max_len"] == 512
     assert cv._LEGACY["max_len"] == ce.MAX_LEN == 192
+    # a weight file naming a window the network cannot read is refused, not half-loaded
+    import torch
+    from safetensors.torch import save_file
+
+    for tag in ("minilm-l2-crossenc-v2-f0-200", "minilm-l2-crossenc-v2-f0-1024"):
+        save_file({"x": torch.zeros(1)}, str(tmp_path / "l512" / ce.WEIGHTS_FILE), metadata={"arch": tag})
+        with pytest.raises(encoder.EncoderUnavailable, match=tag):
+            OfflineJudge(weights=tmp_path / "l512")

@@ -68,6 +68,19 @@ def check_max_len(max_len: int) -> int:
     return max_len
 
 
+def _parse_arch(tag: str | None) -> tuple[int, int, int] | None:
+    """(depth, frozen, max_len) of an architecture tag this code can build, else None."""
+    m = _ARCH_RE.fullmatch(tag or "")
+    if m is None:
+        return None
+    depth, frozen, max_len = map(int, m.groups())
+    try:
+        check_max_len(max_len)
+    except ValueError:
+        return None
+    return (depth, frozen, max_len) if 0 <= frozen < depth <= LAYERS else None
+
+
 ARCH = arch()  # the default network's tag: "minilm-l6-crossenc-v2-f1-192"
 
 
@@ -323,13 +336,13 @@ def load(directory: Path) -> Loaded:
             return _loaded[key]
         with safe_open(str(path), "pt") as f:
             found = (f.metadata() or {}).get("arch")
-        tag = _ARCH_RE.fullmatch(found or "")
-        if (tag is None or not 0 <= int(tag.group(2)) < int(tag.group(1)) <= LAYERS
-                or not 4 * BUCKET <= int(tag.group(3)) <= MAX_POSITIONS or int(tag.group(3)) % BUCKET):
+        shape = _parse_arch(found)
+        if shape is None:
             raise encoder.EncoderUnavailable(f"{path} holds weights for {found!r}; this code runs {_ARCH_RE.pattern!r}: retrain")
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         codes = list(meta["hazard_codes"])
-        net = JudgeNet(len(codes), frozen=int(tag.group(2)), depth=int(tag.group(1)), max_len=int(tag.group(3)))
+        depth, frozen, max_len = shape
+        net = JudgeNet(len(codes), frozen=frozen, depth=depth, max_len=max_len)
         base = base_file()
         net.load_base(base)
         tuned = {k: v.float() for k, v in load_file(str(path)).items()}
