@@ -270,16 +270,29 @@ def cv_cmd(
     distill: Optional[float] = typer.Option(None, "--distill", help="As for `judge train`."),
     max_len: Optional[int] = typer.Option(None, "--max-len", help="As for `judge train`."),
     threads: Optional[int] = typer.Option(None, help="torch CPU threads per training."),
+    threshold: float = typer.Option(0.5, "--threshold", help="P(violating) threshold for the pooled figures and --compare."),
+    choose_threshold: Optional[str] = typer.Option(None, "--choose-threshold", metavar="SOURCE",
+                                                   help="Choose the harm threshold on this source's held-out verdicts "
+                                                        "(e.g. harmbench-cls-val), measured by nested cross-validation."),
+    max_false_safe: float = typer.Option(0.10, "--max-false-safe", help="With --choose-threshold: the most violations "
+                                                                           "it may judge safe (share of the source's violating items)."),
+    write_threshold: Optional[Path] = typer.Option(None, "--write-threshold", help="With --choose-threshold: store the "
+                                                   "chosen threshold in these weights (their offline_v2.json)."),
 ) -> None:
     """Cross-validate a training recipe: train it on every group fold and pool the held-out verdicts
-    (every labelled item judged by a model that never saw its group); --compare ranks two recipes."""
+    (every labelled item judged by a model that never saw its group); --compare ranks two recipes;
+    --choose-threshold picks the harm threshold by nested cross-validation."""
     from rich.markup import escape
     from rich.table import Table
 
     from airisk.judges import cv
 
+    if not 0 < threshold < 1 or not 0 <= max_false_safe < 1:
+        raise ConfigError(f"--threshold must be in (0, 1) and --max-false-safe in [0, 1), got {threshold} and {max_false_safe}")
+    if write_threshold is not None and choose_threshold is None:
+        raise ConfigError("--write-threshold needs --choose-threshold SOURCE")
     if summary_only:
-        pooled = cv.summarize(out)
+        pooled = cv.summarize(out, threshold=threshold)
     else:
         pooled = cv.cross_validate(out, folds=folds, only=fold or None, fold0_weights=fold0_weights, threads=threads,
                                    log=lambda m: console.print(escape(str(m))),
@@ -304,7 +317,7 @@ def cv_cmd(
                   "McNemar p", "AUC A / B", "AUC B-A [95%]", title=f"A = {escape(str(compare_with))}, B = {escape(str(out))}",
                   caption="AUC: how well each ranks violating above non-violating items, whatever the threshold "
                           "(interval: paired bootstrap over the items)")
-        for r in cv.compare(compare_with, out):
+        for r in cv.compare(compare_with, out, threshold=threshold):
             auc, diff = "", ""
             if r.auc_a is not None and r.auc_b is not None:
                 auc = f"{r.auc_a:.3f} / {r.auc_b:.3f}"
@@ -313,6 +326,28 @@ def cv_cmd(
             c.add_row(escape(r.source), r.task, escape(r.labels), str(r.n), f"{r.accuracy_a:.1%}", f"{r.accuracy_b:.1%}",
                       str(r.only_a_right), str(r.only_b_right), f"{r.p_value:.3f}", auc, diff)
         console.print(c)
+    if choose_threshold is not None:
+        choice = cv.choose_threshold(out, choose_threshold, max_false_safe, default=threshold)
+        _print_threshold_choice(choice, escape)
+        if write_threshold is not None:
+            console.print(f"threshold {choice.threshold:.2f} written to {escape(str(cv.write_threshold(write_threshold, choice, out)))}")
+
+
+def _print_threshold_choice(ch: Any, escape: Callable[[str], str]) -> None:
+    from rich.table import Table
+
+    def fmt(d: dict[str, float]) -> str:
+        return f"{d['accuracy']:.1%} / {d['false_safe']:.1%} / {d['false_unsafe']:.1%}"
+
+    t = Table("source", "labels", "n", f"at {ch.default:g}", "nested (held out)", f"at {ch.threshold:.2f} (all folds)",
+              title=f"harm threshold chosen on {escape(ch.source)}: most accurate with false-safe <= {ch.max_false_safe:.0%}",
+              caption="accuracy / false-safe / false-unsafe. Nested: each fold at the threshold chosen on the other folds "
+                      "(per fold: " + ", ".join(f"{f}: {v:.2f}" for f, v in ch.per_fold.items()) + "); the last column "
+                      f"is optimistic for {escape(ch.source)}, whose verdicts chose it")
+    for r in ch.rows:
+        t.add_row(escape(r.source), escape(r.labels), str(r.n), fmt(r.default), fmt(r.nested), fmt(r.chosen))
+    console.print(t)
+    console.print(f"threshold for this recipe: {ch.threshold:.2f}")
 
 
 def _print_categories(pooled: list[Any], escape: Callable[[str], str]) -> None:

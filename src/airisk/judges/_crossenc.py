@@ -330,7 +330,8 @@ def load(directory: Path) -> Loaded:
         raise encoder.EncoderUnavailable(
             f"offline judge weights missing in {directory} (need {WEIGHTS_FILE} and {METADATA_FILE}); "
             "train them with `airisk judge train`")
-    key = f"{path.resolve()}:{path.stat().st_mtime_ns}"
+    # the metadata counts too: a threshold written after training (`judge cv --write-threshold`) is read
+    key = f"{path.resolve()}:{path.stat().st_mtime_ns}:{meta_path.stat().st_mtime_ns}"
     with _load_lock:
         if key in _loaded:
             return _loaded[key]
