@@ -1,6 +1,6 @@
 """The content guard's input check, old scorer (offline-v1) and new (offline v2) side by side.
 
-    python benchmarks/content_guard_quality.py [--split val|all]
+    python benchmarks/content_guard_quality.py [--split val|all] [--scorers offline-v1,offline:weights=OLD,offline]
 
 Prompts judged alone by ``ContentGuard.check_input`` with the default policy: XSTest's unsafe vs safe
 prompts (human labels), JBB harmful vs benign behaviours and OpenAI moderation texts (human labels).
@@ -55,6 +55,8 @@ def evaluate(guard: Any, rows: list[tuple[str, str, bool]]) -> dict[str, tuple[f
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--split", default="val", choices=("val", "all"))
+    ap.add_argument("--scorers", default="offline-v1,offline",
+                    help="judge specs, comma-separated (e.g. earlier weights: offline:weights=DIR)")
     args = ap.parse_args()
     from airisk.guard.content import ContentGuard
     from airisk.judges.factory import make_judge
@@ -62,7 +64,7 @@ def main() -> None:
     rows = prompts(args.split)
     print(f"{len(rows)} prompts ({args.split} split); default content policy; recall = unsafe blocked, FPR = safe blocked")
     print(f"{'scorer':<11} {'set':<18} {'recall':>8} {'FPR':>8} {'unsafe':>7} {'safe':>6}")
-    for spec in ("offline-v1", "offline"):
+    for spec in args.scorers.split(","):
         guard = ContentGuard(scorer=make_judge(spec))
         for name, (rec, fpr, npos, nneg) in sorted(evaluate(guard, rows).items()):
             print(f"{spec:<11} {name:<18} {rec:>8.3f} {fpr:>8.3f} {npos:>7} {nneg:>6}")
