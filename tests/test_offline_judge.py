@@ -47,7 +47,7 @@ def test_shipped_weights_are_small_and_described():
     assert w.stat().st_size < 20 * 1024 * 1024
     info = json.loads(meta.read_text())
     assert info["weights_sha256"] == hashlib.sha256(w.read_bytes()).hexdigest()
-    assert info["arch"] == ce.ARCH
+    assert info["arch"] == ce.arch(max_len=512)  # round 10: six layers reading 512-token windows
     tasks = {(m["task"], m["source"], m["labels"]) for m in info["metrics"]}
     assert ("harm", "harmbench-cls-val", "human") in tasks and ("harm", "jbb-artifacts", "llm-judge") in tasks
     assert ("refusal", "xstest-completions", "human") in tasks and ("prompt", "xstest", "human") in tasks
@@ -184,7 +184,7 @@ def test_construction_options_and_plugin_entry_points(judge):
     with pytest.raises(ConfigError, match="precision"):
         OfflineJudge(precision="fp8")
     d = judge.describe()
-    assert d["weights_sha256"] == judge.model.weights_sha256 and d["arch"] == ce.ARCH and d["base_sha256"]
+    assert d["weights_sha256"] == judge.model.weights_sha256 and d["arch"] == ce.arch(max_len=512) and d["base_sha256"]
     assert plugins.load("judges", "offline-v1") is OfflineV1Judge
 
 
@@ -368,7 +368,7 @@ def test_more_tuned_layers_are_saved_loaded_and_fingerprinted(tmp_path):
                     reason="AIRISK_DATA_PATH unset or lacks the shared data sets")
 def test_window_length_is_a_trained_option_that_the_judge_reads_back(tmp_path, judge):
     from airisk.judges import cv
-    from airisk.judges.offline import Scorer
+    from airisk.judges.offline import OfflineFastJudge, Scorer
     from airisk.judges.train import train
 
     kw = dict(sources=["xstest-completions"], limit=12, seed=0, epochs=1, texts=False, refusals=False, depth=2)
@@ -381,7 +381,7 @@ def test_window_length_is_a_trained_option_that_the_judge_reads_back(tmp_path, j
     long = " ".join(f"step {i} of the plan is described here" for i in range(100))
     n_long = len(ce.Tokens().ids([long])[0])
     assert 700 < n_long < 950
-    _, _, _, w192 = judge.scorer.score_pairs([PROMPT], [long])
+    _, _, _, w192 = OfflineFastJudge().scorer.score_pairs([PROMPT], [long])  # offline-fast reads 192-token windows
     _, _, _, w512 = j.scorer.score_pairs([PROMPT], [long])
     assert (int(w192[0]), int(w512[0])) == (3, 2)
     # every sequence the judge builds fits the network's window
