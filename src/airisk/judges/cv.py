@@ -394,9 +394,10 @@ def write_threshold(weights_dir: str | Path, choice: ThresholdChoice, cv_dir: st
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     before = meta["config"].get("threshold", 0.5)
     meta["config"]["threshold"] = choice.threshold
-    meta["threshold_rule"] = {"source": choice.source, "metrics_at": meta.get("threshold_rule", {}).get("metrics_at", before), "max_false_safe": choice.max_false_safe, "cv": str(cv_dir),
-                              "per_fold": choice.per_fold,
-                              # the training run's own "metrics" were computed at "metrics_at", not at the new threshold
+    # the training run's own "metrics" stay as computed, at "metrics_at", not at the new threshold
+    metrics_at = meta.get("threshold_rule", {}).get("metrics_at", before)
+    meta["threshold_rule"] = {"source": choice.source, "max_false_safe": choice.max_false_safe, "cv": str(cv_dir),
+                              "per_fold": choice.per_fold, "metrics_at": metrics_at,
                               "rule": "most accurate grid threshold (0.05-0.95, step 0.01) with false-safe <= max_false_safe "
                                       "on the held-out verdicts of every fold"}
     _write_atomic(meta_path, json.dumps(meta, indent=2, sort_keys=True) + "\n")
