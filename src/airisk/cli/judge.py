@@ -210,7 +210,7 @@ def train_cmd(
     depth: Optional[int] = typer.Option(None, "--depth", help="MiniLM layers the network keeps, from the bottom (default 6; fewer judges faster, see docs/offline-judge.md)."),
     teacher: Optional[Path] = typer.Option(None, "--teacher", help="Weights of a judge trained on the same fold: its probabilities become soft targets (distillation)."),
     distill: Optional[float] = typer.Option(None, "--distill", help="The teacher's share of each target (default 0.5)."),
-    max_len: Optional[int] = typer.Option(None, "--max-len", help="Tokens per (intent, response window) sequence (default 192, at most 512; longer reads long responses whole)."),
+    max_len: Optional[int] = typer.Option(None, "--max-len", help="Tokens per (intent, response window) sequence (default 192, at most 512; longer reads long responses whole; the shipped offline judge: 512)."),
 ) -> None:
     """Fine-tune the offline judge (v2) and print its held-out validation figures."""
     from rich.markup import escape

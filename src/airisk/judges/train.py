@@ -637,7 +637,8 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
         distill: the teacher's share of each target (default 0.5; only with ``teacher``).
         max_len: tokens per (intent, response window) sequence (default 192; a multiple of 16 up to
             512). Longer windows read more of a long response at once (one 512-token window holds
-            most HarmBench generations whole, where 192 needs three), at a cost in time per window.
+            most HarmBench generations whole, where 192 needs three), at a cost in time per window
+            but fewer windows. The shipped ``offline`` judge was trained at 512 (round 10).
         log: progress callback.
     """
     import torch
