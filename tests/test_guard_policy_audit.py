@@ -163,6 +163,35 @@ def test_escalation_off_by_default_and_used_when_enabled():
                                  policy={"escalate": True, "thresholds": {"ncr": 0.9}}).acheck_input("maybe"))
     assert d.verdict == "BLOCK" and "content.escalation.error" in d.rule_ids
 
+def test_escalation_band_for_a_response_follows_the_judges_harm_threshold():
+    """The offline judge blocks responses from P(violating) 0.17: a score of 0.2 is just over its
+    threshold, so it is the uncertain case the escalation judge should see (a band fixed at 0.3-0.7
+    would block it unasked), while 0.6 is clear and 0.05 is not escalated."""
+    calls = []
+
+    class Judge:
+        async def judge(self, conv):
+            calls.append(conv)
+            return Judgment(label="non_violating", reason="reads as safety information")
+
+    class Scorer(FakeScorer):
+        threshold = 0.17
+
+        def score(self, prompts, responses):
+            return np.array([float(r.split()[-1]) for r in responses])
+
+    g = ContentGuard(scorer=Scorer(), escalation_judge=Judge(), policy={"escalate": True})
+    assert g.harm_escalate_band == pytest.approx((0.102, 0.502))
+    d = asyncio.run(g.acheck_output("q", "score 0.2"))
+    assert d.escalated and d.verdict == "ALLOW" and len(calls) == 1  # over 0.17, inside the moved band: cleared
+    d = asyncio.run(g.acheck_output("q", "score 0.6"))
+    assert d.escalated is False and d.verdict == "BLOCK" and len(calls) == 1  # clearly over: blocked unasked
+    assert asyncio.run(g.acheck_output("q", "score 0.05")).verdict == "ALLOW" and len(calls) == 1
+    # at a 0.5 threshold the band is the policy's own; a fixed harm_threshold moves it the same way
+    assert ContentGuard(scorer=FakeScorer()).harm_escalate_band == (0.3, 0.7)
+    assert ContentGuard(scorer=Scorer(), policy={"harm_threshold": 0.5}).harm_escalate_band == pytest.approx((0.3, 0.7))
+
+
 # ---------------------------------------------------------------- audit log
 
 

@@ -68,6 +68,8 @@ class ContentPolicy(BaseModel):
     check_input: bool = True
     check_output: bool = True
     escalate: bool = False  # send uncertain scores to an LLM judge
+    # drawn around 0.5 (the hazard and prompt thresholds' default); a response's harm score is judged
+    # against its own threshold, so its band is this one mapped onto that threshold (harm_escalate_band)
     escalate_band: tuple[float, float] = (0.3, 0.7)
     on_error: Literal["BLOCK", "REVIEW"] = "BLOCK"
     safe_completions: dict[str, str] = Field(default_factory=dict)  # hazard code (or "default") -> message
@@ -163,6 +165,19 @@ class ContentGuard:
     def _uncertain(self, values: list[float]) -> bool:
         lo, hi = self.policy.escalate_band
         return any(lo <= v < hi for v in values)
+
+    @property
+    def harm_escalate_band(self) -> tuple[float, float]:
+        """``escalate_band`` moved onto the response harm threshold, piecewise-linearly (0 -> 0, 0.5 ->
+        the threshold, 1 -> 1): with the offline judge's 0.17, (0.3, 0.7) becomes (0.10, 0.50). Without
+        it a band around 0.5 would leave every score between the threshold and 0.3 blocked unasked."""
+        t = self.harm_threshold
+
+        def move(x: float) -> float:
+            return x / 0.5 * t if x <= 0.5 else t + (x - 0.5) / 0.5 * (1 - t)
+
+        lo, hi = self.policy.escalate_band
+        return move(lo), move(hi)
 
     # -- pre-processing: every text -> its readings -> windows the classifier sees --
     def _readings(self, texts: list[str], labels: list[str]) -> tuple[list[tuple[str, str, str]], bool, bool]:
@@ -302,14 +317,14 @@ class ContentGuard:
 
     async def acheck_output_texts(self, prompt: str, responses: list[str], labels: list[str] | None = None) -> ContentDecision:
         d = await asyncio.to_thread(self.check_output_texts, prompt, responses, labels)
-        vals = list(d.scores.values()) + ([d.harm] if d.harm is not None else [])
-        if self._should_escalate(d, vals):
+        lo, hi = self.harm_escalate_band
+        if self._should_escalate(d, list(d.scores.values()), harm_uncertain=d.harm is not None and lo <= d.harm < hi):
             await self._escalate(d, Conversation(prompt=prompt, response="\n\n".join(responses)))
         return d
 
-    def _should_escalate(self, d: ContentDecision, values: list[float]) -> bool:
+    def _should_escalate(self, d: ContentDecision, values: list[float], harm_uncertain: bool = False) -> bool:
         return (self.policy.escalate and self.judge is not None and "content.error" not in d.rule_ids
-                and self._uncertain(values))
+                and (harm_uncertain or self._uncertain(values)))
 
     async def _escalate(self, d: ContentDecision, conv: Conversation) -> None:
         t0 = time.perf_counter()
@@ -333,7 +348,8 @@ class ContentGuard:
             d.safe_completion = safe_completion(d.hazards, self.policy.safe_completions)
         else:  # the judge clears an uncertain case
             hi = self.policy.escalate_band[1]
-            if d.verdict == "BLOCK" and not any(s >= hi for s in d.scores.values()) and (d.harm or 0) < hi:
+            harm_hi = self.harm_escalate_band[1] if d.stage == "output" else hi
+            if d.verdict == "BLOCK" and not any(s >= hi for s in d.scores.values()) and (d.harm or 0) < harm_hi:
                 d.verdict = "ALLOW"
                 d.safe_completion = None
             d.rule_ids.append("content.escalation.non_violating")
