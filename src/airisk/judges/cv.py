@@ -329,12 +329,11 @@ class ThresholdChoice(BaseModel):
 
 
 def _rates(items: list[dict[str, Any]], thr: Callable[[dict[str, Any]], float]) -> dict[str, float]:
-    y = np.array([bool(i["y"]) for i in items])
-    yhat = np.array([i["p_harm"] >= thr(i) for i in items])
-    pos, neg = int(y.sum()), int((~y).sum())
-    return {"accuracy": float((y == yhat).mean()) if len(items) else 0.0,
-            "false_safe": float((y & ~yhat).sum() / pos) if pos else 0.0,
-            "false_unsafe": float((~y & yhat).sum() / neg) if neg else 0.0}
+    """Accuracy and both error rates with each item judged at its own threshold ``thr(item)``."""
+    judged = [{**i, "yhat": i["p_harm"] >= thr(i)} for i in items]
+    b = _binary(judged)
+    return {"accuracy": sum(i["y"] == i["yhat"] for i in judged) / max(len(judged), 1),
+            "false_safe": b["false_safe"], "false_unsafe": b["false_unsafe"]}
 
 
 def pick_threshold(items: list[dict[str, Any]], max_false_safe: float) -> float:
