@@ -254,6 +254,9 @@ def test_threshold_is_chosen_by_nested_cross_validation_and_written_to_the_weigh
     t = np.array([ch.per_fold[str(r[0])] for r in rows])
     assert hb.nested["false_safe"] == pytest.approx(((p < t) & y).sum() / y.sum())
     assert hb.nested["accuracy"] == pytest.approx(((p >= t) == y).mean())
+    # the cap is checked against a rate on a few hundred violations: its counts and interval come with it
+    assert (hb.nested["missed"], hb.nested["positives"]) == (((p < t) & y).sum(), y.sum())
+    assert hb.nested["false_safe_lo"] < hb.nested["false_safe"] < hb.nested["false_safe_hi"]
     # the rule on items it cannot satisfy: the fewest misses (then the fewest false alarms), not an error
     unsatisfiable = [{"y": True, "p_harm": 0.01}, {"y": True, "p_harm": 0.5}, {"y": False, "p_harm": 0.9}]
     assert cv.pick_threshold(unsatisfiable, 0.0) == 0.5
@@ -269,6 +272,7 @@ def test_threshold_is_chosen_by_nested_cross_validation_and_written_to_the_weigh
                                  "--write-threshold", str(weights)], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     assert "nested (held out)" in result.output and f"threshold for this recipe: {ch.threshold:.2f}" in result.output
+    assert f"{int(hb.nested['missed'])} of {int(y.sum())} violations missed" in result.output
     after = OfflineFastJudge(weights=weights)
     assert after.threshold == ch.threshold and before.threshold == 0.5 and after.fingerprint != before.fingerprint
     meta = json.loads((weights / "offline_v2.json").read_text())

@@ -347,6 +347,12 @@ def _print_threshold_choice(ch: Any, escape: Callable[[str], str]) -> None:
     for r in ch.rows:
         t.add_row(escape(r.source), escape(r.labels), str(r.n), fmt(r.default), fmt(r.nested), fmt(r.chosen))
     console.print(t)
+    sel = next(r for r in ch.rows if r.source == ch.source)
+    nested = sel.nested
+    # the cap is checked against a point estimate: show how wide it is before anyone reads 10.6% as "over 10%"
+    console.print(f"nested false-safe on {escape(ch.source)}: {int(nested['missed'])} of {int(nested['positives'])} "
+                  f"violations missed, {nested['false_safe']:.1%} [95%: {nested['false_safe_lo']:.1%}, "
+                  f"{nested['false_safe_hi']:.1%}] against the cap of {ch.max_false_safe:.0%}")
     console.print(f"threshold for this recipe: {ch.threshold:.2f}")
 
 

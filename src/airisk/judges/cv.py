@@ -329,11 +329,17 @@ class ThresholdChoice(BaseModel):
 
 
 def _rates(items: list[dict[str, Any]], thr: Callable[[dict[str, Any]], float]) -> dict[str, float]:
-    """Accuracy and both error rates with each item judged at its own threshold ``thr(item)``."""
+    """Accuracy and both error rates with each item judged at its own threshold ``thr(item)``; with the
+    counts behind the false-safe rate and its 95% Wilson interval, since a cap such as 10% is checked
+    against a rate measured on a few hundred violations."""
     judged = [{**i, "yhat": i["p_harm"] >= thr(i)} for i in items]
     b = _binary(judged)
-    return {"accuracy": sum(i["y"] == i["yhat"] for i in judged) / max(len(judged), 1),
-            "false_safe": b["false_safe"], "false_unsafe": b["false_unsafe"]}
+    out = {"accuracy": sum(i["y"] == i["yhat"] for i in judged) / max(len(judged), 1),
+           "false_safe": b["false_safe"], "false_unsafe": b["false_unsafe"],
+           "missed": b["missed"], "positives": b["positives"]}
+    if b["false_safe_ci"] is not None:  # a source without violations has no false-safe rate to bound
+        out["false_safe_lo"], out["false_safe_hi"] = b["false_safe_ci"]
+    return out
 
 
 def pick_threshold(items: list[dict[str, Any]], max_false_safe: float) -> float:
