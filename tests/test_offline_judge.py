@@ -403,3 +403,46 @@ def test_window_length_is_a_trained_option_that_the_judge_reads_back(tmp_path, j
         save_file({"x": torch.zeros(1)}, str(tmp_path / "l512" / ce.WEIGHTS_FILE), metadata={"arch": tag})
         with pytest.raises(encoder.EncoderUnavailable, match=tag):
             OfflineJudge(weights=tmp_path / "l512")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("AIRISK_DATA_PATH") or not Path(os.environ.get("AIRISK_DATA_PATH", ""), "xstest").is_dir(),
+                    reason="AIRISK_DATA_PATH unset or lacks the shared data sets")
+def test_intent_length_is_a_trained_option_that_the_judge_reads_back(tmp_path, judge):
+    """A longer intent (a contextual request: a passage to act on) is kept whole up to --max-intent,
+    at the cost of response tokens per window; the judge reads with the length it was trained with."""
+    from airisk.judges import cv
+    from airisk.judges.offline import Scorer
+    from airisk.judges.train import train
+
+    kw = dict(sources=["xstest-completions"], limit=12, seed=0, epochs=1, texts=False, refusals=False, depth=2, max_len=256)
+    train(out_dir=tmp_path / "i96", max_intent=96, **kw)
+    j = OfflineJudge(weights=tmp_path / "i96")
+    assert j.model.net.max_intent == 96 == j.model.metadata["config"]["max_intent"] == j.fingerprint_payload()["max_intent"]
+    assert j.model.metadata["command"].endswith("--max-len 256 --max-intent 96")
+    intent = " ".join(f"clause {i} of the passage to rewrite" for i in range(30))  # ~200 tokens
+    response = " ".join(f"word{i}" for i in range(400))
+    n_intent = len(ce.Tokens().ids([intent])[0])
+    assert n_intent > 96
+    seqs, _ = Scorer(j.model)._pair_seqs([intent], [response])
+    first = seqs[0][0]
+    assert first.index(ce.SEP) == 1 + 96 and len(first) == 256  # 96 intent tokens, the rest of the window for the response
+    seqs48, _ = Scorer(judge.model)._pair_seqs([intent], [response])
+    assert seqs48[0][0].index(ce.SEP) == 1 + 48  # the shipped judge keeps 48, as it was trained
+    # the default is unchanged, and the option changes the verdict-bearing fingerprint
+    train(out_dir=tmp_path / "i48", **kw)
+    j48 = OfflineJudge(weights=tmp_path / "i48")
+    assert j48.model.net.max_intent == 48 and j48.fingerprint != j.fingerprint
+    for bad in (8, 129):  # under 16, or more than half the window
+        with pytest.raises(ConfigError, match="max_intent"):
+            train(out_dir=tmp_path / "bad", max_intent=bad, **kw)
+        assert not (tmp_path / "bad").exists()  # refused before anything was written
+    # a weight file whose metadata asks for an intent the window cannot hold is refused, naming the file
+    meta = json.loads((tmp_path / "i96" / ce.METADATA_FILE).read_text())
+    meta["config"]["max_intent"] = 200
+    (tmp_path / "i96" / ce.METADATA_FILE).write_text(json.dumps(meta))
+    with pytest.raises(encoder.EncoderUnavailable, match=r"offline_v2.json: config: max_intent"):
+        OfflineJudge(weights=tmp_path / "i96")
+    # cross-validation treats it as part of the recipe; older recipe files meant 48
+    assert cv._recipe(5, {})["max_intent"] == 48 and cv._recipe(5, {"max_intent": 128})["max_intent"] == 128
+    assert cv._LEGACY["max_intent"] == ce.MAX_INTENT == 48

@@ -211,6 +211,7 @@ def train_cmd(
     teacher: Optional[Path] = typer.Option(None, "--teacher", help="Weights of a judge trained on the same fold: its probabilities become soft targets (distillation)."),
     distill: Optional[float] = typer.Option(None, "--distill", help="The teacher's share of each target (default 0.5)."),
     max_len: Optional[int] = typer.Option(None, "--max-len", help="Tokens per (intent, response window) sequence (default 192, at most 512; longer reads long responses whole; the shipped offline judge: 512)."),
+    max_intent: Optional[int] = typer.Option(None, "--max-intent", help="Intent tokens each sequence keeps, head and tail (default 48, at most half of --max-len; longer keeps more of a contextual request)."),
 ) -> None:
     """Fine-tune the offline judge (v2) and print its held-out validation figures."""
     from rich.markup import escape
@@ -220,7 +221,7 @@ def train_cmd(
     report = train(out_dir=str(out_dir) if out_dir else None, device=device, threads=threads, fold=fold, folds=folds,
                    log=lambda m: console.print(escape(str(m))),
                    **_recipe(sources, labels_file, seed, limit, epochs, texts, windows, soft_labels, source_weight, tune_layers, hazard_loss, depth,
-                                   teacher, distill, max_len))
+                                   teacher, distill, max_len, max_intent))
     console.print(escape(str(report.summary())))
 
 
@@ -228,7 +229,7 @@ def _recipe(sources: str | None, labels_file: Path | None, seed: int, limit: int
             windows: int | None, soft_labels: bool, source_weight: list[str] | None,
             tune_layers: int | None = None, hazard_loss: float | None = None,
             depth: int | None = None, teacher: Path | str | None = None,
-            distill: float | None = None, max_len: int | None = None) -> dict[str, Any]:
+            distill: float | None = None, max_len: int | None = None, max_intent: int | None = None) -> dict[str, Any]:
     """The training options shared by ``judge train`` and ``judge cv``, parsed and checked."""
     weights: dict[str, float] = {}
     for item in source_weight or []:
@@ -243,7 +244,8 @@ def _recipe(sources: str | None, labels_file: Path | None, seed: int, limit: int
             "labels_file": str(labels_file) if labels_file else None, "seed": seed, "limit": limit, "epochs": epochs,
             "texts": texts, "windows": windows, "soft_labels": soft_labels or None, "source_weights": weights or None,
             "tune_layers": tune_layers, "hazard_loss": hazard_loss, "depth": depth,
-            "teacher": str(teacher) if teacher else None, "distill": distill, "max_len": max_len}
+            "teacher": str(teacher) if teacher else None, "distill": distill, "max_len": max_len,
+            "max_intent": max_intent}
 
 
 @judge_app.command("cv")
@@ -269,6 +271,7 @@ def cv_cmd(
     teacher: Optional[str] = typer.Option(None, "--teacher", help="As for `judge train`, per fold: a path with {fold}, e.g. cv/big/fold{fold}."),
     distill: Optional[float] = typer.Option(None, "--distill", help="As for `judge train`."),
     max_len: Optional[int] = typer.Option(None, "--max-len", help="As for `judge train`."),
+    max_intent: Optional[int] = typer.Option(None, "--max-intent", help="As for `judge train`."),
     threads: Optional[int] = typer.Option(None, help="torch CPU threads per training."),
     threshold: float = typer.Option(0.5, "--threshold", help="P(violating) threshold for the pooled figures and --compare."),
     choose_threshold: Optional[str] = typer.Option(None, "--choose-threshold", metavar="SOURCE",
@@ -297,7 +300,7 @@ def cv_cmd(
         pooled = cv.cross_validate(out, folds=folds, only=fold or None, fold0_weights=fold0_weights, threads=threads,
                                    log=lambda m: console.print(escape(str(m))),
                                    **_recipe(sources, labels_file, seed, limit, epochs, texts, windows, soft_labels, source_weight, tune_layers, hazard_loss, depth,
-                                   teacher, distill, max_len))
+                                   teacher, distill, max_len, max_intent))
     if not pooled:
         raise ConfigError(f"{out}: no fold is done yet")
     t = Table("source", "task", "labels", "n", "folds", "accuracy [95%]", "F1", "false-safe", "false-unsafe / partial found",

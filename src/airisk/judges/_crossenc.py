@@ -47,7 +47,7 @@ HIDDEN, HEADS, INTER, LAYERS = 384, 12, 1536, 6
 FROZEN = 1  # default: layers 0..FROZEN-1 come from the base package unchanged; the top five are fine-tuned (round 7)
 MAX_LEN = 192  # default tokens per (intent, response-window) pair, special tokens included
 MAX_POSITIONS = 512  # MiniLM's position embeddings: the longest window a network can read
-MAX_INTENT = 48  # intent tokens kept (head and tail of a longer one)
+MAX_INTENT = 48  # default intent tokens kept (head and tail of a longer one)
 BUCKET = 16  # pad lengths to a multiple of this: equal shapes -> batch-independent verdicts
 CLS, SEP, PAD = 101, 102, 0
 REFUSAL_CLASSES = ("full_compliance", "full_refusal", "partial_refusal")
@@ -59,6 +59,14 @@ def arch(frozen: int = FROZEN, depth: int = LAYERS, max_len: int = MAX_LEN) -> s
     of MiniLM's first ``depth`` layers with ``frozen`` base layers below the tuned ones, reading
     windows of at most ``max_len`` tokens."""
     return f"minilm-l{depth}-crossenc-v2-f{frozen}-{max_len}"
+
+
+def check_max_intent(max_intent: int, max_len: int) -> int:
+    """Intent tokens a network keeps: at least 16, and at most half its window, so that a response
+    always keeps the larger part of every window."""
+    if not (16 <= max_intent <= max_len // 2):
+        raise ValueError(f"max_intent must be in 16..{max_len // 2} (half of max_len {max_len}), got {max_intent}")
+    return max_intent
 
 
 def check_max_len(max_len: int) -> int:
@@ -193,13 +201,17 @@ class JudgeNet(nn.Module):
     """MiniLM-L6 (or its first ``depth`` layers: a smaller, faster reader) + four heads: harm (pair),
     refusal (pair), hazard (any input), prompt harm (text alone)."""
 
-    def __init__(self, n_hazards: int, frozen: int = FROZEN, depth: int = LAYERS, max_len: int = MAX_LEN):
+    def __init__(self, n_hazards: int, frozen: int = FROZEN, depth: int = LAYERS, max_len: int = MAX_LEN,
+                 max_intent: int = MAX_INTENT):
         super().__init__()
         if not 1 <= depth <= LAYERS:
             raise ValueError(f"depth must be in 1..{LAYERS}, got {depth}")
         if not 0 <= frozen < depth:
             raise ValueError(f"frozen layers must be in 0..{depth - 1}, got {frozen}")
         self.frozen, self.depth, self.max_len = frozen, depth, check_max_len(max_len)
+        # how much of the intent each sequence keeps: a reading parameter, not a tensor shape, so it
+        # lives in the weights' metadata (config.max_intent) rather than the architecture tag
+        self.max_intent = check_max_intent(max_intent, self.max_len)
         self.word = nn.Embedding(30522, HIDDEN)
         self.pos = nn.Embedding(MAX_POSITIONS, HIDDEN)
         self.typ = nn.Embedding(2, HIDDEN)
@@ -343,7 +355,11 @@ def load(directory: Path) -> Loaded:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         codes = list(meta["hazard_codes"])
         depth, frozen, max_len = shape
-        net = JudgeNet(len(codes), frozen=frozen, depth=depth, max_len=max_len)
+        try:
+            net = JudgeNet(len(codes), frozen=frozen, depth=depth, max_len=max_len,
+                           max_intent=int(meta.get("config", {}).get("max_intent", MAX_INTENT)))
+        except ValueError as e:
+            raise encoder.EncoderUnavailable(f"{meta_path}: config: {e}") from None
         base = base_file()
         net.load_base(base)
         tuned = {k: v.float() for k, v in load_file(str(path)).items()}

@@ -41,7 +41,7 @@ RECIPE_FILE = "cv.json"
 PREDICTIONS_FILE = "predictions.jsonl"
 _RECIPE_KEYS = ("sources", "labels_file", "seed", "epochs", "windows", "refusals", "texts", "soft_labels", "source_weights",
                 "limit", "tune_layers", "hazard_loss", "depth", "teacher",
-                "distill", "max_len")
+                "distill", "max_len", "max_intent")
 
 
 class PooledMetrics(BaseModel):
@@ -79,9 +79,9 @@ class Comparison(BaseModel):
 
 _RECIPE_DEFAULTS = {"seed": 0, "texts": True, "refusals": True, "soft_labels": False, "tune_layers": None,
                     "hazard_loss": 1.0, "depth": 6,
-                    "distill": 0.5, "max_len": 192}  # as train() defaults them
+                    "distill": 0.5, "max_len": 192, "max_intent": 48}  # as train() defaults them
 _DEFAULT_TUNED = 5  # = _crossenc.LAYERS - _crossenc.FROZEN (not imported: that module loads torch)
-_LEGACY = {"tune_layers": 3, "hazard_loss": 0.3, "depth": 6, "max_len": 192}  # what an option meant in a cv.json written before the option existed
+_LEGACY = {"tune_layers": 3, "hazard_loss": 0.3, "depth": 6, "max_len": 192, "max_intent": 48}  # what an option meant in a cv.json written before the option existed
 
 
 def _recipe(folds: int | None, kw: dict[str, Any]) -> dict[str, Any]:

@@ -73,7 +73,7 @@ class Scorer:
         b_ids = self.tokens.ids([encoder.clean_text(t) for t in responses])
         seqs, owner = [], []
         for i, (a, b) in enumerate(zip(a_ids, b_ids)):
-            a = ce.clip_intent(a)
+            a = ce.clip_intent(a, self.m.net.max_intent)
             room = self.m.net.max_len - len(a) - 3
             for w in ce.response_windows(b, room, self.max_windows):
                 seqs.append(ce.pair_ids(a, w))
@@ -227,7 +227,7 @@ class OfflineJudge(TextPairJudge):
             "max_windows": self.max_windows,
             "precision": self.scorer.precision,
             "max_len": self.model.net.max_len,
-            "max_intent": ce.MAX_INTENT,
+            "max_intent": self.model.net.max_intent,
             "bucket": ce.BUCKET,
         }
 

@@ -277,7 +277,7 @@ def build_examples(codes: list[str], *, sources: list[str] | None = None, labels
 
 
 def _sequences(rows: list[Example], tokens: ce.Tokens, max_windows: int = 1,
-               max_len: int = ce.MAX_LEN) -> list[list[tuple[list[int], list[int]]]]:
+               max_len: int = ce.MAX_LEN, max_intent: int = ce.MAX_INTENT) -> list[list[tuple[list[int], list[int]]]]:
     """Token sequences per row, built as the judge builds them at inference: a pair row gives one
     (intent, window) sequence per response window (head, middle(s), tail, at most ``max_windows``),
     a text row gives one sequence of the text alone."""
@@ -286,7 +286,7 @@ def _sequences(rows: list[Example], tokens: ce.Tokens, max_windows: int = 1,
     out = []
     for r, a, b in zip(rows, intents, responses):
         if r.response:
-            a = ce.clip_intent(a)
+            a = ce.clip_intent(a, max_intent)
             room = max_len - len(a) - 3
             out.append([ce.pair_ids(a, w) for w in ce.response_windows(b, room, max_windows)])
         else:
@@ -489,7 +489,7 @@ def fit_hazard_head(net: Any, rows: list[Example], codes: list[str], tokens: ce.
     if not any(r.hazard is not None for r in train_rows):
         return None
     scorer = Scorer(ce.Loaded(net, {}, "", "", codes), tokens)
-    x = scorer._run([w[0] for w in _sequences(train_rows, tokens, max_len=net.max_len)])
+    x = scorer._run([w[0] for w in _sequences(train_rows, tokens, max_len=net.max_len, max_intent=net.max_intent)])
     y = np.array([r.hazard if r.hazard is not None else -1 for r in train_rows])
     w = np.zeros((len(codes), ce.HIDDEN), dtype=np.float32)
     b = np.full(len(codes), -8.0, dtype=np.float32)  # a hazard never seen: never predicted
@@ -504,7 +504,7 @@ def fit_hazard_head(net: Any, rows: list[Example], codes: list[str], tokens: ce.
     labelled = [r for r in val_rows if r.hazard is not None]
     if not labelled:
         return None
-    xv = scorer._run([w[0] for w in _sequences(labelled, tokens, max_len=net.max_len)])
+    xv = scorer._run([w[0] for w in _sequences(labelled, tokens, max_len=net.max_len, max_intent=net.max_intent)])
     pv = xv @ w.T + b
     top1 = float((pv.argmax(1) == np.array([r.hazard for r in labelled])).mean())
     return SourceMetrics(source="harmful rows with a hazard", task="hazard", labels="mixed", n=len(labelled),
@@ -599,7 +599,7 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
           fold: int = 0, folds: int = 5, soft_labels: bool | None = None,
           source_weights: dict[str, float] | None = None, tune_layers: int | None = None,
           hazard_loss: float | None = None, depth: int | None = None, teacher: str | Path | None = None,
-          distill: float | None = None, max_len: int | None = None,
+          distill: float | None = None, max_len: int | None = None, max_intent: int | None = None,
           log: Callable[[str], None] | None = None) -> TrainReport:
     """Fine-tune the offline judge and write its weights (see the module docstring).
 
@@ -639,6 +639,10 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
             512). Longer windows read more of a long response at once (one 512-token window holds
             most HarmBench generations whole, where 192 needs three), at a cost in time per window
             but fewer windows. The shipped ``offline`` judge was trained at 512 (round 10).
+        max_intent: intent tokens each sequence keeps, head and tail of a longer intent (default 48;
+            16 up to half of ``max_len``). Longer keeps more of a contextual request (a passage to act
+            on) at the cost of response tokens per window. Stored in the weights' metadata; the judge
+            reads with it.
         log: progress callback.
     """
     import torch
@@ -666,8 +670,10 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
         raise ConfigError(f"tune_layers must be in 1..{layers} (the network's depth), got {tune_layers}")
     frozen = layers - tune
     window = ce.MAX_LEN if max_len is None else max_len
+    intent_room = ce.MAX_INTENT if max_intent is None else max_intent
     try:
         ce.check_max_len(window)
+        ce.check_max_intent(intent_room, window)
     except ValueError as e:
         raise ConfigError(str(e)) from None
     if cfg["train_windows"] < 1:
@@ -692,11 +698,11 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    net = ce.JudgeNet(len(codes), frozen=frozen, depth=layers, max_len=window)
+    net = ce.JudgeNet(len(codes), frozen=frozen, depth=layers, max_len=window, max_intent=intent_room)
     net.load_base(ce.base_file())
     net.to(device)
     tokens = ce.Tokens()
-    wins = _sequences(train_rows, tokens, cfg["train_windows"], window)
+    wins = _sequences(train_rows, tokens, cfg["train_windows"], window, intent_room)
     times["data"] = time.time() - t
     t = time.time()
     net.eval()
@@ -717,13 +723,13 @@ def train(*, sources: list[str] | None = None, labels_file: str | Path | None = 
     data = _data_summary(rows)
     meta: dict[str, Any] = {
         "arch": ce.arch(frozen, layers, window), "hazard_codes": codes, "refusal_classes": list(ce.REFUSAL_CLASSES),
-        "config": {**cfg, "frozen_layers": frozen, "depth": layers, "max_len": window, "max_intent": ce.MAX_INTENT,
+        "config": {**cfg, "frozen_layers": frozen, "depth": layers, "max_len": window, "max_intent": intent_room,
                    "prompt_as_intent_share": PROMPT_AS_INTENT_SHARE, "device": device},
         "seed": seed, "fold": f"{fold}/{folds}", "data": data, "torch": torch.__version__, "threads": torch.get_num_threads(),
         "command": _command(seed=seed, sources=sources, labels_file=labels_file, limit=limit, epochs=epochs,
                             texts=texts, windows=windows, fold=fold, folds=folds, soft_labels=soft_labels,
                             source_weights=source_weights, tune_layers=tune_layers, hazard_loss=hazard_loss,
-                            depth=depth, teacher=teacher, distill=distill, max_len=max_len),
+                            depth=depth, teacher=teacher, distill=distill, max_len=max_len, max_intent=max_intent),
         "reproducibility": "numerically bounded (same seed, same data: same verdicts to float rounding), not byte-identical",
     }
     sha = ce.save(net, out, {**meta, "metrics": []})
