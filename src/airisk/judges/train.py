@@ -433,7 +433,10 @@ def _fit(net: Any, rows: list[Example], wins: list[list[Any]], cache: list[list[
             step += 1
             total += float(loss.detach())
             if step % 50 == 0:
-                say(f"  epoch {epoch + 1} step {step}/{steps} loss {total / 50:.4f} ({step / (time.time() - t0):.2f} steps/s)")
+                rate = step / (time.time() - t0)
+                # the step count runs over all epochs: say so, and what is left, so a long CPU run is not misread
+                say(f"  epoch {epoch + 1}/{cfg['epochs']} step {step}/{steps} (all epochs) loss {total / 50:.4f} "
+                    f"({rate:.2f} steps/s, about {(steps - step) / rate / 60:.0f} min left)")
                 total = 0.0
     net.eval()
 
