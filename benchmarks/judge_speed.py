@@ -137,6 +137,8 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(args.threads)
+    from airisk import _torch_thread
+
     convs, origin = conversations(args.n + args.single)
     batch, single = convs[: args.n], convs[args.n :]
     la = os.getloadavg()
@@ -146,7 +148,9 @@ def main() -> None:
     print(f"{'judge':<12} {'fingerprint':<17} {'load s':>7} {'items/s':>9} {'p50 ms':>8} {'p99 ms':>8}  notes")
     for name in [j.strip() for j in args.judges.split(",") if j.strip()]:
         t0 = time.perf_counter()
-        judge = make(name, args)
+        # every torch call of this process on the judges' one torch thread, loading and profiling included:
+        # torch work on a second thread would slow all of it (airisk._torch_thread)
+        judge = _torch_thread.run(make, name, args)
         asyncio.run(judge.judge(Conversation(prompt="warm up", response="warm up the encoder")))
         load_s = time.perf_counter() - t0
         judge._memo.clear()
@@ -154,7 +158,7 @@ def main() -> None:
         note = f"precision {judge.scorer.precision}" if hasattr(judge, "scorer") else "int8 dynamic, one text per pass"
         print(f"{name[:12]:<12} {judge.fingerprint:<17} {load_s:>7.1f} {r['items_s']:>9.1f} {r['p50']:>8.1f} {r['p99']:>8.1f}  {note}")
         if args.profile and hasattr(judge, "scorer"):
-            profile(judge, batch)
+            _torch_thread.run(profile, judge, batch)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
+from airisk import _torch_thread
 from airisk.engine import run_items
 from airisk.errors import ConfigError, DataError, PluginNotFound
 from airisk.store import Store
@@ -124,7 +126,13 @@ async def test_hf_system_loads_and_generates_deterministically(tiny_hf_model, tm
     system = make_system({"type": "hf", "path": str(tiny_hf_model), "max_new_tokens": 5})
     await system.preflight()
     msgs = [Message(role="user", content="hello how are you")]
+    threads: list[int] = []
+    real = system._generate_sync
+    system._generate_sync = lambda m: threads.append(threading.get_ident()) or real(m)
     a = await system.generate(msgs)
+    # generation runs on the process's one torch thread, beside the offline judges (airisk._torch_thread)
+    assert threads == [_torch_thread.run(threading.get_ident)] and threads[0] != threading.get_ident()
+    del system._generate_sync
     b = await system.generate(msgs)
     assert a.ok and a.text == b.text and a.completion_tokens and a.completion_tokens <= 5
     assert set(a.text.split()) <= {"hello", "world", "how", "are", "you", "fine", "thanks", "no", "yes", "sorry",

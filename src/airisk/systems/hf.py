@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from airisk import _torch_thread
 from airisk.errors import ConfigError
 from airisk.systems.base import System
 from airisk.types import Completion, Item, Message
@@ -101,10 +102,11 @@ class HFSystem(System):
                               completion_tokens=int(new.shape[0]))
 
     async def generate(self, messages: list[Message], *, item: Item | None = None) -> Completion:
-        return await asyncio.to_thread(self._generate_sync, messages)
+        # on the process's one torch thread, beside the offline judges (see airisk._torch_thread)
+        return await asyncio.get_running_loop().run_in_executor(_torch_thread.executor(), self._generate_sync, messages)
 
     async def preflight(self) -> None:
-        await asyncio.to_thread(self._load_locked)
+        await asyncio.get_running_loop().run_in_executor(_torch_thread.executor(), self._load_locked)
 
     def _load_locked(self) -> None:
         with self._lock:
