@@ -87,3 +87,19 @@ def test_a_forked_child_gets_its_own_thread():
     p.join(timeout=60)
     assert p.exitcode == 0, "the child hung or failed using the parent's torch thread"
     assert q.get(timeout=5) == p.pid
+
+
+def test_the_v1_encoder_runs_on_the_same_thread(monkeypatch):
+    from airisk.judges import encoder
+
+    seen: list[int] = []
+    real = encoder._encode
+
+    def recording(*a):
+        seen.append(threading.get_ident())
+        return real(*a)
+
+    monkeypatch.setattr(encoder, "_encode", recording)
+    vecs = encoder.encode(["a text read alone", "another one"])
+    assert vecs.shape == (2, encoder.DIM)
+    assert seen == [_torch_thread.run(threading.get_ident)]

@@ -8,8 +8,8 @@ hundred-odd short regions of a forward pass then pays a sleep and a wake-up. On 
 2-core machine one item through the six-layer judge took about 19 ms when one thread did all the
 work and about 35 ms once two threads had taken turns (``python benchmarks/judge_thread.py``).
 
-So the offline judges load their network and score on this one thread, and the ``hf`` system
-loads and generates on it. Training and cross-validation call the network directly on their own
+So the offline judges (``offline``, ``offline-fast``, ``refusal``, and ``offline-v1``'s encoder) load
+their network and score on this one thread, and the ``hf`` system loads and generates on it. Training and cross-validation call the network directly on their own
 thread and are not affected. Torch work a caller does on other threads (their own models) brings
 the slowdown back for everyone in the process: where that matters, do it through ``run``.
 """

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from airisk import _torch_thread
 from airisk.errors import AiriskError
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -127,6 +128,11 @@ def encode(texts: list[str], *, max_tokens: int = 128, quantized: bool = True, b
     """
     if not texts:
         return np.zeros((0, DIM), dtype=np.float32)
+    # load and run on the process's one torch thread, beside the v2 judges (see airisk._torch_thread)
+    return _torch_thread.run(_encode, texts, max_tokens, quantized, batch_size)
+
+
+def _encode(texts: list[str], max_tokens: int, quantized: bool, batch_size: int) -> np.ndarray:
     model = get_encoder(quantized)
     cleaned = [clean_text(t) for t in texts]
     import torch
