@@ -16,7 +16,8 @@ generations, as ``judge_speed.py``) and the same length buckets, run by each var
   each call holds one sequence: ``ort-int8-dynamic-1``, which runs the windows one by one). Needs
   ``pip install onnx onnxruntime`` (not dependencies of airisk); skipped when they are missing.
 
-Prints, per variant: network items/s over the batched windows (tokenising is about 2% of the
+``--prompts`` runs XSTest prompts read alone instead (short texts, the prompt-harm head: the content
+guard's input check). Prints, per variant: network items/s over the batched windows (tokenising is about 2% of the
 judge's time and is the same for all), how far P(violating) moves from the reference (largest and
 mean change, verdicts that cross the judge's threshold), and the single-item p50 of the network.
 All of it runs on one thread (the main one): see ``judge_thread.py`` for why that matters.
@@ -191,6 +192,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=256, help="items for the batched measurement")
     ap.add_argument("--single", type=int, default=100, help="items for the single-item p50")
     ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--prompts", action="store_true",
+                    help="XSTest prompts read alone (the content guard's input check, prompt-harm head) instead of pairs")
     args = ap.parse_args()
     wanted = [v.strip() for v in args.variants.split(",") if v.strip()]
     if bad := [v for v in wanted if v not in VARIANTS]:
@@ -203,11 +206,22 @@ def main() -> None:
 
     judge = make_judge(args.judge)
     sc, net, thr = judge.scorer, judge.model.net, judge.threshold
-    convs, origin = conversations(2 * args.n + args.single)
-    test, calib, single = convs[: args.n], convs[args.n : 2 * args.n], convs[2 * args.n :]
+    if args.prompts:
+        from airisk.judges import _crossenc as ce
+        from airisk.datasets import load_dataset
 
-    def seqs_of(cs: list[Any]) -> list[Seq]:
-        return sc._pair_seqs([c.intent or c.prompt for c in cs], [c.response for c in cs])[0]
+        texts = list(dict.fromkeys(it.prompt for it in load_dataset("xstest").items))[: 2 * args.n + args.single]
+        convs, origin = texts, "XSTest prompts read alone"
+
+        def seqs_of(cs: list[Any]) -> list[Seq]:
+            ids = sc.tokens.ids(cs)
+            return [ce.pair_ids(ce.clip_intent(a, net.max_len - 2), []) for a in ids]
+    else:
+        convs, origin = conversations(2 * args.n + args.single)
+
+        def seqs_of(cs: list[Any]) -> list[Seq]:
+            return sc._pair_seqs([c.intent or c.prompt for c in cs], [c.response for c in cs])[0]
+    test, calib, single = convs[: args.n], convs[args.n : 2 * args.n], convs[2 * args.n :]
 
     seqs, single_items = seqs_of(test), [seqs_of([c]) for c in single]
     threads = torch.get_num_threads()
@@ -219,7 +233,7 @@ def main() -> None:
           f"load average {la[0]:.1f} / {la[1]:.1f} / {la[2]:.1f}")
 
     def harm(pooled: np.ndarray) -> np.ndarray:
-        return sc._heads(pooled, "harm")[:, 0]
+        return sc._heads(pooled, "prompt" if args.prompts else "harm")[:, 0]
 
     ref: np.ndarray | None = None
     print(f"{'variant':<18} {'1st s':>7} {'items/s':>8} {'x ref':>6} {'max dP':>7} {'mean dP':>8} {'flips':>6} "

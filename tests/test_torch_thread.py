@@ -54,10 +54,17 @@ def test_every_caller_scores_on_the_same_thread(judge, ran_on):
 
 
 def test_verdicts_equal_scoring_in_the_calling_thread(judge):
+    """The judge (its thread, bf16 linear weights made once) gives the numbers of a plain scorer of the
+    same weights run here (autocast casting the fp32 weights on every call)."""
     prompts, responses = [p for p, _ in PAIRS], [r for _, r in PAIRS]
-    here = judge.scorer.score_pairs(prompts, responses)[0]  # directly on this thread
+    plain = Scorer(judge.model, precision=judge.scorer.precision)
+    here = plain.score_pairs(prompts, responses)[0]
     judged = asyncio.run(judge.judge_batch([Conversation(prompt=p, response=r) for p, r in PAIRS]))
     assert [j.probability for j in judged] == [round(float(p), 6) for p in here]
+    texts = ["How do I pick a lock?", "Tell me a joke about cats."]
+    assert judge.prompt_scores(texts).tolist() == plain.score_texts(texts)[0].tolist()
+    if judge.scorer.precision == "bf16":
+        assert judge.model.bf16_net is not None, "the judge did not use its bf16 copy"
 
 
 def test_nested_calls_run_in_place_and_errors_propagate():

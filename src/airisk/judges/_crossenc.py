@@ -322,6 +322,7 @@ class Loaded:
     weights_sha256: str
     base_sha256: str
     hazard_codes: list[str] = field(default_factory=list)
+    bf16_net: Any = None  # the judges' copy with bf16 linear layers (offline.Scorer, precast), made on first use
 
 
 _loaded: dict[str, Loaded] = {}

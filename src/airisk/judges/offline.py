@@ -60,14 +60,26 @@ class Scorer:
     """Runs the network over pairs or single texts, in length buckets, without gradients."""
 
     def __init__(self, loaded: ce.Loaded, tokens: ce.Tokens | None = None, *, max_windows: int = 3,
-                 precision: str = "auto", batch_size: int = 32):
+                 precision: str = "auto", batch_size: int = 32, precast: bool = False):
         self.m = loaded
         self.tokens = tokens or _tokens()
         self.max_windows = max_windows
         self.batch_size = batch_size
         self.precision = ("bf16" if _cpu_has_bf16() else "fp32") if precision == "auto" else precision
+        # bf16 linear weights made once instead of cast by autocast on every call: the same numbers,
+        # faster on short texts (the content guard's one message at a time). Only for weights that no
+        # longer change (a judge's), never for a network being trained.
+        self.precast = precast
         self._lock = threading.Lock()
         self._text_memo: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def _net(self) -> Any:
+        if not (self.precast and self.precision == "bf16"):
+            return self.m.net
+        with _precast_lock:
+            if self.m.bf16_net is None:
+                self.m.bf16_net = _bf16_linears(self.m.net)
+            return self.m.bf16_net
 
     # -- sequences --------------------------------------------------------------------------------
     def _pair_seqs(self, intents: list[str], responses: list[str]) -> tuple[list[Any], list[int]]:
@@ -90,7 +102,7 @@ class Scorer:
         by_len: dict[int, list[int]] = {}
         for i, s in enumerate(seqs):
             by_len.setdefault(ce.bucket(len(s[0])), []).append(i)
-        net = self.m.net
+        net = self._net()
         with self._lock, torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             for n in sorted(by_len):
                 idx = by_len[n]
@@ -163,6 +175,22 @@ class Scorer:
 
 _tok: ce.Tokens | None = None
 _tok_lock = threading.Lock()
+_precast_lock = threading.Lock()
+
+
+def _bf16_linears(net: Any) -> Any:
+    """A copy of ``net`` for inference under bf16 autocast with its linear layers already in bf16
+    (autocast would cast them to exactly these values on every call); embeddings are shared, not copied."""
+    import copy
+
+    import torch
+
+    shared = {id(m): m for m in (net.word, net.pos, net.typ)}
+    out = copy.deepcopy(net, memo=shared)
+    for m in out.modules():
+        if isinstance(m, torch.nn.Linear):
+            m.to(torch.bfloat16)
+    return out.eval()
 
 
 def _tokens() -> ce.Tokens:
@@ -209,7 +237,7 @@ class OfflineJudge(TextPairJudge):
         if precision not in PRECISIONS:
             raise ConfigError(f"{self.id} judge: precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.threshold = t
-        self.scorer = Scorer(loaded, max_windows=self.max_windows, precision=precision)
+        self.scorer = Scorer(loaded, max_windows=self.max_windows, precision=precision, precast=True)
         self.stats = {"cache_hits": 0, "scored": 0, "errors": 0}
         self._memo: dict[str, dict[str, Any]] = {}
 
