@@ -110,3 +110,20 @@ def test_the_v1_encoder_runs_on_the_same_thread(monkeypatch):
     vecs = encoder.encode(["a text read alone", "another one"])
     assert vecs.shape == (2, encoder.DIM)
     assert seen == [_torch_thread.run(threading.get_ident)]
+
+
+def test_guard_thread_setting_reaches_a_torch_thread_already_running():
+    import torch
+
+    from airisk.guard.content import set_inference_threads
+
+    before = torch.get_num_threads()
+    x, w = torch.randn(64, 384), torch.randn(1536, 384)
+    _torch_thread.run(torch.nn.functional.linear, x, w)  # the torch thread has started its thread team
+    try:
+        set_inference_threads(1)
+        assert _torch_thread.run(torch.get_num_threads) == 1
+        assert torch.get_num_threads() == 1
+    finally:
+        set_inference_threads(before)
+    assert _torch_thread.run(torch.get_num_threads) == before

@@ -127,7 +127,11 @@ def set_inference_threads(n: int | None) -> None:
     if n:
         import torch
 
+        from airisk import _torch_thread
+
         torch.set_num_threads(int(n))
+        # the models run on the torch thread, which keeps the count it started with: set it there too
+        _torch_thread.run(torch.set_num_threads, int(n))
 
 
 class ContentGuard:
