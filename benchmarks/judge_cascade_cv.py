@@ -6,7 +6,7 @@
 
 A cascade judges every item with the fast recipe (second directory) and passes the items it is
 unsure of (P(violating) inside the band) to the accurate one (first directory). Both recipes' verdicts
-come from ``DIR/fold<k>/predictions.jsonl``, so every item is judged by models that never saw its
+come from ``DIR/fold<k>/predictions.jsonl`` (or a file from ``judge cv --export-scores``), so every item is judged by models that never saw its
 group. Prints, per source and task, the accuracy of each recipe alone and of the cascade, and the
 share of items passed on: that share, plus the fast network's own cost, is what the cascade costs
 relative to the accurate judge. Harm and prompt-harm verdicts only, each recipe at its own harm
@@ -25,7 +25,6 @@ figures are not.
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -37,13 +36,8 @@ SELECT = "harmbench-cls-val"
 
 
 def _load(d: Path, folds: list[int]) -> dict[tuple[str, str], dict]:
-    out = {}
-    for f in folds:
-        with open(d / f"fold{f}" / "predictions.jsonl", encoding="utf-8") as fh:
-            for line in fh:
-                r = json.loads(line)
-                out[(r["task"], r["id"])] = r
-    return out
+    """A recipe's held-out predictions on ``folds``: its cv directory or its exported scores file."""
+    return {(r["task"], r["id"]): r for r in cv.load_predictions(d) if int(r["fold"]) in folds}
 
 
 def main() -> None:

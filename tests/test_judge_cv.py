@@ -283,3 +283,49 @@ def test_threshold_is_chosen_by_nested_cross_validation_and_written_to_the_weigh
     bad = runner.invoke(app, ["judge", "cv", "--out", str(out), "--summary-only", "--write-threshold", str(weights)])
     assert isinstance(bad.exception, ConfigError) and "--write-threshold needs --choose-threshold" in str(bad.exception)
     assert json.loads((weights / "offline_v2.json").read_text()) == meta
+
+
+@needs_data
+def test_exported_scores_carry_no_labels_and_read_back_as_the_directory(tmp_path):
+    """A recipe's held-out scores exported without labels (so they can be kept in the repository) give
+    the same pooled figures, comparison and threshold choice as the directory, the labels joined again
+    from the data; a file that no longer matches the data is refused with its line."""
+    import gzip
+
+    from airisk.judges import cv
+    from airisk.judges.offline import FAST_WEIGHTS_DIR
+
+    recipe = {"sources": ["harmbench-cls-val", "xstest-completions"], "limit": 40, "texts": True}
+    out = tmp_path / "cv"
+    (out / "fold0").mkdir(parents=True)
+    (out / "fold1").mkdir()
+    (out / cv.RECIPE_FILE).write_text(json.dumps({"recipe": cv._recipe(5, recipe)}))
+    for k in (0, 1):  # real held-out items of two folds, scored by the shipped fast weights (no training)
+        preds = cv.predict_fold(FAST_WEIGHTS_DIR, k, 5, **recipe)
+        (out / f"fold{k}" / cv.PREDICTIONS_FILE).write_text("".join(json.dumps(p) + "\n" for p in preds))
+    n = cv.export_scores(out, tmp_path / "scores.jsonl.gz")
+    again = tmp_path / "again.jsonl.gz"
+    assert cv.export_scores(out, again) == n > 20
+    assert again.read_bytes() == (tmp_path / "scores.jsonl.gz").read_bytes()  # byte-stable
+    lines = gzip.decompress(again.read_bytes()).decode().splitlines()
+    assert json.loads(lines[0])["format"] == cv.SCORES_FORMAT
+    assert all(not set(json.loads(x)) & {"harm", "refusal", "hazard", "category"} for x in lines[1:])
+
+    assert cv.load_predictions(again) == cv.load_predictions(out)
+    assert cv.summarize(again) == cv.summarize(out)
+    assert all(r.n > 0 and r.only_a_right == r.only_b_right == 0 for r in cv.compare(out, again))
+    r = runner.invoke(app, ["judge", "cv", "--out", str(again), "--summary-only", "--compare", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "harmbench-cls-val" in r.output
+    r = runner.invoke(app, ["judge", "cv", "--out", str(again), "--epochs", "1"])
+    assert isinstance(r.exception, ConfigError) and "scores file" in str(r.exception)
+
+    rows = [json.loads(x) for x in lines]
+    rows[3]["id"] = "not-an-item"
+    bad = tmp_path / "bad.jsonl.gz"
+    bad.write_bytes(gzip.compress("".join(json.dumps(x) + "\n" for x in rows).encode()))
+    with pytest.raises(ConfigError, match=r"bad.jsonl.gz: line 4: .*not-an-item"):
+        cv.load_predictions(bad)
+    (tmp_path / "junk.jsonl.gz").write_bytes(b"not gzip")
+    with pytest.raises(ConfigError, match="not a scores file"):
+        cv.summarize(tmp_path / "junk.jsonl.gz")

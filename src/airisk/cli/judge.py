@@ -254,7 +254,8 @@ def cv_cmd(
     folds: int = typer.Option(5, help="Number of group folds (fold 0 of 5 is the shipped split)."),
     fold: Optional[list[int]] = typer.Option(None, "--fold", help="Train only these folds now (repeatable); default all."),
     fold0_weights: Optional[Path] = typer.Option(None, "--fold0-weights", help="Weights trained with this same recipe on fold 0 (the shipped ones are): reused instead of training fold 0."),
-    compare_with: Optional[Path] = typer.Option(None, "--compare", help="Another recipe's --out directory: paired comparison (McNemar) on the items both judged."),
+    compare_with: Optional[Path] = typer.Option(None, "--compare", help="Another recipe's --out directory (or its exported scores file): paired comparison (McNemar) on the items both judged."),
+    export_scores: Optional[Path] = typer.Option(None, "--export-scores", help="Also write the held-out scores (ids and probabilities, no labels or texts; gzipped JSON lines) to this file, which --out and --compare read like a directory."),
     summary_only: bool = typer.Option(False, "--summary-only", help="Train nothing: print the figures of the folds already done."),
     sources: Optional[str] = typer.Option(None, help="As for `judge train`."),
     labels_file: Optional[Path] = typer.Option(None, "--labels-file", help="As for `judge train`."),
@@ -294,6 +295,8 @@ def cv_cmd(
         raise ConfigError(f"--threshold must be in (0, 1) and --max-false-safe in [0, 1), got {threshold} and {max_false_safe}")
     if write_threshold is not None and choose_threshold is None:
         raise ConfigError("--write-threshold needs --choose-threshold SOURCE")
+    if out.is_file() and not summary_only:
+        raise ConfigError(f"--out {out} is a scores file: it can only be read (--summary-only), not trained into")
     if summary_only:
         pooled = cv.summarize(out, threshold=threshold)
     else:
@@ -315,6 +318,9 @@ def cv_cmd(
                   f"{m.accuracy:.1%} [{ci[0]:.1%}, {ci[1]:.1%}]", *extra)
     console.print(t)
     _print_categories(pooled, escape)
+    if export_scores is not None:
+        n = cv.export_scores(out, export_scores)
+        console.print(f"{n} held-out scores written to {escape(str(export_scores))} (no labels: read again from the data)")
     if compare_with is not None:
         c = Table("source", "task", "labels", "n (paired)", "accuracy A", "accuracy B", "only A right", "only B right",
                   "McNemar p", "AUC A / B", "AUC B-A [95%]", title=f"A = {escape(str(compare_with))}, B = {escape(str(out))}",

@@ -39,6 +39,8 @@ from airisk.stats import auc_difference_ci, mcnemar_exact, roc_auc, wilson_inter
 
 RECIPE_FILE = "cv.json"
 PREDICTIONS_FILE = "predictions.jsonl"
+SCORES_FORMAT = "airisk-judge-cv-scores/1"
+_LABEL_FIELDS = ("harm", "refusal", "category", "hazard")  # what an exported scores file leaves out
 _RECIPE_KEYS = ("sources", "labels_file", "seed", "epochs", "windows", "refusals", "texts", "soft_labels", "source_weights",
                 "limit", "tune_layers", "hazard_loss", "depth", "teacher",
                 "distill", "max_len", "max_intent")
@@ -112,13 +114,9 @@ def _write_atomic(path: Path, text: str, *, exclusive: bool = False) -> bool:
         tmp.unlink(missing_ok=True)
 
 
-def predict_fold(weights_dir: str | Path, fold: int, folds: int, *, sources: list[str] | None = None,
-                 labels_file: str | Path | None = None, limit: int | None = None, texts: bool = True,
-                 refusals: bool = True) -> list[dict[str, Any]]:
-    """Held-out predictions of the weights in ``weights_dir`` on fold ``fold``: one row per pair
-    (harm and refusal) and per text read alone (prompt harm), through the judge's own inference path."""
-    from airisk.judges import _crossenc as ce
-    from airisk.judges.offline import Scorer
+def _held_out(fold: int, folds: int, *, sources: list[str] | None = None, labels_file: str | Path | None = None,
+              limit: int | None = None, texts: bool = True, refusals: bool = True) -> tuple[list[str], list[Any], list[Any]]:
+    """(hazard codes, held-out pair rows, held-out text rows) of one fold, in a fixed order."""
     from airisk.judges.train import build_examples
     from airisk.taxonomy import hazard_codes
 
@@ -126,23 +124,40 @@ def predict_fold(weights_dir: str | Path, fold: int, folds: int, *, sources: lis
     rows = build_examples(codes, sources=sources, labels_file=labels_file, texts=texts, limit=limit,
                           refusals=refusals, fold=fold, folds=folds)
     val = [r for r in rows if r.split == "val" and not r.augmented]
+    return codes, [r for r in val if r.response], [r for r in val if not r.response and r.harm is not None]
+
+
+def _pair_label(r: Any, fold: int, codes: list[str]) -> dict[str, Any]:
+    return {"source": r.source, "kind": r.kind, "task": "pair", "id": r.meta.get("id") or r.group,
+            "group": r.group, "fold": fold, "harm": r.harm, "refusal": r.refusal, "category": r.meta.get("category"),
+            "hazard": codes[r.hazard] if r.hazard is not None else None}
+
+
+def _text_label(r: Any, fold: int) -> dict[str, Any]:
+    return {"source": r.source, "kind": r.kind, "task": "text", "id": r.group, "group": r.group, "fold": fold,
+            "harm": r.harm}
+
+
+def predict_fold(weights_dir: str | Path, fold: int, folds: int, *, sources: list[str] | None = None,
+                 labels_file: str | Path | None = None, limit: int | None = None, texts: bool = True,
+                 refusals: bool = True) -> list[dict[str, Any]]:
+    """Held-out predictions of the weights in ``weights_dir`` on fold ``fold``: one row per pair
+    (harm and refusal) and per text read alone (prompt harm), through the judge's own inference path."""
+    from airisk.judges import _crossenc as ce
+    from airisk.judges.offline import Scorer
+
+    codes, pairs, text_rows = _held_out(fold, folds, sources=sources, labels_file=labels_file, limit=limit,
+                                        texts=texts, refusals=refusals)
     scorer = Scorer(ce.load(Path(weights_dir)))
     out: list[dict[str, Any]] = []
-    pairs = [r for r in val if r.response]
     if pairs:
         harm, ref, _, nwin = scorer.score_pairs([r.intent for r in pairs], [r.response for r in pairs])
         for r, p, q, w in zip(pairs, harm.tolist(), ref.tolist(), nwin.tolist()):
-            out.append({"source": r.source, "kind": r.kind, "task": "pair", "id": r.meta.get("id") or r.group,
-                        "group": r.group, "fold": fold, "harm": r.harm, "p_harm": p, "refusal": r.refusal,
-                        "p_refusal": q, "category": r.meta.get("category"),
-                        "hazard": codes[r.hazard] if r.hazard is not None else None,
-                        "windows": int(w)})
-    text_rows = [r for r in val if not r.response and r.harm is not None]
+            out.append({**_pair_label(r, fold, codes), "p_harm": p, "p_refusal": q, "windows": int(w)})
     if text_rows:
         ph, _ = scorer.score_texts([r.intent for r in text_rows])
         for r, p in zip(text_rows, ph.tolist()):
-            out.append({"source": r.source, "kind": r.kind, "task": "text", "id": r.group, "group": r.group,
-                        "fold": fold, "harm": r.harm, "p_harm": p})
+            out.append({**_text_label(r, fold), "p_harm": p})
     return out
 
 
@@ -200,7 +215,84 @@ def cross_validate(out_dir: str | Path, *, folds: int = 5, only: list[int] | Non
     return summarize(out, threshold=threshold)
 
 
+def export_scores(out_dir: str | Path, path: str | Path) -> int:
+    """Write a recipe's held-out scores to ``path`` (gzipped JSON lines) without labels or texts: ids,
+    folds and the judge's probabilities only, so the file can be kept in the repository (the labels are
+    third-party data, read again from the datasets when the file is loaded). Every reader of a cv
+    directory (``summarize``, ``compare``, ``choose_threshold``, ``--compare``) also reads such a file.
+    Byte-stable for the same predictions. Returns the number of rows written."""
+    import gzip
+    import io
+
+    out = Path(out_dir)
+    rows = load_predictions(out)
+    if not rows:
+        raise ConfigError(f"{out}: no fold is done yet: nothing to export")
+    rfile = out / RECIPE_FILE
+    recipe = json.loads(rfile.read_text(encoding="utf-8")).get("recipe") if rfile.is_file() else None
+    if not recipe:
+        raise ConfigError(f"{rfile}: no recipe: the labels could not be found again for these scores")
+    header = {"format": SCORES_FORMAT, "recipe": recipe, "folds": sorted({int(r["fold"]) for r in rows})}
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:  # mtime 0: the same scores, the same bytes
+        gz.write((json.dumps(header, sort_keys=True) + "\n").encode("utf-8"))
+        for r in rows:
+            gz.write((json.dumps({k: v for k, v in r.items() if k not in _LABEL_FIELDS}, sort_keys=True) + "\n").encode("utf-8"))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    _write_bytes_atomic(Path(path), buf.getvalue())
+    return len(rows)
+
+
+def _write_bytes_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _load_scores(path: Path) -> list[dict[str, Any]]:
+    """An exported scores file, its labels joined again from the datasets (fold by fold, row by row in
+    the order the fold's held-out items are built), or a clear error where the data no longer match."""
+    import gzip
+
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except (OSError, EOFError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not a scores file from `airisk judge cv --export-scores` ({e})") from None
+    try:
+        header = json.loads(lines[0]) if lines else {}
+        rows = [json.loads(x) for x in lines[1:]]
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: line {e.lineno}: not JSON ({e.msg})") from None
+    if header.get("format") != SCORES_FORMAT:
+        raise ConfigError(f"{path}: line 1: format {header.get('format')!r}, expected {SCORES_FORMAT!r}")
+    recipe = header["recipe"]
+    pred_kw = {k: recipe.get(k) for k in ("sources", "labels_file", "limit")}
+    pred_kw.update(texts=recipe.get("texts", True), refusals=recipe.get("refusals", True))
+    by_fold: dict[int, list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        by_fold[int(r["fold"])].append(i)
+    out: list[dict[str, Any]] = [{} for _ in rows]
+    for k, idx in sorted(by_fold.items()):
+        codes, pairs, text_rows = _held_out(k, int(recipe["folds"]), **pred_kw)
+        labels = [_pair_label(r, k, codes) for r in pairs] + [_text_label(r, k) for r in text_rows]
+        if len(labels) != len(idx):
+            raise ConfigError(f"{path}: fold {k} has {len(idx)} scored items, the data here give {len(labels)}: "
+                              "the datasets or the labelling code changed since the scores were written")
+        for i, lab in zip(idx, labels):
+            r = rows[i]
+            if (r["source"], r["task"], str(r["id"])) != (lab["source"], lab["task"], str(lab["id"])):
+                raise ConfigError(f"{path}: line {i + 2}: {r['source']} {r['task']} {r['id']!r} is not the item the data "
+                                  f"give there ({lab['source']} {lab['task']} {lab['id']!r}): the data changed")
+            out[i] = {**r, **{f: lab[f] for f in _LABEL_FIELDS if f in lab}}
+    return out
+
+
 def load_predictions(out_dir: str | Path) -> list[dict[str, Any]]:
+    """Held-out predictions of a cv directory (``fold*/predictions.jsonl``) or of a file written by
+    ``export_scores`` (labels joined again from the datasets)."""
+    if Path(out_dir).is_file():
+        return _load_scores(Path(out_dir))
     rows: list[dict[str, Any]] = []
     for f in sorted(Path(out_dir).glob(f"fold*/{PREDICTIONS_FILE}")):
         with f.open(encoding="utf-8") as fh:
@@ -410,4 +502,4 @@ def write_threshold(weights_dir: str | Path, choice: ThresholdChoice, cv_dir: st
 
 
 __all__ = ["Comparison", "PooledMetrics", "ThresholdChoice", "ThresholdRow", "choose_threshold", "compare", "cross_validate",
-           "load_predictions", "pick_threshold", "predict_fold", "summarize", "write_threshold"]
+           "export_scores", "load_predictions", "pick_threshold", "predict_fold", "summarize", "write_threshold"]
