@@ -9,13 +9,14 @@ hundred-odd short regions of a forward pass then pays a sleep and a wake-up. On 
 work and about 35 ms once two threads had taken turns (``python benchmarks/judge_thread.py``).
 
 So the offline judges (``offline``, ``offline-fast``, ``refusal``, and ``offline-v1``'s encoder) load
-their network and score on this one thread, and the ``hf`` system loads and generates on it. Training and cross-validation call the network directly on their own
-thread and are not affected. Torch work a caller does on other threads (their own models) brings
+their network and score on this one thread, and the ``hf`` system loads and generates on it.
+Training and cross-validation call the network directly on their own thread and are not affected. Torch work a caller does on other threads (their own models) brings
 the slowdown back for everyone in the process: where that matters, do it through ``run``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections.abc import Callable
@@ -53,4 +54,9 @@ def run(fn: Callable[..., T], *args: object, **kwargs: object) -> T:
     return executor().submit(fn, *args, **kwargs).result()
 
 
-__all__ = ["executor", "run"]
+async def arun(fn: Callable[..., T], *args: object) -> T:
+    """``fn(*args)`` on the torch thread, awaited without blocking the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(executor(), fn, *args)
+
+
+__all__ = ["arun", "executor", "run"]

@@ -77,11 +77,9 @@ class TextPairJudge(Judge):
             unique.setdefault(keys[i] if keys[i] is not None else ("nokey", i), i)
         todo = [conversations[i] for i in unique.values()]
         results: list[Judgment] = []
-        loop = asyncio.get_running_loop()
         for s in range(0, len(todo), self.batch_size):
             # on the process's one torch thread, not any pool worker: see airisk._torch_thread
-            results.extend(await loop.run_in_executor(_torch_thread.executor(), self._judge_sync,
-                                                      todo[s : s + self.batch_size]))
+            results.extend(await _torch_thread.arun(self._judge_sync, todo[s : s + self.batch_size]))
         new: dict[str, dict[str, Any]] = {}
         by_key: dict[Any, Judgment] = {}
         for uk, j in zip(unique, results):

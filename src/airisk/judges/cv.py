@@ -97,11 +97,14 @@ def _recipe(folds: int | None, kw: dict[str, Any]) -> dict[str, Any]:
     return parsed
 
 
-def _write_atomic(path: Path, text: str, *, exclusive: bool = False) -> bool:
+def _write_atomic(path: Path, text: str | bytes, *, exclusive: bool = False) -> bool:
     """Write via a temporary file of this process and thread (two workers sharing a directory must
     not rename each other's). ``exclusive``: only if ``path`` does not exist yet; False if it did."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    if isinstance(text, bytes):
+        tmp.write_bytes(text)
+    else:
+        tmp.write_text(text, encoding="utf-8")
     if not exclusive:
         os.replace(tmp, path)
         return True
@@ -239,14 +242,8 @@ def export_scores(out_dir: str | Path, path: str | Path) -> int:
         for r in rows:
             gz.write((json.dumps({k: v for k, v in r.items() if k not in _LABEL_FIELDS}, sort_keys=True) + "\n").encode("utf-8"))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    _write_bytes_atomic(Path(path), buf.getvalue())
+    _write_atomic(Path(path), buf.getvalue())
     return len(rows)
-
-
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _load_scores(path: Path) -> list[dict[str, Any]]:

@@ -7,7 +7,6 @@ a CPU model gains nothing from concurrent calls.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import threading
 import time
@@ -103,10 +102,10 @@ class HFSystem(System):
 
     async def generate(self, messages: list[Message], *, item: Item | None = None) -> Completion:
         # on the process's one torch thread, beside the offline judges (see airisk._torch_thread)
-        return await asyncio.get_running_loop().run_in_executor(_torch_thread.executor(), self._generate_sync, messages)
+        return await _torch_thread.arun(self._generate_sync, messages)
 
     async def preflight(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(_torch_thread.executor(), self._load_locked)
+        await _torch_thread.arun(self._load_locked)
 
     def _load_locked(self) -> None:
         with self._lock:
